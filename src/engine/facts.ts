@@ -1,0 +1,26 @@
+/**
+ * Facts about one image: the engine's only input besides the policy set.
+ *
+ * Providers (the reference itself now; the registry, signatures and attestations later) fill these in.
+ * A fact is either known, or explicitly unavailable with the reason; a rule that needs a fact that is
+ * absent or unavailable fails with that reason. It never passes for want of information.
+ */
+import type { ImageReference } from '../reference/types.ts';
+
+export type Fact<T> = { readonly available: true; readonly value: T } | { readonly available: false; readonly reason: string };
+
+export const known = <T>(value: T): Fact<T> => ({ available: true, value });
+export const unavailable = <T = never>(reason: string): Fact<T> => ({ available: false, reason });
+
+export interface ImageFacts {
+  /** The image string exactly as written in the input. */
+  readonly image: string;
+  /** The parsed reference. Absent when the string did not parse; see `referenceError`. */
+  readonly reference?: ImageReference;
+  readonly referenceError?: string;
+  /**
+   * The digest of the content being judged: the one written in the reference, or the one a registry
+   * resolved the tag to (computed from the manifest bytes, never taken from a header).
+   */
+  readonly digest?: Fact<string>;
+}

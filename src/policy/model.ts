@@ -1,0 +1,98 @@
+/**
+ * The loaded, validated and compiled form of policies: what the engine evaluates.
+ *
+ * The YAML documents (apiVersion portcullis.dev/v1alpha1) are turned into these objects by the loader;
+ * patterns are compiled once at load so evaluation does no parsing. Every object keeps the source
+ * position it came from, so a decision can point back at the exact line that produced it.
+ */
+import type { ImageReference } from '../reference/types.ts';
+
+export type Mode = 'enforce' | 'warn' | 'audit';
+export type NoMatchAction = 'deny' | 'warn' | 'allow';
+
+export interface SourcePosition {
+  readonly file: string;
+  /** 1-based. */
+  readonly line: number;
+  /** 1-based. */
+  readonly column: number;
+}
+
+/** A compiled glob over the normalized reference (see docs/policy-language.md, "Image patterns"). */
+export interface ImagePattern {
+  readonly pattern: string;
+  matches(ref: ImageReference): boolean;
+}
+
+/** A compiled glob over a single string (a tag, a host). */
+export interface StringPattern {
+  readonly pattern: string;
+  matches(value: string): boolean;
+}
+
+interface RuleBase {
+  /** Unique within its policy. Defaults to the rule kind, suffixed with its index when repeated. */
+  readonly name: string;
+  readonly source: SourcePosition;
+}
+
+/** Only images from these registries (exact host[:port], or `*.example.com` for subdomains). */
+export interface RegistriesRule extends RuleBase {
+  readonly kind: 'registries';
+  readonly allow?: readonly StringPattern[];
+  readonly deny?: readonly StringPattern[];
+}
+
+/** Repository allow/deny lists, as image patterns over `registry/repository`. */
+export interface RepositoriesRule extends RuleBase {
+  readonly kind: 'repositories';
+  readonly allow?: readonly ImagePattern[];
+  readonly deny?: readonly ImagePattern[];
+}
+
+export interface TagsRule extends RuleBase {
+  readonly kind: 'tags';
+  /** Tags that may not be used (e.g. `latest`). */
+  readonly forbid?: readonly StringPattern[];
+  /** When set, a tag (if one is written) must match one of these. */
+  readonly allow?: readonly StringPattern[];
+  /** The reference as written must carry a digest. */
+  readonly requireDigest?: boolean;
+}
+
+export interface DigestsRule extends RuleBase {
+  readonly kind: 'digests';
+  /** `algorithm:hex`, lower-case. When set, the image digest must be one of these. */
+  readonly allow?: readonly string[];
+  readonly deny?: readonly string[];
+}
+
+/**
+ * Every rule kind. Later kinds (signatures, attestations, attributes, baseImage) are added here,
+ * with a module under src/rules/ that compiles and evaluates them; nothing else changes shape.
+ */
+export type Rule = RegistriesRule | RepositoriesRule | TagsRule | DigestsRule;
+export type RuleKind = Rule['kind'];
+
+export interface Policy {
+  readonly name: string;
+  readonly mode: Mode;
+  readonly description?: string;
+  /** The policy applies to an image matching any of these... */
+  readonly images: readonly ImagePattern[];
+  /** ...and none of these. */
+  readonly exclude: readonly ImagePattern[];
+  /** ANDed. A policy with no rules that matches an image denies it (no verdict is not a pass). */
+  readonly rules: readonly Rule[];
+  readonly source: SourcePosition;
+  /** `sha256:` of the canonical JSON of the document; recorded with every decision. */
+  readonly version: string;
+}
+
+export interface PolicySet {
+  readonly policies: readonly Policy[];
+  /** What happens to an image no policy matches. Default `deny`. */
+  readonly noMatch: NoMatchAction;
+  /** `sha256:` over the policy versions and settings, in order. */
+  readonly version: string;
+}
