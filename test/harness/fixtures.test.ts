@@ -14,17 +14,17 @@ const INDEX = 'sha256:5a4b492d10e6bf17af27b6a69486693fd7efcf89c262ebc395f763efb1
 const ARM64 = 'sha256:b9a7e9b281a650b5c1b977cd60923f64d624a7b75c69260b416f8d270fa363b1';
 const sigTag = (digest: string): string => `${digest.replace(':', '-')}.sig`;
 
-describe('shared fixtures', () => {
-  test('resolve beside the repository root', () => {
+void describe('shared fixtures', () => {
+  void test('resolve beside the repository root', () => {
     assert.match(FIXTURES_DIR, /shared\/fixtures\/$/);
     assert.ok(existsSync(join(FIXTURES_DIR, 'PROVENANCE.md')));
   });
-  test('a missing fixture is a clear error', () => {
+  void test('a missing fixture is a clear error', () => {
     assert.throws(() => fixturePath('no-such-fixture'), /fixture .*no-such-fixture not found/);
   });
 });
 
-describe('replaying the skopeo-signed registry dump', () => {
+void describe('replaying the skopeo-signed registry dump', () => {
   let registry: RunningRegistry;
   let replayed: ReplayedDump;
   before(async () => {
@@ -35,12 +35,12 @@ describe('replaying the skopeo-signed registry dump', () => {
     await registry?.stop();
   });
 
-  test('every repository of the dump is pushed', () => {
+  void test('every repository of the dump is pushed', () => {
     assert.deepEqual(Object.keys(replayed).sort(), dumpRepositories());
     assert.ok(dumpRepositories().includes('test/app'));
   });
 
-  test('image tags and cosign signature tags resolve to the expected digests', () => {
+  void test('image tags and cosign signature tags resolve to the expected digests', () => {
     assert.equal(replayed['test/app']?.['v1'], IMAGE_A);
     assert.equal(replayed['test/app']?.['v2'], IMAGE_A);
     assert.equal(replayed['test/mirror']?.['v1'], IMAGE_A);
@@ -59,7 +59,7 @@ describe('replaying the skopeo-signed registry dump', () => {
     ].sort());
   });
 
-  test('the registry serves each tag with exactly the bytes of its digest', async () => {
+  void test('the registry serves each tag with exactly the bytes of its digest', async () => {
     for (const [repo, tags] of Object.entries(replayed)) {
       const list = (await (await fetch(`${registry.url}/v2/${repo}/tags/list`)).json()) as { tags: string[] };
       assert.deepEqual(list.tags.sort(), Object.keys(tags).sort());
@@ -73,7 +73,7 @@ describe('replaying the skopeo-signed registry dump', () => {
     }
   });
 
-  test('index children and signature payload blobs are present', async () => {
+  void test('index children and signature payload blobs are present', async () => {
     const child = await fetch(`${registry.url}/v2/test/multiarch-skopeo/manifests/${ARM64}`, {
       headers: { accept: MEDIA_TYPES.ociManifest },
     });
@@ -89,7 +89,7 @@ describe('replaying the skopeo-signed registry dump', () => {
     assert.match(text, /"docker-manifest-digest":"sha256:a26b9f21/);
   });
 
-  test('replaying a subset is possible', async () => {
+  void test('replaying a subset is possible', async () => {
     const other = await startRegistry();
     try {
       const subset = await replayRegistryDump(other.host, { repos: ['test/unsigned'] });

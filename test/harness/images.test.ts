@@ -25,7 +25,7 @@ async function get(url: string, accept = ''): Promise<{ status: number; bytes: B
   return { status: response.status, bytes: Buffer.from(await response.arrayBuffer()), headers: response.headers };
 }
 
-describe('image building and pushing', () => {
+void describe('image building and pushing', () => {
   let registry: RunningRegistry;
   let work: string;
   before(async () => {
@@ -37,7 +37,7 @@ describe('image building and pushing', () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  test('builds a real gzip tar layer whose diff_id is in the config', () => {
+  void test('builds a real gzip tar layer whose diff_id is in the config', () => {
     const image = buildImage({ layers: [{ files: { 'etc/motd': 'hi\n' } }] });
     const [config, layer] = image.blobs;
     assert.ok(config !== undefined && layer !== undefined);
@@ -49,12 +49,12 @@ describe('image building and pushing', () => {
     assert.equal(image.digest, sha256(image.bytes));
   });
 
-  test('distinct seeds give distinct digests; the same spec is reproducible', () => {
+  void test('distinct seeds give distinct digests; the same spec is reproducible', () => {
     assert.notEqual(buildImage({ seed: 'a' }).digest, buildImage({ seed: 'b' }).digest);
     assert.equal(buildImage({ seed: 'a' }).digest, buildImage({ seed: 'a' }).digest);
   });
 
-  test('writes a valid OCI layout: oci-layout, index.json with the tag, every blob under its digest', async () => {
+  void test('writes a valid OCI layout: oci-layout, index.json with the tag, every blob under its digest', async () => {
     const dir = join(work, 'layout-one');
     const written = await writeOciLayout(dir, { tag: 'v1', annotations: { 'org.example': 'x' } });
     assert.deepEqual(JSON.parse(await readFile(join(dir, 'oci-layout'), 'utf8')), { imageLayoutVersion: '1.0.0' });
@@ -69,7 +69,7 @@ describe('image building and pushing', () => {
     }
   });
 
-  test('a layout pushed by skopeo is pulled back byte-exact', async () => {
+  void test('a layout pushed by skopeo is pulled back byte-exact', async () => {
     const dir = join(work, 'layout-skopeo');
     const { image } = await writeOciLayout(dir, { tag: 'v1', seed: 'skopeo' });
     await skopeoCopy(dir, 'v1', `${registry.host}/harness/skopeo:v1`);
@@ -82,7 +82,7 @@ describe('image building and pushing', () => {
     }
   });
 
-  test('a multi-platform index pushed with skopeo --all keeps its digest and children', async () => {
+  void test('a multi-platform index pushed with skopeo --all keeps its digest and children', async () => {
     const dir = join(work, 'layout-index');
     const index = buildMultiPlatform('skopeo-all');
     await writeLayout(dir, [{ manifest: index, tag: 'v1' }]);
@@ -95,7 +95,7 @@ describe('image building and pushing', () => {
     }
   });
 
-  test('pushImage by plain PUTs: by tag and by digest, Docker media types too', async () => {
+  void test('pushImage by plain PUTs: by tag and by digest, Docker media types too', async () => {
     const image = buildImage({ seed: 'docker', docker: true });
     const digest = await pushImage(registry.host, 'harness/docker', 'v1', { manifest: image, blobs: image.blobs });
     assert.equal(digest, image.digest);
@@ -107,7 +107,7 @@ describe('image building and pushing', () => {
     assert.equal(byDigest.status, 200);
   });
 
-  test('pushImage reports a refused push clearly (manifest whose blobs are missing)', async () => {
+  void test('pushImage reports a refused push clearly (manifest whose blobs are missing)', async () => {
     const image = buildImage({ seed: 'orphan' });
     await assert.rejects(pushImage(registry.host, 'harness/orphan', 'v1', { manifest: image }), (error: Error) => {
       assert.match(error.message, /manifest push harness\/orphan:v1: PUT .* answered 400/);
@@ -115,7 +115,7 @@ describe('image building and pushing', () => {
     });
   });
 
-  test('pushBuilt pushes an index with its children, and a referrer artifact with a subject', async () => {
+  void test('pushBuilt pushes an index with its children, and a referrer artifact with a subject', async () => {
     const index = buildMultiPlatform('pushed');
     await pushBuilt(registry.host, 'harness/pushed', index, 'v1');
     const signature = buildArtifact({

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { basicAuthorization, startRegistry } from './registry.ts';
 import type { RunningRegistry } from './registry.ts';
 
-describe('test registry (Debian docker-registry)', () => {
+void describe('test registry (Debian docker-registry)', () => {
   let plain: RunningRegistry;
   let secured: RunningRegistry;
   const auth = { username: 'alice', password: 's3cret-pass' };
@@ -16,7 +16,7 @@ describe('test registry (Debian docker-registry)', () => {
     await Promise.all([plain?.stop(), secured?.stop()]);
   });
 
-  test('answers GET /v2/ with {} on a loopback ephemeral port', async () => {
+  void test('answers GET /v2/ with {} on a loopback ephemeral port', async () => {
     assert.match(plain.host, /^127\.0\.0\.1:\d+$/);
     assert.equal(plain.url, `http://${plain.host}`);
     const response = await fetch(`${plain.url}/v2/`);
@@ -24,12 +24,12 @@ describe('test registry (Debian docker-registry)', () => {
     assert.deepEqual(await response.json(), {});
   });
 
-  test('two registries get distinct ports and storage', () => {
+  void test('two registries get distinct ports and storage', () => {
     assert.notEqual(plain.host, secured.host);
     assert.notEqual(plain.dir, secured.dir);
   });
 
-  test('Basic auth: no credentials and wrong credentials are rejected with a Basic challenge', async () => {
+  void test('Basic auth: no credentials and wrong credentials are rejected with a Basic challenge', async () => {
     const anonymous = await fetch(`${secured.url}/v2/`);
     assert.equal(anonymous.status, 401);
     assert.match(anonymous.headers.get('www-authenticate') ?? '', /^Basic realm=/);
@@ -39,13 +39,13 @@ describe('test registry (Debian docker-registry)', () => {
     assert.equal(wrong.status, 401);
   });
 
-  test('Basic auth: the right credentials are accepted', async () => {
+  void test('Basic auth: the right credentials are accepted', async () => {
     const response = await fetch(`${secured.url}/v2/`, { headers: { authorization: basicAuthorization(auth) } });
     assert.equal(response.status, 200);
     assert.deepEqual(secured.auth, auth);
   });
 
-  test('stop() ends the registry and removes its directory; stopping twice is harmless', async () => {
+  void test('stop() ends the registry and removes its directory; stopping twice is harmless', async () => {
     const registry = await startRegistry();
     assert.ok(existsSync(registry.dir));
     await registry.stop();
