@@ -1,0 +1,98 @@
+/**
+ * `registries`: where an image may come from, by registry host.
+ *
+ * Host patterns are deliberately not globs: an entry is an exact `host[:port]` or `*.domain[:port]`
+ * (any subdomain, at any depth, never the domain itself). A port is part of the host, so
+ * `registry.acme.example` does not admit `registry.acme.example:5000`.
+ */
+import type { ImageFacts } from '../engine/facts.ts';
+import type { RuleOutcome } from '../engine/outcome.ts';
+import { fail, pass } from '../engine/outcome.ts';
+import type { RegistriesRule, StringPattern } from '../policy/model.ts';
+import { compileHostPattern, foldDockerHub } from '../reference/index.ts';
+import {
+  compileStringPatterns,
+  isOutcome,
+  isRecord,
+  listText,
+  reportOverlap,
+  requireReference,
+  stringList,
+  tracking,
+  warnDuplicates,
+} from './support.ts';
+import type { CompileContext, RuleKindDefinition } from './types.ts';
+
+/**
+ * Only a leading `*.` is accepted, never a `*` elsewhere: `ghcr.io*` would also admit
+ * `ghcr.io.attacker.example`. The schema's pattern for registry entries is the same expression.
+ */
+export const HOST_PATTERN =
+  /^((\*\.)?[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$/;
+
+/** Used to compare entries: hosts are case-insensitive and Docker Hub has several names. */
+export function normalizeHost(pattern: string): string {
+  return foldDockerHub(pattern.toLowerCase());
+}
+
+function compileList(ctx: CompileContext, raw: Record<string, unknown>, key: 'allow' | 'deny') {
+  const items = stringList(raw, key);
+  if (!items) return undefined;
+  const out: StringPattern[] = [];
+  for (const { value, index } of items) {
+    if (!HOST_PATTERN.test(value)) {
+      ctx.error([key, index], `invalid registry ${JSON.stringify(value)}`, {
+        found: JSON.stringify(value),
+        expected:
+          'a host[:port] such as ghcr.io or registry.acme.example:5000, or *.domain for its subdomains',
+      });
+      continue;
+    }
+    out.push(...compileStringPatterns(ctx, [{ value, index }], key, 'registry', compileHostPattern));
+  }
+  warnDuplicates(ctx, items, key, normalizeHost);
+  return out;
+}
+
+function compile(raw: unknown, outer: CompileContext): RegistriesRule | undefined {
+  if (!isRecord(raw)) {
+    outer.error([], 'registries must be a mapping with allow and/or deny', { expected: 'a mapping' });
+    return undefined;
+  }
+  const { ctx, failed } = tracking(outer);
+  const allow = compileList(ctx, raw, 'allow');
+  const deny = compileList(ctx, raw, 'deny');
+  const describe = (v: string) => `registry ${JSON.stringify(v)}`;
+  reportOverlap(ctx, stringList(raw, 'allow'), stringList(raw, 'deny'), 'deny', describe, normalizeHost);
+  if (!allow?.length && !deny?.length && !failed()) {
+    ctx.error([], 'the registries rule has no constraints; set allow and/or deny', {
+      expected: 'allow or deny',
+    });
+  }
+  if (failed()) return undefined;
+  return {
+    kind: 'registries',
+    name: ctx.name,
+    source: ctx.source,
+    ...(allow ? { allow } : {}),
+    ...(deny ? { deny } : {}),
+  };
+}
+
+function evaluate(rule: RegistriesRule, facts: ImageFacts): RuleOutcome {
+  const ref = requireReference(facts);
+  if (isOutcome(ref)) return ref;
+  const registry = ref.registry;
+  const denied = rule.deny?.find((p) => p.matches(registry));
+  if (denied) return fail(`registry "${registry}" is denied (matches "${denied.pattern}")`);
+  if (rule.allow) {
+    const allowed = rule.allow.find((p) => p.matches(registry));
+    if (!allowed) return fail(`registry "${registry}" is not in the allowed list ${listText(rule.allow)}`);
+    return pass(`registry "${registry}" is allowed (matches "${allowed.pattern}")`);
+  }
+  if (rule.deny) return pass(`registry "${registry}" is not in the denied list ${listText(rule.deny)}`);
+  // A compiled rule always has a list; one without is a bug and must not pass.
+  return fail('the registries rule has no allow or deny list');
+}
+
+export const registries: RuleKindDefinition<RegistriesRule> = { kind: 'registries', compile, evaluate };

@@ -1,0 +1,164 @@
+/** Helpers shared by the rule kinds: reading raw lists, compiling patterns, phrasing reasons. */
+import type { ImageFacts } from '../engine/facts.ts';
+import type { RuleOutcome } from '../engine/outcome.ts';
+import { fail } from '../engine/outcome.ts';
+import type { ImagePattern, StringPattern } from '../policy/model.ts';
+import type { ImageReference } from '../reference/types.ts';
+import { compileImagePattern, compileStringPattern } from '../reference/index.ts';
+import type { CompileContext, PathSegment } from './types.ts';
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The string items of `raw[key]`, with their indexes; undefined when the key is absent. */
+export function stringList(
+  raw: Record<string, unknown>,
+  key: string,
+): { value: string; index: number }[] | undefined {
+  const list = raw[key];
+  if (list === undefined) return undefined;
+  if (!Array.isArray(list)) return [];
+  const out: { value: string; index: number }[] = [];
+  list.forEach((value, index) => {
+    if (typeof value === 'string') out.push({ value, index });
+  });
+  return out;
+}
+
+function patternErrorDetail(error: unknown): { detail: string; position?: number } {
+  if (error instanceof Error) {
+    const e = error as Error & { detail?: unknown; position?: unknown };
+    const detail = typeof e.detail === 'string' ? e.detail : e.message;
+    return typeof e.position === 'number' ? { detail, position: e.position } : { detail };
+  }
+  return { detail: String(error) };
+}
+
+function reportPatternError(
+  ctx: CompileContext,
+  path: readonly PathSegment[],
+  what: string,
+  value: string,
+  error: unknown,
+) {
+  const { detail, position } = patternErrorDetail(error);
+  const where = position === undefined ? '' : ` at position ${position + 1}`;
+  ctx.error(path, `invalid ${what} ${JSON.stringify(value)}: ${detail}${where}`, {
+    found: JSON.stringify(value),
+    ...(position === undefined ? {} : { offset: position }),
+  });
+}
+
+export function compileStringPatterns(
+  ctx: CompileContext,
+  items: { value: string; index: number }[],
+  key: string,
+  what: string,
+  compile: (glob: string) => StringPattern = compileStringPattern,
+): StringPattern[] {
+  const out: StringPattern[] = [];
+  for (const { value, index } of items) {
+    try {
+      out.push(compile(value));
+    } catch (error) {
+      reportPatternError(ctx, [key, index], what, value, error);
+    }
+  }
+  return out;
+}
+
+export function compileImagePatterns(
+  ctx: CompileContext,
+  items: { value: string; index: number }[],
+  key: string,
+  what: string,
+): ImagePattern[] {
+  const out: ImagePattern[] = [];
+  for (const { value, index } of items) {
+    try {
+      out.push(compileImagePattern(value));
+    } catch (error) {
+      reportPatternError(ctx, [key, index], what, value, error);
+    }
+  }
+  return out;
+}
+
+/** Same pattern text in two lists of one rule: it is both allowed and refused, which is never meant. */
+export function reportOverlap(
+  ctx: CompileContext,
+  allow: { value: string; index: number }[] | undefined,
+  deny: { value: string; index: number }[] | undefined,
+  denyKey: string,
+  describe: (value: string) => string,
+  canon: (value: string) => string = (s) => s,
+): boolean {
+  if (!allow || !deny) return false;
+  const allowed = new Map(allow.map((a) => [canon(a.value), a.index] as const));
+  let found = false;
+  for (const d of deny) {
+    const i = allowed.get(canon(d.value));
+    if (i === undefined) continue;
+    found = true;
+    ctx.error(
+      [denyKey, d.index],
+      `${describe(d.value)} is both in allow[${i}] and in ${denyKey}[${d.index}]; remove one`,
+      {
+        found: JSON.stringify(d.value),
+      },
+    );
+  }
+  return found;
+}
+
+/** The same entry twice in one list is harmless but usually a copy-paste slip. */
+export function warnDuplicates(
+  ctx: CompileContext,
+  items: { value: string; index: number }[] | undefined,
+  key: string,
+  canon: (value: string) => string = (s) => s,
+): void {
+  if (!items) return;
+  const seen = new Map<string, number>();
+  for (const { value, index } of items) {
+    const first = seen.get(canon(value));
+    if (first === undefined) seen.set(canon(value), index);
+    else ctx.warning([key, index], `${JSON.stringify(value)} is listed twice (also at ${key}[${first}])`);
+  }
+}
+
+const LIST_SHOWN = 8;
+
+/** `[a, b, c]`, shortened for long lists so a reason stays one readable sentence. */
+export function listText(patterns: readonly { pattern: string }[] | readonly string[]): string {
+  const items = patterns.map((p) => (typeof p === 'string' ? p : p.pattern));
+  if (items.length <= LIST_SHOWN) return `[${items.join(', ')}]`;
+  return `[${items.slice(0, LIST_SHOWN).join(', ')}, ... (${items.length - LIST_SHOWN} more)]`;
+}
+
+/** The parsed reference, or the failing outcome explaining why there is none. */
+export function requireReference(facts: ImageFacts): ImageReference | RuleOutcome {
+  if (facts.reference) return facts.reference;
+  const why = facts.referenceError ?? `${JSON.stringify(facts.image)} was not parsed`;
+  return fail(`reference unknown: ${why}`);
+}
+
+export function isOutcome(value: ImageReference | RuleOutcome): value is RuleOutcome {
+  return 'verdict' in value;
+}
+
+/** Wraps a context to know whether compiling reported any error (then the rule is not produced). */
+export function tracking(ctx: CompileContext): { ctx: CompileContext; failed: () => boolean } {
+  let failed = false;
+  const wrapped: CompileContext = {
+    name: ctx.name,
+    source: ctx.source,
+    error: (path, message, detail) => {
+      failed = true;
+      ctx.error(path, message, detail);
+    },
+    warning: (path, message, detail) => ctx.warning(path, message, detail),
+  };
+  return { ctx: wrapped, failed: () => failed };
+}
