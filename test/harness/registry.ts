@@ -129,11 +129,15 @@ function htpasswdEntry(auth: RegistryAuth): string {
 
 const WATCHDOG = [
   '"$2" serve "$3" & child=$!',
+  // The registry keeps the stderr pipe; the shell must not die of SIGPIPE reporting the kill once we are gone.
+  "exec 2>/dev/null; trap '' PIPE",
   'trap \'kill "$child" 2>/dev/null; exit 0\' TERM INT',
   // Poll the parent: if the test process vanished (even by SIGKILL), take the registry down with it.
   'while kill -0 "$1" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.5; done',
   'kill "$child" 2>/dev/null',
   'wait "$child"',
+  // Only reached when the parent died without stop(): nobody else will remove the directory.
+  'rm -rf "$4"',
 ].join('\n');
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -174,7 +178,7 @@ async function startOnce(binary: string, options: StartRegistryOptions): Promise
   writeFileSync(configFile, lines.join('\n') + '\n');
 
   installExitHook();
-  const child = spawn('sh', ['-c', WATCHDOG, 'portcullis-registry-watchdog', String(process.pid), binary, configFile], {
+  const child = spawn('sh', ['-c', WATCHDOG, 'portcullis-registry-watchdog', String(process.pid), binary, configFile, dir], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
