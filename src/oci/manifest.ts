@@ -93,19 +93,22 @@ export function parseManifest(
   mediaTypeHint?: string,
   options: ParseManifestOptions = {},
 ): ParsedManifest {
+  return parseManifestJson(decodeManifestJson(bytes, options.digest), mediaTypeHint, options);
+}
+
+/** Strict UTF-8, then JSON; the raw value for `VerifiedManifest.json` (validate it with `parseManifestJson`). */
+export function decodeManifestJson(bytes: Uint8Array, digest?: string): unknown {
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
-    throw new ManifestError('BAD_MANIFEST', 'is not valid UTF-8', options.digest);
+    throw new ManifestError('BAD_MANIFEST', 'is not valid UTF-8', digest);
   }
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new ManifestError('BAD_MANIFEST', `is not valid JSON (${(error as Error).message})`, options.digest);
+    throw new ManifestError('BAD_MANIFEST', `is not valid JSON (${(error as Error).message})`, digest);
   }
-  return parseManifestJson(json, mediaTypeHint, options);
 }
 
 /** Validate already-parsed JSON (e.g. `VerifiedManifest.json`). */
