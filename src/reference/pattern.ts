@@ -257,6 +257,12 @@ function checkPathSegments(glob: string, start: number, end: number): void {
     if (!segment.includes('*')) {
       const problem = pathComponentProblem(glob, segmentStart, i);
       if (problem) failWith(glob, problem);
+    } else {
+      // A component starts and ends with a letter or digit, whatever the wildcards match in between.
+      const first = segment[0]!;
+      const last = segment[segment.length - 1]!;
+      if ('._-'.includes(first)) fail(glob, segmentStart, `path component may not start with '${first}'`);
+      if ('._-'.includes(last)) fail(glob, i - 1, `path component may not end with '${last}'`);
     }
     segmentStart = i + 1;
   }
