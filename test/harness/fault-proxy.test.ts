@@ -40,7 +40,12 @@ function rawGet(
       if (done) return;
       done = true;
       clearTimeout(timer);
-      resolve({ ...(status !== undefined ? { status } : {}), ...(headers !== undefined ? { headers } : {}), received, ending });
+      resolve({
+        ...(status !== undefined ? { status } : {}),
+        ...(headers !== undefined ? { headers } : {}),
+        received,
+        ending,
+      });
     }
   });
 }
@@ -91,7 +96,9 @@ void describe('fault proxy in front of the registry', () => {
   });
 
   void test('status: the first N matches fail, later ones pass', async () => {
-    proxy.setFaults([{ method: 'GET', path: /^\/v2\/faults\/app\/manifests\//, count: 2, fault: 'status', status: 500 }]);
+    proxy.setFaults([
+      { method: 'GET', path: /^\/v2\/faults\/app\/manifests\//, count: 2, fault: 'status', status: 500 },
+    ]);
     assert.equal((await fetch(manifestUrl, { headers: ACCEPT })).status, 500);
     assert.equal((await fetch(manifestUrl, { headers: ACCEPT })).status, 500);
     const third = await fetch(manifestUrl, { headers: ACCEPT });
@@ -115,7 +122,9 @@ void describe('fault proxy in front of the registry', () => {
 
   void test('skip: the tag changes digest on the second request only', async () => {
     const impostor = buildImage({ seed: 'impostor' });
-    proxy.setFaults([{ path: /manifests\/v1$/, skip: 1, count: 1, fault: 'replaceBody', body: impostor.bytes }]);
+    proxy.setFaults([
+      { path: /manifests\/v1$/, skip: 1, count: 1, fault: 'replaceBody', body: impostor.bytes },
+    ]);
     const digests: string[] = [];
     for (let i = 0; i < 3; i++) {
       const response = await fetch(manifestUrl, { headers: ACCEPT });
@@ -125,7 +134,9 @@ void describe('fault proxy in front of the registry', () => {
   });
 
   void test('replaceBody keeps the original headers, so Docker-Content-Digest lies', async () => {
-    proxy.setFaults([{ path: /manifests/, fault: 'replaceBody', body: (original) => Buffer.from(original).reverse() }]);
+    proxy.setFaults([
+      { path: /manifests/, fault: 'replaceBody', body: (original) => Buffer.from(original).reverse() },
+    ]);
     const response = await fetch(manifestUrl, { headers: ACCEPT });
     const bytes = Buffer.from(await response.arrayBuffer());
     assert.equal(response.headers.get('docker-content-digest'), image.digest);
@@ -136,7 +147,11 @@ void describe('fault proxy in front of the registry', () => {
   void test('header: overrides and deletes response headers', async () => {
     const liar = `sha256:${'0'.repeat(64)}`;
     proxy.setFaults([
-      { path: /manifests/, fault: 'header', headers: { 'Docker-Content-Digest': liar, 'content-type': null } },
+      {
+        path: /manifests/,
+        fault: 'header',
+        headers: { 'Docker-Content-Digest': liar, 'content-type': null },
+      },
     ]);
     const response = await fetch(manifestUrl, { headers: ACCEPT });
     assert.equal(response.headers.get('docker-content-digest'), liar);
@@ -195,7 +210,9 @@ void describe('fault proxy in front of the registry', () => {
   });
 
   void test('redirect: to itself (a loop) and to another host', async () => {
-    proxy.setFaults([{ path: /manifests\/loop$/, fault: 'redirect', location: '/v2/faults/app/manifests/loop' }]);
+    proxy.setFaults([
+      { path: /manifests\/loop$/, fault: 'redirect', location: '/v2/faults/app/manifests/loop' },
+    ]);
     const loop = await fetch(`${proxy.url}/v2/faults/app/manifests/loop`, { redirect: 'manual' });
     assert.equal(loop.status, 307);
     assert.equal(loop.headers.get('location'), '/v2/faults/app/manifests/loop');
@@ -224,7 +241,11 @@ void describe('fault proxy in front of the registry', () => {
         fault: 'custom',
         handle: async (_req, _res, context) => {
           const upstream = await context.forward();
-          context.send({ ...upstream, status: 203, headers: { ...upstream.headers, 'x-match': String(context.match) } });
+          context.send({
+            ...upstream,
+            status: 203,
+            headers: { ...upstream.headers, 'x-match': String(context.match) },
+          });
         },
       },
     ]);

@@ -8,7 +8,13 @@
  * (stalled ones included).
  */
 import { Agent, createServer, request as httpRequest } from 'node:http';
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, Server, ServerResponse } from 'node:http';
+import type {
+  IncomingHttpHeaders,
+  IncomingMessage,
+  OutgoingHttpHeaders,
+  Server,
+  ServerResponse,
+} from 'node:http';
 import type { Socket } from 'node:net';
 
 export interface RecordedRequest {
@@ -94,7 +100,11 @@ export type FaultRule = RuleMatch &
       }
     | {
         readonly fault: 'custom';
-        readonly handle: (req: IncomingMessage, res: ServerResponse, context: CustomContext) => void | Promise<void>;
+        readonly handle: (
+          req: IncomingMessage,
+          res: ServerResponse,
+          context: CustomContext,
+        ) => void | Promise<void>;
       }
   );
 
@@ -113,7 +123,15 @@ export interface FaultProxy {
 
 const MAX_RECORDED = 10_000;
 const MAX_BUFFERED = 16 * 1024 * 1024;
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade', 'te', 'trailer']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'proxy-connection',
+  'upgrade',
+  'te',
+  'trailer',
+]);
 
 function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
@@ -166,7 +184,8 @@ async function closeServer(server: Server, destroySockets: () => void): Promise<
 
 export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> {
   const upstream = new URL(upstreamUrl);
-  if (upstream.protocol !== 'http:') throw new Error(`fault proxy upstream must be http://, got ${upstreamUrl}`);
+  if (upstream.protocol !== 'http:')
+    throw new Error(`fault proxy upstream must be http://, got ${upstreamUrl}`);
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const requests: RecordedRequest[] = [];
   let rules: Array<{ rule: FaultRule; matches: number }> = [];
@@ -217,7 +236,12 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
     return undefined;
   };
 
-  const apply = async (req: IncomingMessage, res: ServerResponse, rule: FaultRule, match: number): Promise<void> => {
+  const apply = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    rule: FaultRule,
+    match: number,
+  ): Promise<void> => {
     switch (rule.fault) {
       case 'status': {
         req.resume();
@@ -239,7 +263,10 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
         const headers = endToEnd(response.headers);
         headers['content-length'] = String(response.body.length);
         res.writeHead(response.status, headers);
-        const cut = Math.min(rule.afterBytes ?? Math.floor(response.body.length / 2), Math.max(0, response.body.length - 1));
+        const cut = Math.min(
+          rule.afterBytes ?? Math.floor(response.body.length / 2),
+          Math.max(0, response.body.length - 1),
+        );
         res.write(response.body.subarray(0, cut));
         return; // The rest never comes.
       }
@@ -305,7 +332,11 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
         return;
       }
       case 'custom': {
-        await rule.handle(req, res, { forward: () => forwardBuffered(req), send: (r) => send(res, r), match });
+        await rule.handle(req, res, {
+          forward: () => forwardBuffered(req),
+          send: (r) => send(res, r),
+          match,
+        });
         return;
       }
     }

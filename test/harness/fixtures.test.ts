@@ -51,12 +51,10 @@ void describe('replaying the skopeo-signed registry dump', () => {
     assert.ok(replayed['test/multi']?.[sigTag(IMAGE_B)]);
     assert.equal(replayed['test/multiarch-idxonly']?.['v1'], INDEX);
     assert.deepEqual(Object.keys(replayed['test/multiarch-idxonly'] ?? {}).sort(), [sigTag(INDEX), 'v1']);
-    assert.deepEqual(Object.keys(replayed['test/multiarch-skopeo'] ?? {}).sort(), [
-      sigTag(INDEX),
-      sigTag(IMAGE_A),
-      sigTag(ARM64),
-      'v1',
-    ].sort());
+    assert.deepEqual(
+      Object.keys(replayed['test/multiarch-skopeo'] ?? {}).sort(),
+      [sigTag(INDEX), sigTag(IMAGE_A), sigTag(ARM64), 'v1'].sort(),
+    );
   });
 
   void test('the registry serves each tag with exactly the bytes of its digest', async () => {

@@ -51,7 +51,10 @@ interface Pool {
 function addChecked(pool: Pool, digest: string, bytes: Uint8Array, source: string): void {
   const actual = sha256(bytes);
   if (actual !== digest) {
-    throw new HarnessError('HARNESS_FIXTURE_CORRUPT', `${source}: content hashes to ${actual}, not ${digest}`);
+    throw new HarnessError(
+      'HARNESS_FIXTURE_CORRUPT',
+      `${source}: content hashes to ${actual}, not ${digest}`,
+    );
   }
   pool.content.set(digest, bytes);
 }
@@ -103,15 +106,27 @@ function parseManifest(bytes: Uint8Array, source: string): ParsedManifest {
   }
   const digests = (list: Array<{ digest?: unknown }> | undefined): string[] =>
     (list ?? []).map((d) => d.digest).filter((d): d is string => typeof d === 'string');
-  const blobs = [...(typeof json.config?.digest === 'string' ? [json.config.digest] : []), ...digests(json.layers)];
-  return { mediaType: json.mediaType, bytes, digest: sha256(bytes), blobs, children: digests(json.manifests) };
+  const blobs = [
+    ...(typeof json.config?.digest === 'string' ? [json.config.digest] : []),
+    ...digests(json.layers),
+  ];
+  return {
+    mediaType: json.mediaType,
+    bytes,
+    digest: sha256(bytes),
+    blobs,
+    children: digests(json.manifests),
+  };
 }
 
 /**
  * Push the skopeo-signed registry dump into the registry at `registryHost` (`127.0.0.1:PORT`): blobs,
  * then every manifest by digest and by its tag (image tags and cosign `sha256-<hex>.sig` tags).
  */
-export async function replayRegistryDump(registryHost: string, options: ReplayOptions = {}): Promise<ReplayedDump> {
+export async function replayRegistryDump(
+  registryHost: string,
+  options: ReplayOptions = {},
+): Promise<ReplayedDump> {
   const pool: Pool = { content: new Map() };
   layoutPool(pool);
   const repos = options.repos ?? dumpRepositories();
@@ -142,7 +157,10 @@ export async function replayRegistryDump(registryHost: string, options: ReplayOp
       for (const child of manifest.children) {
         const bytes = pool.content.get(child);
         if (bytes === undefined) {
-          throw new HarnessError('HARNESS_FIXTURE_MISSING', `${source}: child manifest ${child} is in no fixture`);
+          throw new HarnessError(
+            'HARNESS_FIXTURE_MISSING',
+            `${source}: child manifest ${child} is in no fixture`,
+          );
         }
         await pushByDigest(parseManifest(bytes, `${source} -> ${child}`), `${source} -> ${child}`);
       }

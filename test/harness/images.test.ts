@@ -22,7 +22,11 @@ import {
 
 async function get(url: string, accept = ''): Promise<{ status: number; bytes: Buffer; headers: Headers }> {
   const response = await fetch(url, { headers: accept === '' ? {} : { accept } });
-  return { status: response.status, bytes: Buffer.from(await response.arrayBuffer()), headers: response.headers };
+  return {
+    status: response.status,
+    bytes: Buffer.from(await response.arrayBuffer()),
+    headers: response.headers,
+  };
 }
 
 void describe('image building and pushing', () => {
@@ -57,7 +61,9 @@ void describe('image building and pushing', () => {
   void test('writes a valid OCI layout: oci-layout, index.json with the tag, every blob under its digest', async () => {
     const dir = join(work, 'layout-one');
     const written = await writeOciLayout(dir, { tag: 'v1', annotations: { 'org.example': 'x' } });
-    assert.deepEqual(JSON.parse(await readFile(join(dir, 'oci-layout'), 'utf8')), { imageLayoutVersion: '1.0.0' });
+    assert.deepEqual(JSON.parse(await readFile(join(dir, 'oci-layout'), 'utf8')), {
+      imageLayoutVersion: '1.0.0',
+    });
     const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as {
       manifests: Array<{ digest: string; annotations: Record<string, string> }>;
     };
@@ -90,29 +96,41 @@ void describe('image building and pushing', () => {
     const pulled = await get(`${registry.url}/v2/harness/multi/manifests/v1`, MEDIA_TYPES.ociIndex);
     assert.equal(sha256(pulled.bytes), index.digest);
     for (const child of index.children) {
-      const bytes = await get(`${registry.url}/v2/harness/multi/manifests/${child.digest}`, MEDIA_TYPES.ociManifest);
+      const bytes = await get(
+        `${registry.url}/v2/harness/multi/manifests/${child.digest}`,
+        MEDIA_TYPES.ociManifest,
+      );
       assert.equal(bytes.status, 200);
     }
   });
 
   void test('pushImage by plain PUTs: by tag and by digest, Docker media types too', async () => {
     const image = buildImage({ seed: 'docker', docker: true });
-    const digest = await pushImage(registry.host, 'harness/docker', 'v1', { manifest: image, blobs: image.blobs });
+    const digest = await pushImage(registry.host, 'harness/docker', 'v1', {
+      manifest: image,
+      blobs: image.blobs,
+    });
     assert.equal(digest, image.digest);
     const byTag = await get(`${registry.url}/v2/harness/docker/manifests/v1`, MEDIA_TYPES.dockerManifest);
     assert.equal(byTag.headers.get('content-type'), MEDIA_TYPES.dockerManifest);
     assert.deepEqual(byTag.bytes, Buffer.from(image.bytes));
     await pushImage(registry.host, 'harness/docker', image.digest, { manifest: image });
-    const byDigest = await get(`${registry.url}/v2/harness/docker/manifests/${image.digest}`, MEDIA_TYPES.dockerManifest);
+    const byDigest = await get(
+      `${registry.url}/v2/harness/docker/manifests/${image.digest}`,
+      MEDIA_TYPES.dockerManifest,
+    );
     assert.equal(byDigest.status, 200);
   });
 
   void test('pushImage reports a refused push clearly (manifest whose blobs are missing)', async () => {
     const image = buildImage({ seed: 'orphan' });
-    await assert.rejects(pushImage(registry.host, 'harness/orphan', 'v1', { manifest: image }), (error: Error) => {
-      assert.match(error.message, /manifest push harness\/orphan:v1: PUT .* answered 400/);
-      return true;
-    });
+    await assert.rejects(
+      pushImage(registry.host, 'harness/orphan', 'v1', { manifest: image }),
+      (error: Error) => {
+        assert.match(error.message, /manifest push harness\/orphan:v1: PUT .* answered 400/);
+        return true;
+      },
+    );
   });
 
   void test('pushBuilt pushes an index with its children, and a referrer artifact with a subject', async () => {
@@ -124,7 +142,10 @@ void describe('image building and pushing', () => {
       subject: index.descriptor,
     });
     await pushBuilt(registry.host, 'harness/pushed', signature);
-    const pulled = await get(`${registry.url}/v2/harness/pushed/manifests/${signature.digest}`, MEDIA_TYPES.ociManifest);
+    const pulled = await get(
+      `${registry.url}/v2/harness/pushed/manifests/${signature.digest}`,
+      MEDIA_TYPES.ociManifest,
+    );
     const json = JSON.parse(pulled.bytes.toString()) as { subject: { digest: string }; artifactType: string };
     assert.equal(json.subject.digest, index.digest);
     assert.equal(json.artifactType, 'application/vnd.example.signature');

@@ -49,7 +49,8 @@ export interface BuiltManifest {
   readonly children: readonly BuiltManifest[];
 }
 
-export type LayerInput = Uint8Array | string | { readonly files: Readonly<Record<string, string | Uint8Array>> };
+export type LayerInput =
+  Uint8Array | string | { readonly files: Readonly<Record<string, string | Uint8Array>> };
 
 export interface ImageSpec {
   /** Each layer: raw bytes used as-is (already "compressed"), a string, or files packed into tar+gzip. Default: one small generated layer. */
@@ -98,7 +99,8 @@ export function tar(files: Readonly<Record<string, string | Uint8Array>>): Uint8
   for (const name of Object.keys(files).sort()) {
     const value = files[name] ?? '';
     const data = typeof value === 'string' ? Buffer.from(value) : value;
-    if (Buffer.byteLength(name) > 100) throw new HarnessError('HARNESS_INPUT', `tar entry name too long: ${name}`);
+    if (Buffer.byteLength(name) > 100)
+      throw new HarnessError('HARNESS_INPUT', `tar entry name too long: ${name}`);
     parts.push(tarHeader(name, data.length), data, Buffer.alloc((512 - (data.length % 512)) % 512));
   }
   parts.push(Buffer.alloc(1024));
@@ -138,7 +140,12 @@ export function manifestFromJson(
     bytes,
     digest,
     json,
-    descriptor: { mediaType, digest, size: bytes.length, ...(artifactType !== undefined ? { artifactType } : {}) },
+    descriptor: {
+      mediaType,
+      digest,
+      size: bytes.length,
+      ...(artifactType !== undefined ? { artifactType } : {}),
+    },
     blobs,
     children,
   };
@@ -146,7 +153,9 @@ export function manifestFromJson(
 
 export function buildImage(spec: ImageSpec = {}): BuiltManifest {
   const docker = spec.docker === true;
-  const layerInputs = spec.layers ?? [{ files: { 'hello.txt': `hello from ${spec.seed ?? 'portcullis'}\n` } }];
+  const layerInputs = spec.layers ?? [
+    { files: { 'hello.txt': `hello from ${spec.seed ?? 'portcullis'}\n` } },
+  ];
   const layers = layerInputs.map(layerFrom);
   const config = {
     architecture: 'amd64',
@@ -184,7 +193,11 @@ export function buildImage(spec: ImageSpec = {}): BuiltManifest {
 export interface ArtifactSpec {
   readonly artifactType: string;
   /** Blobs carried as layers, each with its media type. */
-  readonly blobs: ReadonlyArray<{ readonly mediaType: string; readonly bytes: Uint8Array | string; readonly annotations?: Record<string, string> }>;
+  readonly blobs: ReadonlyArray<{
+    readonly mediaType: string;
+    readonly bytes: Uint8Array | string;
+    readonly annotations?: Record<string, string>;
+  }>;
   readonly subject?: Descriptor;
   readonly annotations?: Readonly<Record<string, string>>;
 }
@@ -247,6 +260,29 @@ export function buildIndex(entries: readonly IndexEntry[], spec: IndexSpec = {})
     mediaType,
     [],
     entries.map((e) => e.manifest),
+  );
+}
+
+/**
+ * An index listing arbitrary descriptors whose content is not included (e.g. a referrers tag-schema index
+ * with thousands of entries, or one pointing at missing manifests).
+ */
+export function buildDescriptorIndex(
+  descriptors: readonly Descriptor[],
+  spec: IndexSpec = {},
+): BuiltManifest {
+  const mediaType = spec.docker === true ? MEDIA_TYPES.dockerManifestList : MEDIA_TYPES.ociIndex;
+  return manifestFromJson(
+    {
+      schemaVersion: 2,
+      mediaType,
+      manifests: descriptors.map((d) => ({
+        ...plainDescriptor(d),
+        ...(d.annotations !== undefined ? { annotations: d.annotations } : {}),
+      })),
+      ...(spec.annotations !== undefined ? { annotations: spec.annotations } : {}),
+    },
+    mediaType,
   );
 }
 
@@ -323,13 +359,14 @@ export async function writeLayout(dir: string, entries: readonly LayoutEntry[]):
     schemaVersion: 2,
     mediaType: MEDIA_TYPES.ociIndex,
     manifests: entries.map((e) => {
-      const annotations = { ...e.annotations, ...(e.tag !== undefined ? { [REF_NAME_ANNOTATION]: e.tag } : {}) };
+      const annotations = {
+        ...e.annotations,
+        ...(e.tag !== undefined ? { [REF_NAME_ANNOTATION]: e.tag } : {}),
+      };
       return {
         ...plainDescriptor(e.manifest.descriptor),
         ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
         ...(e.platform !== undefined ? { platform: e.platform } : {}),
-        // Referrers in a layout are found through index.json descriptors that carry their subject.
-        ...(isRecord(e.manifest.json['subject']) ? { subject: e.manifest.json['subject'] } : {}),
       };
     }),
   };
@@ -350,10 +387,6 @@ export async function writeOciLayout(
   const image = buildImage(spec);
   const written = await writeLayout(dir, [{ manifest: image, tag: spec.tag ?? 'latest' }]);
   return { ...written, image };
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 // ---------------------------------------------------------------- pushing (test setup only)
@@ -388,8 +421,19 @@ async function call(
   return response;
 }
 
-async function pushBlob(base: string, repo: string, blob: Blob, options: PushOptions, signal: AbortSignal): Promise<void> {
-  const head = await call(`${base}/v2/${repo}/blobs/${blob.digest}`, { method: 'HEAD', expect: [200, 404], what: 'blob check' }, options, signal);
+async function pushBlob(
+  base: string,
+  repo: string,
+  blob: Blob,
+  options: PushOptions,
+  signal: AbortSignal,
+): Promise<void> {
+  const head = await call(
+    `${base}/v2/${repo}/blobs/${blob.digest}`,
+    { method: 'HEAD', expect: [200, 404], what: 'blob check' },
+    options,
+    signal,
+  );
   if (head.status === 200) return;
   const started = await call(
     `${base}/v2/${repo}/blobs/uploads/`,
@@ -399,7 +443,8 @@ async function pushBlob(base: string, repo: string, blob: Blob, options: PushOpt
   );
   await started.body?.cancel();
   const location = started.headers.get('location');
-  if (location === null) throw new HarnessError('HARNESS_PUSH', `upload of ${blob.digest}: no Location header`);
+  if (location === null)
+    throw new HarnessError('HARNESS_PUSH', `upload of ${blob.digest}: no Location header`);
   const target = new URL(location, base);
   target.searchParams.set('digest', blob.digest);
   const done = await call(
@@ -461,7 +506,13 @@ export async function pushBuilt(
   const { manifests } = closure(root);
   for (const m of manifests) {
     const isRoot = m.digest === root.digest;
-    await pushImage(registryHost, repo, isRoot && tag !== undefined ? tag : m.digest, { manifest: m, blobs: m.blobs }, options);
+    await pushImage(
+      registryHost,
+      repo,
+      isRoot && tag !== undefined ? tag : m.digest,
+      { manifest: m, blobs: m.blobs },
+      options,
+    );
   }
   return root.digest;
 }
@@ -482,17 +533,26 @@ export async function skopeoCopy(
     'copy',
     '--dest-tls-verify=false',
     ...(options.all === true ? ['--all'] : []),
-    ...(options.auth !== undefined ? ['--dest-creds', `${options.auth.username}:${options.auth.password}`] : []),
+    ...(options.auth !== undefined
+      ? ['--dest-creds', `${options.auth.username}:${options.auth.password}`]
+      : []),
     `oci:${layoutDir}:${tag}`,
     `docker://${dest}`,
   ];
   await new Promise<void>((resolve, reject) => {
-    execFile(skopeo, args, { timeout: options.timeoutMs ?? 60_000, maxBuffer: 1024 * 1024 }, (error, _stdout, stderr) => {
-      if (error !== null) {
-        reject(new HarnessError('HARNESS_SKOPEO', `skopeo copy to ${dest} failed: ${error.message}\n${stderr}`));
-      } else {
-        resolve();
-      }
-    });
+    execFile(
+      skopeo,
+      args,
+      { timeout: options.timeoutMs ?? 60_000, maxBuffer: 1024 * 1024 },
+      (error, _stdout, stderr) => {
+        if (error !== null) {
+          reject(
+            new HarnessError('HARNESS_SKOPEO', `skopeo copy to ${dest} failed: ${error.message}\n${stderr}`),
+          );
+        } else {
+          resolve();
+        }
+      },
+    );
   });
 }

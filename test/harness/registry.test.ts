@@ -40,7 +40,9 @@ void describe('test registry (Debian docker-registry)', () => {
   });
 
   void test('Basic auth: the right credentials are accepted', async () => {
-    const response = await fetch(`${secured.url}/v2/`, { headers: { authorization: basicAuthorization(auth) } });
+    const response = await fetch(`${secured.url}/v2/`, {
+      headers: { authorization: basicAuthorization(auth) },
+    });
     assert.equal(response.status, 200);
     assert.deepEqual(secured.auth, auth);
   });

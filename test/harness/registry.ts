@@ -124,7 +124,9 @@ export async function freePort(): Promise<number> {
 function htpasswdEntry(auth: RegistryAuth): string {
   const htpasswd = requireExecutable('htpasswd', 'apache2-utils');
   // -B bcrypt (the only scheme distribution accepts), -b password from argv, -n print instead of writing.
-  return execFileSync(htpasswd, ['-B', '-b', '-n', auth.username, auth.password], { encoding: 'utf8' }).trim();
+  return execFileSync(htpasswd, ['-B', '-b', '-n', auth.username, auth.password], {
+    encoding: 'utf8',
+  }).trim();
 }
 
 const WATCHDOG = [
@@ -178,10 +180,14 @@ async function startOnce(binary: string, options: StartRegistryOptions): Promise
   writeFileSync(configFile, lines.join('\n') + '\n');
 
   installExitHook();
-  const child = spawn('sh', ['-c', WATCHDOG, 'portcullis-registry-watchdog', String(process.pid), binary, configFile, dir], {
-    detached: true,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    'sh',
+    ['-c', WATCHDOG, 'portcullis-registry-watchdog', String(process.pid), binary, configFile, dir],
+    {
+      detached: true,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   live.set(child, dir);
   // Keep the test process free to exit on its own; the exit hook and the watchdog clean up.
   child.unref();
