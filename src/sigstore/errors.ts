@@ -21,6 +21,8 @@ export type SigstoreErrorCode =
   | 'KEY_MISMATCH'
   /** The certificate does not chain to the trust root, or breaks a certificate rule (EKU, CA leaf...). */
   | 'CERTIFICATE_INVALID'
+  /** A policy key was used outside its validity window (or with no trusted time to check it against). */
+  | 'KEY_EXPIRED'
   /** The certificate (or its chain) was not valid at the trusted signing time. */
   | 'CERTIFICATE_EXPIRED'
   /** The certificate identity (SAN, issuer, extensions) is not one the authority accepts. */

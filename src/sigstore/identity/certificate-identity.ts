@@ -2,7 +2,7 @@
  * What a Fulcio certificate says about its subject: SANs (URI, email, otherName username), the OIDC
  * issuer, and the other Fulcio extensions (fulcio docs/oid-info.md), decoded the way Fulcio writes them.
  */
-import type { X509Certificate } from '@sigstore/core';
+import type { ASN1Obj, X509Certificate } from '@sigstore/core';
 
 export const OID_ISSUER_V1 = '1.3.6.1.4.1.57264.1.1';
 export const OID_ISSUER_V2 = '1.3.6.1.4.1.57264.1.8';
@@ -24,11 +24,16 @@ export interface CertificateIdentity {
   readonly issuer?: string;
 }
 
+/** The DER value inside an extension's extnValue OCTET STRING (parsed by @sigstore/core). */
+function inner(ext: { valueObj: { subs: readonly unknown[] } }): ASN1Obj | undefined {
+  return ext.valueObj.subs[0] as ASN1Obj | undefined;
+}
+
 export function subjectAlternativeNames(cert: X509Certificate): SubjectAlternativeName[] {
   const ext = cert.extension(OID_SUBJECT_ALT_NAME);
   if (!ext) return [];
   const out: SubjectAlternativeName[] = [];
-  for (const gn of ext.valueObj.subs.slice(0, 64)) {
+  for (const gn of (inner(ext)?.subs ?? []).slice(0, 64)) {
     if (gn.tag.isContextSpecific(0x06)) out.push({ type: 'uri', value: gn.value.toString('utf8') });
     else if (gn.tag.isContextSpecific(0x01)) out.push({ type: 'email', value: gn.value.toString('utf8') });
     else if (gn.tag.isContextSpecific(0x02)) out.push({ type: 'dns', value: gn.value.toString('utf8') });
@@ -53,7 +58,8 @@ export function extensionValue(cert: X509Certificate, oid: string): string | und
   if (!ext) return undefined;
   try {
     if (RAW_VALUE_OIDS.has(oid)) return ext.value.toString('utf8');
-    const obj = ext.valueObj;
+    const obj = inner(ext);
+    if (!obj) return undefined;
     // UTF8String (12); some issuers use IA5String (22) or PrintableString (19).
     if (obj.tag.isUniversal() && [12, 19, 22].includes(obj.tag.number)) return obj.value.toString('utf8');
   } catch {
@@ -71,7 +77,7 @@ export function extendedKeyUsages(cert: X509Certificate): string[] | undefined {
   const ext = cert.extension(OID_EXT_KEY_USAGE);
   if (!ext) return undefined;
   try {
-    return ext.valueObj.subs.map((s) => s.toOID());
+    return (inner(ext)?.subs ?? []).map((s) => s.toOID());
   } catch {
     return [];
   }
