@@ -180,7 +180,7 @@ function compileRules(
     out.push(rule);
   });
 
-  crossRuleContradictions(spec, error);
+  crossRuleContradictions(spec, clean, error);
   return ok ? out : undefined;
 }
 
@@ -189,12 +189,16 @@ function compileRules(
  * only deny is a mistake (a deliberate block is written with `deny`). Only exact entries are compared;
  * wildcards could overlap in ways not worth guessing at.
  */
-function crossRuleContradictions(spec: Record<string, unknown>, error: Report): void {
+function crossRuleContradictions(
+  spec: Record<string, unknown>,
+  clean: (prefix: readonly PathSegment[]) => boolean,
+  error: Report,
+): void {
   const items = Array.isArray(spec.rules) ? (spec.rules as unknown[]) : [];
   for (const kind of ['registries', 'digests'] as const) {
     const lists: { index: number; values: string[] }[] = [];
     items.forEach((item, index) => {
-      if (!isRecord(item) || !isRecord(item[kind])) return;
+      if (!isRecord(item) || !isRecord(item[kind]) || !clean(['spec', 'rules', index])) return;
       const allow = (item[kind] as Record<string, unknown>).allow;
       if (!Array.isArray(allow) || allow.length === 0) return;
       const values = allow

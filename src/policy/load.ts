@@ -232,6 +232,7 @@ function loadAll(files: readonly PolicyFile[], out: Collector): LoadResult {
 
       if (kind === 'PolicySet') {
         issues.forEach(report);
+        const setAt: Located = { file: file.path, position: position(['kind']), path: ['kind'] };
         const first = policySets[0];
         if (first) {
           report({
@@ -247,14 +248,14 @@ function loadAll(files: readonly PolicyFile[], out: Collector): LoadResult {
               line: first.at.position.line,
               column: first.at.position.column,
               path: 'kind',
-              message: `more than one PolicySet in the policy set (another is at ${where(at)})`,
+              message: `more than one PolicySet in the policy set (another is at ${where(setAt)})`,
               severity: 'error',
             });
           }
         }
         const spec = isRecord(data.spec) ? data.spec : {};
         const noMatch = (typeof spec.noMatch === 'string' ? spec.noMatch : 'deny') as NoMatchAction;
-        policySets.push({ at, noMatch, version: contentVersion(data) });
+        policySets.push({ at: setAt, noMatch, version: contentVersion(data) });
         continue;
       }
 

@@ -286,10 +286,22 @@ function insideOneOfBranch(error: ErrorObject): boolean {
 }
 
 export function schemaIssues(errors: readonly ErrorObject[], root: unknown): Issue[] {
+  const issues = collect(errors, root);
+  // A rule whose only key is a reserved kind already says so; "found none" would only add noise.
+  const reserved = new Set(
+    issues.filter((i) => i.message.startsWith('rule kind ')).map((i) => formatPath(i.path.slice(0, -1))),
+  );
+  return issues.filter((i) => !(i.message.endsWith('found none') && reserved.has(formatPath(i.path))));
+}
+
+function collect(errors: readonly ErrorObject[], root: unknown): Issue[] {
   const out: Issue[] = [];
   const seen = new Set<string>();
+  // A value of the wrong type fails its other checks too (enum, pattern); the type is the one to report.
+  const wrongType = new Set(errors.filter((e) => e.keyword === 'type').map((e) => e.instancePath));
   for (const error of errors) {
     if (insideOneOfBranch(error)) continue;
+    if (error.keyword !== 'type' && wrongType.has(error.instancePath)) continue;
     const issue = one(error, root);
     if (!issue) continue;
     const key = `${formatPath(issue.path)}\u0000${issue.message}`;

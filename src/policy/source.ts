@@ -96,6 +96,8 @@ export function parseSource(text: string): ParsedFile {
       });
       return;
     }
+    // `---` followed by nothing (or only comments) is an empty document, not a broken one.
+    if (data === null || data === undefined) return;
     documents.push({ index, doc, data, text, lines });
   });
   return { documents, problems };
@@ -150,7 +152,7 @@ export function locate(
     }
     const next = childOf(doc, node, segment);
     const range = (next as YamlNode | undefined)?.range;
-    if (!range) {
+    if (!range || isEmptyScalar(next)) {
       // A key written with no value (`metadata:`) has a null scalar; point at its key instead.
       if (typeof segment === 'string') {
         const key = pairFor(doc, node, segment)?.key as YamlNode | undefined;
@@ -173,4 +175,9 @@ function scalarOffset(text: string, node: Scalar, offset: number): number {
   if (node.type === Scalar.QUOTE_DOUBLE && raw === `"${node.value}"`) return offset + 1;
   if (node.type === Scalar.QUOTE_SINGLE && raw === `'${node.value}'`) return offset + 1;
   return 0;
+}
+
+/** `key:` with nothing after it: the null scalar has no text of its own to point at. */
+function isEmptyScalar(node: unknown): boolean {
+  return isScalar(node) && node.value === null && !!node.range && node.range[0] === node.range[1];
 }
