@@ -3,7 +3,7 @@
  * `familiar` is the short form people type and read; both re-parse to the same reference.
  */
 import type { ImageReference } from './types.ts';
-import { DOCKER_HUB, OFFICIAL_PREFIX, digestProblem } from './grammar.ts';
+import { DOCKER_HUB, OFFICIAL_PREFIX, digestProblem, looksLikeHost } from './grammar.ts';
 import { referenceError } from './parse.ts';
 
 /** `registry/repository`, e.g. `docker.io/library/nginx`. */
@@ -27,14 +27,17 @@ export function canonical(ref: ImageReference): string {
 /**
  * Docker's short name: `docker.io/` dropped, and `library/` too when what remains is one component
  * (`docker.io/library/nginx` is `nginx`, `docker.io/library/a/b` stays `library/a/b`). Other registries
- * are unchanged.
+ * are unchanged, and so is a Docker Hub name whose first component would read as a host.
  */
 export function familiarName(ref: ImageReference): string {
   if (ref.registry !== DOCKER_HUB) return repositoryName(ref);
   const rest = ref.repository.startsWith(OFFICIAL_PREFIX)
     ? ref.repository.slice(OFFICIAL_PREFIX.length)
     : undefined;
-  return rest !== undefined && !rest.includes('/') ? rest : ref.repository;
+  if (rest !== undefined && !rest.includes('/')) return rest;
+  // `docker.io/a.b/c` cannot drop its host: `a.b/c` would name host a.b (Docker's FamiliarString does drop it).
+  const slash = ref.repository.indexOf('/');
+  return slash !== -1 && looksLikeHost(ref.repository.slice(0, slash)) ? repositoryName(ref) : ref.repository;
 }
 
 /** `nginx:latest`, `user/app:1`, `ghcr.io/acme/app@sha256:...`: the familiar name with canonical's suffix. */

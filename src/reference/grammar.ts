@@ -64,18 +64,16 @@ export function unexpected(s: string, index: number, where = ''): Problem {
 }
 
 /**
- * Docker's rule for whether the part before the first `/` names a registry (splitDockerDomain): it
- * contains `.` or `:`, is `localhost`, or has an upper-case letter (repositories cannot). A bracketed
- * IPv6 host always contains `:`, the `[` test only makes the intent explicit.
+ * Whether the part before the first `/` names a registry: it contains `.` or `:`, or is `localhost`
+ * (a bracketed IPv6 host always contains `:`; the `[` test only makes the intent explicit).
+ *
+ * Docker's splitDockerDomain also takes a first component with an upper-case letter as a host (`Foo/bar`
+ * is host `Foo`). We do not: lower-cased, such a host would read back as a Docker Hub namespace, so no
+ * canonical form could name it; and it is far more often a mistyped repository. It is refused instead
+ * ("repository name must be lowercase"), which is fail-closed whichever was meant.
  */
 export function looksLikeHost(first: string): boolean {
-  return (
-    first.includes('.') ||
-    first.includes(':') ||
-    first === 'localhost' ||
-    first.startsWith('[') ||
-    first !== first.toLowerCase()
-  );
+  return first.includes('.') || first.includes(':') || first === 'localhost' || first.startsWith('[');
 }
 
 /** `docker.io` for the Docker Hub aliases, the host unchanged otherwise (expects lower case). */

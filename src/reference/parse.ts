@@ -9,8 +9,9 @@
  *   digest    := 'sha256:' 64 lower-case hex | 'sha512:' 128 lower-case hex
  *
  * Normalization:
- * - The part before the first `/` is a registry host iff it contains `.` or `:`, is `localhost`, or has an
- *   upper-case letter (Docker's rule: repositories cannot); otherwise the registry is `docker.io`.
+ * - The part before the first `/` is a registry host iff it contains `.` or `:` or is `localhost`;
+ *   otherwise the registry is `docker.io`. (Docker also takes an upper-case first component as a host;
+ *   we refuse it as an upper-case repository, see looksLikeHost in grammar.ts.)
  *   So `x:5000` is repository `library/x` with tag `5000` on Docker Hub, while `x:5000/y` is on host `x:5000`.
  * - Hosts are case-insensitive, so the registry is lower-cased; IPv6 hosts are written in their short form.
  * - `index.docker.io` and `registry-1.docker.io` are Docker Hub and become `docker.io`.
@@ -19,7 +20,8 @@
  * - The name length limit applies to the normalized `registry/repository`, as in distribution.
  *
  * Stricter than distribution, refusing rather than guessing: only sha256/sha512 digests (see grammar.ts),
- * ports 1-65535 without leading zeros, real IPv6 addresses.
+ * ports 1-65535 without leading zeros, real IPv6 addresses, no upper-case first component without a host
+ * marker, and a bare 64-hex string is refused as an image ID (as Docker does).
  */
 import type { ImageReference } from './types.ts';
 import { ReferenceParseError } from './types.ts';

@@ -23,8 +23,8 @@
  * (the text before the first `/`) contains a wildcard:
  * - first segment with a wildcard (`*` / `**`, `*.example.com/**`, `*:5000/app`): used as written, and
  *   matched against `registry/repository`, so its first segment meets the registry host;
- * - first segment that is a host (contains `.` or `:`, is `localhost`, or has an upper-case letter; and
- *   is followed by `/`): the host is lower-cased, `index.docker.io` and `registry-1.docker.io` become
+ * - first segment that is a host (contains `.` or `:` or is `localhost`, and is followed by `/`): the
+ *   host is lower-cased, `index.docker.io` and `registry-1.docker.io` become
  *   `docker.io`, and a bracketed IPv6 address is written in its short form;
  * - otherwise the pattern is on Docker Hub: `nginx` is `docker.io/library/nginx`, `acme/app` is
  *   `docker.io/acme/app`, `acme/*` is `docker.io/acme/*`;

@@ -82,6 +82,10 @@ void test('familiarName drops docker.io/ and a lone library/', () => {
   assert.equal(familiarName(parseReference('docker.io/library/nginx:1')), 'nginx');
   assert.equal(familiarName(parseReference('docker.io/acme/app')), 'acme/app');
   assert.equal(familiarName(parseReference('quay.io/library/x')), 'quay.io/library/x');
+  // Dropping docker.io/ here would turn the first component into a host.
+  assert.equal(familiarName(parseReference('docker.io/a.b/c')), 'docker.io/a.b/c');
+  assert.equal(familiarName(parseReference('docker.io/localhost/c')), 'docker.io/localhost/c');
+  assert.equal(familiarName(parseReference('docker.io/localhost')), 'localhost');
 });
 
 void test('withDigest pins a tagged reference and keeps the tag', () => {

@@ -37,8 +37,6 @@ const valid: Valid[] = [
   { input: '[0:0:0:0:0:0:0:1]/x', registry: '[::1]', repository: 'x' },
   { input: '[2001:DB8::1]:443/x', registry: '[2001:db8::1]:443', repository: 'x' },
   { input: 'GHCR.IO/acme/app', registry: 'ghcr.io', repository: 'acme/app' },
-  // Docker's rule: an upper-case first component is a host, since repositories cannot have upper case.
-  { input: 'Foo/bar', registry: 'foo', repository: 'bar' },
   {
     input: 'ghcr.io/acme/app:v1@' + SHA256,
     registry: 'ghcr.io',
@@ -89,6 +87,9 @@ const invalid: Invalid[] = [
   { input: 'nginx:1!', position: 7, detail: "unexpected character '!' in the tag" },
   { input: 'Nginx', position: 0, detail: 'repository name must be lowercase' },
   { input: 'acme/App', position: 5, detail: 'repository name must be lowercase' },
+  // Docker would read 'Foo' as a host; lower-cased it would read back as a namespace, so it is refused.
+  { input: 'Foo/bar', position: 0, detail: 'repository name must be lowercase' },
+  { input: 'MyOrg/app:v1', position: 0, detail: 'repository name must be lowercase' },
   { input: 'ghcr.io/acme/myApp:v1', position: 15, detail: 'repository name must be lowercase' },
   { input: 'GHCR.IO/Acme/app', position: 8, detail: 'repository name must be lowercase' },
   { input: 'nginx:', position: 5, detail: "':' must be followed by a tag" },

@@ -167,6 +167,7 @@ const invalid: [string, number, string][] = [
   ['ghcr.io/Foo', 8, 'repository name must be lowercase'],
   ['Nginx', 0, 'repository name must be lowercase'],
   ['acme/App*', 5, 'repository name must be lowercase'],
+  ['Acme/app', 0, 'repository name must be lowercase'],
   ['ghcr.io//foo', 8, 'empty path segment'],
   ['ghcr.io/foo/', 12, 'empty path segment'],
   ['/foo', 0, 'empty path segment'],
