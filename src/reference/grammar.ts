@@ -53,7 +53,8 @@ export function describeChar(s: string, index: number): string {
   const code = s.codePointAt(index) ?? 0;
   const ch = String.fromCodePoint(code);
   if (ch === ' ') return "' ' (space)";
-  if (code < 0x21 || (code >= 0x7f && code <= 0xa0) || /\s/u.test(ch)) {
+  const invisible = code < 0x21 || (code >= 0x7f && code <= 0xa0) || (code >= 0xd800 && code <= 0xdfff);
+  if (invisible || /\s/u.test(ch)) {
     return `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
   }
   return `'${ch}'`;

@@ -15,9 +15,9 @@
  *   match `ghcrxio/foo`).
  * - `**` is plain text matching, so `ghcr.io/acme/**` matches `ghcr.io/acme/app` and
  *   `ghcr.io/acme/team/app` but NOT the repository `ghcr.io/acme` itself (the `/` is literal; list
- *   `ghcr.io/acme` as well to include it); likewise a `**` between two `/` needs both of them, so it
- *   never matches `a/b` between `a` and `b`. `ghcr.io/acme**` also matches `ghcr.io/acme-other/app`: end a
- *   namespace with `/**`.
+ *   `ghcr.io/acme` as well to include it); likewise `ghcr.io/**` + `/app` needs both of its `/`, so it
+ *   matches `ghcr.io/x/app` but not `ghcr.io/app`. `ghcr.io/acme**` also matches `ghcr.io/acme-other/app`:
+ *   end a namespace with `/**`.
  *
  * Normalization. A pattern is written like a reference and normalized like one, unless its first segment
  * (the text before the first `/`) contains a wildcard:
@@ -46,7 +46,8 @@
  * Alphabet. Name parts may use lower-case letters, digits, `.`, `_`, `-`, `/`, a `:port` in the host, a
  * leading bracketed IPv6 host, and `*`; upper case only in a host. Anything else is an error with its
  * position: character classes (`[a-z]`), `?`, regex syntax (`.+` is a literal `.` then an invalid `+`),
- * spaces, and runs of three or more `*`. Literal path segments and hosts must be valid reference syntax.
+ * spaces, and runs of three or more `*`. Literal path segments and hosts must be valid reference syntax;
+ * a path segment with a wildcard must still not start or end with `.`, `_` or `-` (it could never match).
  *
  * Matching runs the glob as an NFA over the input (glob.ts), in time linear in the input for a given
  * pattern; no input can make it backtrack.

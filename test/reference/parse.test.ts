@@ -219,6 +219,8 @@ const invalid: Invalid[] = [
   { input: 'a.io/' + 'a'.repeat(260) + '!', position: 255, detail: 'name is longer than 255 characters' },
   // ...and after a bad character before it.
   { input: 'a.io/a!' + 'a'.repeat(260), position: 6, detail: "unexpected character '!'" },
+  { input: 'nginx:v1\ud800', position: 8, detail: 'unexpected character U+D800 in the tag' },
+  { input: 'nginx\u00a0', position: 5, detail: 'unexpected character U+00A0' },
   { input: 'nginx:v1\u00e9', position: 8, detail: "unexpected character 'é' in the tag" },
   { input: 'nginx:v1\u{1f600}', position: 8, detail: "unexpected character '\u{1f600}' in the tag" },
 ];
