@@ -46,7 +46,9 @@ const CURVES: Readonly<Record<string, Curve>> = {
   },
 };
 
-type Point = { x: bigint; y: bigint } | null;
+/** Jacobian coordinates (x = X/Z², y = Y/Z³): one modular inversion per verification instead of one per step. */
+type Point = { readonly X: bigint; readonly Y: bigint; readonly Z: bigint };
+const INFINITY: Point = { X: 1n, Y: 1n, Z: 0n };
 
 const mod = (a: bigint, m: bigint): bigint => {
   const r = a % m;
@@ -65,30 +67,67 @@ function inverse(a: bigint, m: bigint): bigint {
   return mod(s0, m);
 }
 
-function add(c: Curve, P: Point, Q: Point): Point {
-  if (P === null) return Q;
-  if (Q === null) return P;
-  let lambda: bigint;
-  if (P.x === Q.x) {
-    if (mod(P.y + Q.y, c.p) === 0n) return null;
-    // a = -3 on all NIST prime curves.
-    lambda = mod((3n * P.x * P.x - 3n) * inverse(2n * P.y, c.p), c.p);
-  } else {
-    lambda = mod((Q.y - P.y) * inverse(Q.x - P.x, c.p), c.p);
-  }
-  const x = mod(lambda * lambda - P.x - Q.x, c.p);
-  return { x, y: mod(lambda * (P.x - x) - P.y, c.p) };
+/** dbl-2001-b, valid for a = -3 (all NIST prime curves). */
+function double(c: Curve, P: Point): Point {
+  if (P.Z === 0n || P.Y === 0n) return INFINITY;
+  const p = c.p;
+  const delta = mod(P.Z * P.Z, p);
+  const gamma = mod(P.Y * P.Y, p);
+  const beta = mod(P.X * gamma, p);
+  const alpha = mod(3n * (P.X - delta) * (P.X + delta), p);
+  const X = mod(alpha * alpha - 8n * beta, p);
+  const Z = mod((P.Y + P.Z) * (P.Y + P.Z) - gamma - delta, p);
+  const Y = mod(alpha * (4n * beta - X) - 8n * gamma * gamma, p);
+  return { X, Y, Z };
 }
 
-function multiply(c: Curve, k: bigint, P: Point): Point {
-  let result: Point = null;
-  let addend = P;
-  while (k > 0n) {
-    if (k & 1n) result = add(c, result, addend);
-    addend = add(c, addend, addend);
-    k >>= 1n;
+function add(c: Curve, P: Point, Q: Point): Point {
+  if (P.Z === 0n) return Q;
+  if (Q.Z === 0n) return P;
+  const p = c.p;
+  const z1z1 = mod(P.Z * P.Z, p);
+  const z2z2 = mod(Q.Z * Q.Z, p);
+  const u1 = mod(P.X * z2z2, p);
+  const u2 = mod(Q.X * z1z1, p);
+  const s1 = mod(P.Y * Q.Z * z2z2, p);
+  const s2 = mod(Q.Y * P.Z * z1z1, p);
+  const h = mod(u2 - u1, p);
+  const r = mod(s2 - s1, p);
+  if (h === 0n) return r === 0n ? double(c, P) : INFINITY;
+  const hh = mod(h * h, p);
+  const hhh = mod(h * hh, p);
+  const v = mod(u1 * hh, p);
+  const X = mod(r * r - hhh - 2n * v, p);
+  const Y = mod(r * (v - X) - s1 * hhh, p);
+  const Z = mod(P.Z * Q.Z * h, p);
+  return { X, Y, Z };
+}
+
+/** u1·G + u2·Q in one pass (Shamir's trick). */
+function linearCombination(c: Curve, u1: bigint, G: Point, u2: bigint, Q: Point): Point {
+  const GQ = add(c, G, Q);
+  let R = INFINITY;
+  const bits = Math.max(u1.toString(2).length, u2.toString(2).length);
+  for (let i = bits - 1; i >= 0; i--) {
+    R = double(c, R);
+    const b1 = (u1 >> BigInt(i)) & 1n;
+    const b2 = (u2 >> BigInt(i)) & 1n;
+    if (b1 && b2) R = add(c, R, GQ);
+    else if (b1) R = add(c, R, G);
+    else if (b2) R = add(c, R, Q);
   }
-  return result;
+  return R;
+}
+
+function affineX(c: Curve, P: Point): bigint | undefined {
+  if (P.Z === 0n) return undefined;
+  const zInv = inverse(P.Z, c.p);
+  return mod(P.X * zInv * zInv, c.p);
+}
+
+function onCurve(c: Curve, x: bigint, y: bigint): boolean {
+  if (x < 0n || x >= c.p || y < 0n || y >= c.p) return false;
+  return mod(y * y - (x * x * x - 3n * x + c.b), c.p) === 0n;
 }
 
 const toBigInt = (b: Uint8Array): bigint => (b.length === 0 ? 0n : BigInt(`0x${Buffer.from(b).toString('hex')}`));
@@ -135,17 +174,22 @@ function verifyEcdsaPrehash(key: KeyObject, digest: Uint8Array, signature: Uint8
   if (r <= 0n || r >= curve.n || s <= 0n || s >= curve.n) return false;
   const jwk = key.export({ format: 'jwk' });
   if (typeof jwk.x !== 'string' || typeof jwk.y !== 'string') return false;
-  const Q = { x: toBigInt(Buffer.from(jwk.x, 'base64url')), y: toBigInt(Buffer.from(jwk.y, 'base64url')) };
+  const qx = toBigInt(Buffer.from(jwk.x, 'base64url'));
+  const qy = toBigInt(Buffer.from(jwk.y, 'base64url'));
+  if (!onCurve(curve, qx, qy)) return false;
   let z = toBigInt(digest);
   const excess = digest.length * 8 - curve.bits;
   if (excess > 0) z >>= BigInt(excess);
   const w = inverse(s, curve.n);
-  const X = add(
+  const X = linearCombination(
     curve,
-    multiply(curve, mod(z * w, curve.n), { x: curve.gx, y: curve.gy }),
-    multiply(curve, mod(r * w, curve.n), Q),
+    mod(z * w, curve.n),
+    { X: curve.gx, Y: curve.gy, Z: 1n },
+    mod(r * w, curve.n),
+    { X: qx, Y: qy, Z: 1n },
   );
-  return X !== null && mod(X.x, curve.n) === r;
+  const x = affineX(curve, X);
+  return x !== undefined && mod(x, curve.n) === r;
 }
 
 /** DER DigestInfo prefixes (RFC 8017 §9.2 note 1). */
