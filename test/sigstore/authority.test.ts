@@ -15,8 +15,8 @@ import { CONTAINERS, readText, sha256Hex, SKOPEO } from './support.ts';
 
 const code = (c: string, re?: RegExp) => (e: unknown) => e instanceof SigstoreError && e.code === c && (!re || re.test(e.message));
 
-describe('identity matchers', () => {
-  it('anchors regular expressions: a prefix pattern never matches a longer look-alike', () => {
+void describe('identity matchers', () => {
+  void it('anchors regular expressions: a prefix pattern never matches a longer look-alike', () => {
     const m = compileMatcher({ regexp: 'https://github.com/acme/.*' }, 'test');
     assert.equal(m.matches('https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main'), true);
     const host = compileMatcher({ regexp: 'https://github\\.com/acme/[^/]+' }, 'test');
@@ -28,13 +28,13 @@ describe('identity matchers', () => {
     assert.equal(alternation.matches('b@x.com.evil'), false, 'alternation is grouped before anchoring');
   });
 
-  it('exact values are compared as strings, not patterns', () => {
+  void it('exact values are compared as strings, not patterns', () => {
     const m = compileMatcher({ exact: 'https://github.com/acme/.*' }, 'test');
     assert.equal(m.matches('https://github.com/acme/anything'), false);
     assert.equal(m.matches('https://github.com/acme/.*'), true);
   });
 
-  it('bounds regex input length and rejects bad patterns', () => {
+  void it('bounds regex input length and rejects bad patterns', () => {
     const m = compileMatcher({ regexp: '.*' }, 'test', 100);
     assert.equal(m.matches('x'.repeat(100)), true);
     assert.equal(m.matches('x'.repeat(101)), false);
@@ -44,8 +44,8 @@ describe('identity matchers', () => {
   });
 });
 
-describe('policy keys', () => {
-  it('parses ECDSA P-256/P-384/P-521, RSA and Ed25519 keys, with a SPKI fingerprint', () => {
+void describe('policy keys', () => {
+  void it('parses ECDSA P-256/P-384/P-521, RSA and Ed25519 keys, with a SPKI fingerprint', () => {
     const algs = [
       ['ec', { namedCurve: 'P-256' }, 'ecdsa-p256'],
       ['ec', { namedCurve: 'P-384' }, 'ecdsa-p384'],
@@ -63,7 +63,7 @@ describe('policy keys', () => {
     assert.equal(parsePublicKeyPem(readText(join(SKOPEO, 'keys/k1.pub'))).algorithm, 'ecdsa-p256');
   });
 
-  it('rejects certificates, private keys, small RSA keys, several keys in one PEM, and garbage', () => {
+  void it('rejects certificates, private keys, small RSA keys, several keys in one PEM, and garbage', () => {
     assert.throws(() => parsePublicKeyPem(readText(join(CONTAINERS, 'fulcio_v1.crt.pem')), 'key.pem'), code('KEY_INVALID', /key\.pem: expected a PEM PUBLIC KEY block, found CERTIFICATE/));
     assert.throws(() => parsePublicKeyPem(readText(join(SKOPEO, 'keys/k1.private'))), code('KEY_INVALID', /found ENCRYPTED COSIGN PRIVATE KEY/));
     const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
@@ -76,9 +76,9 @@ describe('policy keys', () => {
   });
 });
 
-describe('verification from a digest (no artifact bytes)', () => {
+void describe('verification from a digest (no artifact bytes)', () => {
   for (const [curve, hash] of [['P-256', 'sha256'], ['P-384', 'sha384'], ['P-521', 'sha512'], ['P-256', 'sha512']] as const) {
-    it(`ECDSA ${curve} over a ${hash} digest`, () => {
+    void it(`ECDSA ${curve} over a ${hash} digest`, () => {
       const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: curve });
       const msg = Buffer.from(`message for ${curve}`);
       const sig = sign(hash, msg, privateKey);
@@ -94,7 +94,7 @@ describe('verification from a digest (no artifact bytes)', () => {
     });
   }
 
-  it('RSA PKCS#1 v1.5 over a digest; Ed25519 cannot be verified from a digest', () => {
+  void it('RSA PKCS#1 v1.5 over a digest; Ed25519 cannot be verified from a digest', () => {
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const msg = Buffer.from('rsa message');
     const sig = sign('sha256', msg, rsa.privateKey);
@@ -109,11 +109,11 @@ function sha(alg: string, b: Buffer): Buffer {
   return createHash(alg).update(b).digest();
 }
 
-describe('authorities', () => {
+void describe('authorities', () => {
   const pg = loadPublicGoodTrustRoot();
   const k1 = readText(join(SKOPEO, 'keys/k1.pub'));
 
-  it('compiles key, keyless and static authorities with defaults', () => {
+  void it('compiles key, keyless and static authorities with defaults', () => {
     const key = compileAuthority({ kind: 'key', name: 'team', keys: [k1] });
     assert.equal(key.kind, 'key');
     assert.deepEqual(key.kind === 'key' && key.tlog, { required: false, threshold: 1 });
@@ -130,7 +130,7 @@ describe('authorities', () => {
     assert.equal(compileAuthority({ kind: 'static', name: 'deny-all', action: 'fail', message: 'frozen' }).kind, 'static');
   });
 
-  it('rejects inconsistent authorities with messages naming them', () => {
+  void it('rejects inconsistent authorities with messages naming them', () => {
     assert.throws(() => compileAuthority({ kind: 'key', name: 'team', keys: [] }), code('AUTHORITY_INVALID', /authority "team": needs 1 to 32 public keys/));
     assert.throws(() => compileAuthority({ kind: 'key', name: 'team', keys: ['nope'] }), code('KEY_INVALID', /authority "team" key 1/));
     assert.throws(() => compileAuthority({ kind: 'key', name: 'team', keys: [k1], tlog: { required: true } }), code('AUTHORITY_INVALID', /transparency log required but no trust root/));

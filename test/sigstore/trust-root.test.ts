@@ -13,8 +13,8 @@ function rejects(input: unknown, pattern: RegExp): void {
   );
 }
 
-describe('trusted roots', () => {
-  it('loads the public-good root offline from @sigstore/tuf, identical to the fixture', () => {
+void describe('trusted roots', () => {
+  void it('loads the public-good root offline from @sigstore/tuf, identical to the fixture', () => {
     const root = loadPublicGoodTrustRoot();
     assert.equal(root.name, 'public-good');
     assert.equal(root.digest, 'sha256:6494e21ea73fa7ee769f85f57d5a3e6a08725eae1e38c755fc3517c9e6bc0b66');
@@ -23,7 +23,7 @@ describe('trusted roots', () => {
     assert.equal(loadTrustedRoot(PUBLIC_GOOD).digest, root.digest);
   });
 
-  it('loads from a path, JSON text, bytes or an object', () => {
+  void it('loads from a path, JSON text, bytes or an object', () => {
     const text = readText(PUBLIC_GOOD);
     assert.equal(loadTrustedRoot(text).material.ctlogs.length, 2);
     assert.equal(loadTrustedRoot(Buffer.from(text)).material.ctlogs.length, 2);
@@ -34,24 +34,24 @@ describe('trusted roots', () => {
     }
   });
 
-  it('rejects a log without validFor.start, naming the entry (sigstore-js test roots omit it)', () => {
+  void it('rejects a log without validFor.start, naming the entry (sigstore-js test roots omit it)', () => {
     rejects(join(JS_VERIFY, 'trust/trustedRoot.json'), /tlogs\[0\] \(https:\/\/tlog\.sigstore\.dev\)\.publicKey: missing validFor/);
     const json = clone(readJSON(PUBLIC_GOOD)) as { tlogs: { publicKey: { validFor: Record<string, unknown> } }[] };
     delete json.tlogs[1]?.publicKey.validFor.start;
     rejects(json, /tlogs\[1\] \(https:\/\/log2025-1\.rekor\.sigstore\.dev\)\.publicKey: validFor\.start is missing/);
   });
 
-  it('rejects a certificate authority without validFor.start', () => {
+  void it('rejects a certificate authority without validFor.start', () => {
     const json = clone(readJSON(PUBLIC_GOOD)) as { certificateAuthorities: { validFor: Record<string, unknown> }[] };
     delete json.certificateAuthorities[0]?.validFor.start;
     rejects(json, /certificateAuthorities\[0\] \(https:\/\/fulcio\.sigstore\.dev\): validFor\.start is missing/);
   });
 
-  it('rejects a bad media type (sigstore-python trustedroot.badtype.json)', () => {
+  void it('rejects a bad media type (sigstore-python trustedroot.badtype.json)', () => {
     rejects(join(PY, 'trusted_root/trustedroot.badtype.json'), /unsupported mediaType "bad-media-type"/);
   });
 
-  it('rejects unknown key details, keys that do not match their details, and malformed keys', () => {
+  void it('rejects unknown key details, keys that do not match their details, and malformed keys', () => {
     const base = trustRootJSON([makeLog()]) as { tlogs: { publicKey: Record<string, unknown> }[] };
     const unknown = clone(base);
     (unknown.tlogs[0] as { publicKey: Record<string, unknown> }).publicKey.keyDetails = 'LMS_SHA256';
@@ -64,7 +64,7 @@ describe('trusted roots', () => {
     rejects(garbage, /rawBytes is not a SPKI public key/);
   });
 
-  it('rejects a malformed certificate, an empty chain, reversed validity, and non-JSON', () => {
+  void it('rejects a malformed certificate, an empty chain, reversed validity, and non-JSON', () => {
     const json = clone(readJSON(PUBLIC_GOOD)) as {
       certificateAuthorities: { certChain: { certificates: { rawBytes: string }[] }; validFor: Record<string, string> }[];
     };
@@ -81,7 +81,7 @@ describe('trusted roots', () => {
     rejects({ mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1' }, /no transparency logs, certificate authorities/);
   });
 
-  it('reports an unreadable path clearly', () => {
+  void it('reports an unreadable path clearly', () => {
     assert.throws(
       () => loadTrustedRoot('/nonexistent/trusted_root.json'),
       (e: unknown) => e instanceof SigstoreError && e.code === 'TRUST_ROOT_INVALID' && /cannot read trusted root \/nonexistent/.test(e.message),
