@@ -34,9 +34,21 @@ export const stagingRoot = (): TrustRoot => (staging ??= loadTrustedRoot(join(SI
  * reject that at load, so tests that need them add a start date in memory.
  */
 export function sigstoreJsRoot(path: string): TrustRoot {
-  const json = readJSON(path) as { tlogs?: { publicKey: Record<string, unknown> }[]; ctlogs?: { publicKey: Record<string, unknown> }[] };
-  for (const log of [...(json.tlogs ?? []), ...(json.ctlogs ?? [])]) {
-    log.publicKey.validFor ??= { start: '2000-01-01T00:00:00Z' };
+  type Validity = { validFor?: { start?: string } };
+  const json = readJSON(path) as {
+    tlogs?: { publicKey: Validity }[];
+    ctlogs?: { publicKey: Validity }[];
+    certificateAuthorities?: Validity[];
+    timestampAuthorities?: Validity[];
+  };
+  const entries = [
+    ...[...(json.tlogs ?? []), ...(json.ctlogs ?? [])].map((l) => l.publicKey),
+    ...(json.certificateAuthorities ?? []),
+    ...(json.timestampAuthorities ?? []),
+  ];
+  for (const e of entries) {
+    e.validFor ??= {};
+    e.validFor.start ??= '2000-01-01T00:00:00Z';
   }
   return loadTrustedRoot(json, { name: path });
 }
