@@ -265,6 +265,24 @@ void describe('fault proxy in front of the registry', () => {
     assert.notEqual(result.ending, 'gave-up');
   });
 
+  void test('a client leaving in the middle of a forwarded body does not disturb the proxy', async () => {
+    const big = buildImage({ seed: 'big', layers: [Buffer.alloc(8 * 1024 * 1024, 7)] });
+    await pushBuilt(registry.host, 'faults/big', big);
+    const layer = big.blobs[1];
+    assert.ok(layer);
+    for (let i = 0; i < 3; i++) {
+      const controller = new AbortController();
+      const response = await fetch(`${proxy.url}/v2/faults/big/blobs/${layer.digest}`, {
+        signal: controller.signal,
+      });
+      const reader = response.body?.getReader();
+      await reader?.read();
+      controller.abort();
+    }
+    const after = await fetch(manifestUrl, { headers: ACCEPT });
+    assert.equal(sha256(Buffer.from(await after.arrayBuffer())), image.digest);
+  });
+
   void test('an upstream that is down gives a 502 from the proxy', async () => {
     const dead = await startFaultProxy('http://127.0.0.1:1');
     try {

@@ -202,9 +202,14 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
           // The Host header is kept: the registry builds upload Locations from it, so they point back here.
           headers: endToEnd(req.headers),
         },
-        resolve,
+        (response) => {
+          // Upstream dying mid-body must end this exchange, not crash the test process.
+          response.on('error', () => req.socket.destroy());
+          resolve(response);
+        },
       );
-      outgoing.once('error', reject);
+      outgoing.on('error', reject);
+      req.on('error', () => outgoing.destroy());
       req.pipe(outgoing);
     });
 
@@ -343,6 +348,9 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
   };
 
   const server = createServer((req, res) => {
+    // A client that goes away mid-request is normal here (that is what clients under test do).
+    req.on('error', () => {});
+    res.on('error', () => {});
     const picked = pick(req);
     requests.push({
       method: req.method ?? '',
