@@ -176,3 +176,19 @@ export function keyBundle(payload: Uint8Array, signatureB64: string, entries: re
     },
   };
 }
+
+/** containers/image fixtures store git symlinks as files holding the target path; follow them. */
+export function readFixture(path: string): Buffer {
+  const b = read(path);
+  const text = b.length < 200 ? b.toString('utf8') : '';
+  return text.startsWith('../') && !text.includes('\n') ? read(join(path, '..', text)) : b;
+}
+
+/** Layers of a `.sig` manifest from the skopeo-signed registry dump, with their blobs. */
+export function registryDumpSignatures(repo: string, imageDigest: string): { payload: Buffer; annotations: Record<string, string>; mediaType: string; digest: string }[] {
+  const dir = join(SKOPEO, 'registry-dump/test', repo);
+  const manifest = readJSON(join(dir, `manifest@sha256-${imageDigest.slice(7)}.sig.json`)) as {
+    layers: { mediaType: string; digest: string; annotations: Record<string, string> }[];
+  };
+  return manifest.layers.map((l) => ({ ...l, payload: read(join(dir, 'blobs', l.digest.replace(':', '-'))) }));
+}
