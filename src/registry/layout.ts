@@ -36,6 +36,7 @@ import { LAYOUT_SCHEME } from './layout-reference.ts';
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 
 export type LayoutErrorCode =
+  | 'BAD_REFERENCE'
   | 'BAD_LAYOUT'
   | 'NOT_FOUND'
   | 'AMBIGUOUS'
@@ -296,6 +297,13 @@ class LayoutSource implements OciLayoutSource {
 
   async resolve(ref: ImageReference, options: OperationOptions = {}): Promise<Descriptor> {
     const { signal } = options;
+    // A registry reference (or another layout's) resolved here would name the wrong image: refuse it.
+    if (ref.registry !== 'oci' || ref.repository !== this.dir) {
+      this.#fail(
+        'BAD_REFERENCE',
+        `cannot resolve ${JSON.stringify(ref.original.slice(0, 300))} here: it does not name this layout (use layoutImageReference)`,
+      );
+    }
     if (ref.digest !== undefined) {
       // A digest identifies the content; the tag, if any, is not consulted (as with a registry).
       return (await this.fetchManifest(ref.digest, options)).descriptor;

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { basicAuthorization, startRegistry } from './registry.ts';
+import { HarnessError, basicAuthorization, requireExecutable, startRegistry } from './registry.ts';
 import type { RunningRegistry } from './registry.ts';
 
 void describe('test registry (Debian docker-registry)', () => {
@@ -54,5 +54,20 @@ void describe('test registry (Debian docker-registry)', () => {
     await registry.stop();
     assert.equal(existsSync(registry.dir), false);
     await assert.rejects(fetch(`${registry.url}/v2/`, { signal: AbortSignal.timeout(2000) }));
+  });
+
+  void test('a missing tool is reported with the command that installs it', () => {
+    assert.throws(
+      () => requireExecutable('portcullis-no-such-tool', 'no-such-package'),
+      (error: Error) => {
+        assert.ok(error instanceof HarnessError);
+        assert.equal(error.code, 'HARNESS_TOOL_MISSING');
+        assert.match(
+          error.message,
+          /portcullis-no-such-tool is not installed.*apt-get install -y no-such-package/,
+        );
+        return true;
+      },
+    );
   });
 });

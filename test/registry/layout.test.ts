@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, symlink, unlink, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative as relativePath } from 'node:path';
 import { promisify } from 'node:util';
 import { openOciLayout, LayoutError } from '../../src/registry/layout.ts';
 import { layoutImageReference, parseLayoutReference } from '../../src/registry/layout-reference.ts';
@@ -299,6 +299,28 @@ void describe('OCI layout source: layouts written by the tests', () => {
       'BAD_MANIFEST',
       /manifest sha256:[0-9a-f]{64}: schemaVersion must be 2/,
     );
+  });
+
+  void test('a reference that does not name this layout is refused', async () => {
+    const dir = await fresh('foreign');
+    const other = await fresh('foreign-other');
+    await writeOciLayout(dir, { tag: 'v1' });
+    const source = openOciLayout(dir);
+    const registryRef: ImageReference = {
+      original: 'docker.io/library/app:v1',
+      registry: 'docker.io',
+      repository: 'library/app',
+      tag: 'v1',
+    };
+    await rejectsWith(
+      source.resolve(registryRef),
+      'BAD_REFERENCE',
+      /cannot resolve "docker.io\/library\/app:v1" here/,
+    );
+    await rejectsWith(source.resolve(ref(`oci:${other}:v1`)), 'BAD_REFERENCE', /does not name this layout/);
+    // A relative spelling of the same directory is the same layout.
+    const relative = relativePath(process.cwd(), dir);
+    assert.equal((await source.resolve(ref(`oci:${relative}:v1`))).mediaType, MEDIA_TYPES.ociManifest);
   });
 
   void test('an aborted operation ends with DEADLINE_EXCEEDED', async () => {
