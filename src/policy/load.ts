@@ -22,6 +22,8 @@ export type { Diagnostic, LoadResult, PolicyFile } from './diagnostic.ts';
 /** After this many problems in one file the rest are summarized: a garbage file yields a bounded report. */
 export const MAX_DIAGNOSTICS_PER_FILE = 100;
 export const MAX_FILES = 10_000;
+/** All files together; beyond this the remaining files are refused rather than parsed. */
+export const MAX_TOTAL_BYTES = 16 * 1024 * 1024;
 const POLICY_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
 interface Located {
@@ -162,8 +164,22 @@ function loadAll(files: readonly PolicyFile[], out: Collector): LoadResult {
   const policySets: { at: Located; noMatch: NoMatchAction; version: string }[] = [];
   let failed = false;
 
+  let total = 0;
   for (const file of files) {
     const bytes = Buffer.byteLength(file.text, 'utf8');
+    total += Math.min(bytes, MAX_FILE_BYTES + 1);
+    if (total > MAX_TOTAL_BYTES) {
+      out.add({
+        file: file.path,
+        line: 0,
+        column: 0,
+        path: '',
+        message: `not read: the policy files together exceed ${mib(MAX_TOTAL_BYTES)}`,
+        severity: 'error',
+      });
+      failed = true;
+      continue;
+    }
     if (bytes > MAX_FILE_BYTES) {
       out.add({
         file: file.path,

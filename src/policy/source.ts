@@ -6,10 +6,19 @@ import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments
 import type { Document, Node as YamlNode, Pair } from 'yaml';
 import type { PathSegment } from '../rules/types.ts';
 
-/** Bounds that keep a hostile file from costing more than a small, fixed amount of work. */
-export const MAX_FILE_BYTES = 4 * 1024 * 1024;
+/**
+ * Bounds that keep a hostile file from costing more than a small, fixed amount of work. 1 MiB is also
+ * the most a Kubernetes ConfigMap holds, and several times the largest realistic policy file (a deny
+ * list of ten thousand digests is under 1 MiB).
+ */
+export const MAX_FILE_BYTES = 1024 * 1024;
 export const MAX_DOCUMENTS_PER_FILE = 1000;
 export const MAX_ALIAS_COUNT = 100;
+/**
+ * Lines plus flow separators and brackets: a cheap upper bound on the number of values, checked before parsing, since
+ * parsing cost grows with it. Ten thousand digests (the schema's longest list) are about 10,000.
+ */
+export const MAX_VALUES = 50_000;
 
 export interface Position {
   readonly line: number;
@@ -49,12 +58,26 @@ function firstLine(message: string): string {
 export function parseSource(text: string): ParsedFile {
   const lines = new LineCounter();
   const problems: SourceProblem[] = [];
-  const parsed = parseAllDocuments(text, {
-    lineCounter: lines,
-    prettyErrors: false,
-    uniqueKeys: true,
-    strict: true,
-  });
+  const values = countValues(text);
+  if (values > MAX_VALUES) {
+    const message = `file has more than ${MAX_VALUES} lines, separators and brackets (${values}); policy files are far smaller`;
+    return { documents: [], problems: [{ line: 1, column: 1, message, severity: 'error' }] };
+  }
+  let parsed: ReturnType<typeof parseAllDocuments>;
+  try {
+    // Duplicate keys are found by duplicateKeys() below: yaml's own check is quadratic in a map's size.
+    parsed = parseAllDocuments(text, {
+      lineCounter: lines,
+      prettyErrors: false,
+      uniqueKeys: false,
+      strict: true,
+    });
+  } catch (error) {
+    return {
+      documents: [],
+      problems: [{ line: 1, column: 1, message: unparseable(error), severity: 'error' }],
+    };
+  }
   const all: Document.Parsed[] = [...parsed];
   if ('empty' in parsed) {
     // An empty stream still carries errors (e.g. a lone directive).
@@ -75,8 +98,18 @@ export function parseSource(text: string): ParsedFile {
       return;
     }
     for (const e of doc.errors) {
-      problems.push({ ...positionOf(lines, e.pos[0]), message: firstLine(e.message), severity: 'error' });
+      problems.push({ ...positionOf(lines, e.pos[0]), message: unparseable(e), severity: 'error' });
     }
+    const duplicates = doc.errors.length > 0 ? [] : duplicateKeys(doc);
+    for (const d of duplicates) {
+      const first = positionOf(lines, d.first);
+      problems.push({
+        ...positionOf(lines, d.at),
+        message: `duplicate key "${d.key}" (first at line ${first.line}, column ${first.column})`,
+        severity: 'error',
+      });
+    }
+    if (duplicates.length > 0) return;
     for (const w of doc.warnings) {
       problems.push({ ...positionOf(lines, w.pos[0]), message: firstLine(w.message), severity: 'warning' });
     }
@@ -101,6 +134,47 @@ export function parseSource(text: string): ParsedFile {
     documents.push({ index, doc, data, text, lines });
   });
   return { documents, problems };
+}
+
+function countValues(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10 || c === 44 || c === 91 || c === 123) n++; // '\n' ',' '[' '{'
+  }
+  return n;
+}
+
+/** The parser's stack gives out on absurd nesting; say that rather than echo a regex engine's complaint. */
+function unparseable(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/stack overflow|maximum call stack/i.test(message)) return 'the document is nested too deeply to read';
+  return firstLine(message);
+}
+
+/** Repeated keys in any mapping of the document, found in one linear walk (no recursion). */
+function duplicateKeys(doc: Document.Parsed): { key: string; at: number; first: number }[] {
+  const out: { key: string; at: number; first: number }[] = [];
+  const stack: unknown[] = [doc.contents];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (isMap(node)) {
+      const seen = new Map<string, number>();
+      for (const pair of node.items) {
+        const key = pair.key as YamlNode | null;
+        if (isScalar(key) && key.range) {
+          const name = String(key.value);
+          const first = seen.get(name);
+          if (first === undefined) seen.set(name, key.range[0]);
+          else out.push({ key: name, at: key.range[0], first });
+        }
+        stack.push(pair.key, pair.value);
+      }
+    } else if (isSeq(node)) {
+      for (const item of node.items) stack.push(item);
+    }
+  }
+  return out.sort((a, b) => a.at - b.at);
 }
 
 function resolve(doc: Document.Parsed, node: unknown): unknown {

@@ -200,7 +200,9 @@ void test('YAML syntax errors, duplicate keys, empty files and non-mapping docum
   assert.deepEqual(lint('apiVersion: [unclosed\n'), [
     'p.yaml:2:1: error: Flow sequence in block collection must be sufficiently indented and end with a ]',
   ]);
-  assert.deepEqual(lint(`${HEAD}kind: PolicySet\n`), ['p.yaml:3:1: error: Map keys must be unique']);
+  assert.deepEqual(lint(`${HEAD}kind: PolicySet\n`), [
+    'p.yaml:3:1: error: duplicate key "kind" (first at line 2, column 1)',
+  ]);
   assert.deepEqual(lint({ 'empty.yaml': '' }), ['empty.yaml:1:1: error: file contains no documents']);
   assert.deepEqual(lint({ 'c.yaml': '# only a comment\n---\n' }), [
     'c.yaml:1:1: error: file contains no documents',
@@ -237,7 +239,7 @@ void test('alias bombs are refused without expanding them', () => {
 void test('an oversized file is refused before it is parsed', () => {
   const big = 'x'.repeat(10 * 1024 * 1024);
   assert.deepEqual(lint({ 'big.yaml': big }), [
-    'big.yaml:1:1: error: file is 10.0 MiB; policy files are limited to 4.0 MiB',
+    'big.yaml:1:1: error: file is 10.0 MiB; policy files are limited to 1.0 MiB',
   ]);
 });
 
