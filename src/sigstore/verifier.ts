@@ -276,8 +276,9 @@ function signingKeys(authority: SigningAuthority, presented: Presented): readonl
 function checkDistinctEntries(entries: readonly TransparencyLogEntry[]): void {
   const seen = new Set<string>();
   for (const e of entries) {
+    // Within one log, an index or a body appears once; the same body in two logs is two proofs.
     const id = `${tlogId(e)}/${e.logIndex}`;
-    const body = createHash('sha256').update(e.canonicalizedBody).digest('hex');
+    const body = `${tlogId(e)}/${createHash('sha256').update(e.canonicalizedBody).digest('hex')}`;
     if (seen.has(id) || seen.has(body)) {
       throw new SigstoreError('TLOG_INVALID', `duplicate transparency log entry (log ${tlogId(e).slice(0, 16)}…, index ${e.logIndex})`);
     }
