@@ -27,6 +27,16 @@ export function isDigestGrammar(value: unknown): value is string {
   return typeof value === 'string' && value.length <= MAX_DIGEST_LENGTH && DIGEST_GRAMMAR.test(value);
 }
 
+/**
+ * A digest acceptable in a descriptor: the OCI grammar, and for the registered algorithms (sha256,
+ * sha512) exactly their encoding. Unregistered algorithms pass here but can never be fetched or verified.
+ */
+export function isDescriptorDigest(value: unknown): value is string {
+  if (!isDigestGrammar(value)) return false;
+  const algorithm = value.slice(0, value.indexOf(':'));
+  return algorithm === 'sha256' || algorithm === 'sha512' ? isVerifiableDigest(value) : true;
+}
+
 /** Split and check a digest we must be able to verify: sha256 (64 hex) or sha512 (128 hex), lower-case. */
 export function parseDigest(digest: string): { algorithm: DigestAlgorithm; encoded: string } {
   if (!isDigestGrammar(digest)) throw new DigestError(digest, 'expected algorithm:hex');

@@ -8,7 +8,7 @@
  * an image manifest and as an index (CVE-2021-41190) is refused.
  */
 import type { Descriptor, Platform } from '../registry/content.ts';
-import { isDigestGrammar } from './digest.ts';
+import { isDescriptorDigest } from './digest.ts';
 import {
   baseMediaType,
   DOCKER_MANIFEST_V1,
@@ -203,7 +203,7 @@ class Validator {
   descriptor(value: unknown, where: string): Descriptor {
     if (!isObject(value)) this.fail(`${where} must be an object`);
     const mediaType = this.mediaTypeString(value.mediaType, `${where}.mediaType`);
-    if (!isDigestGrammar(value.digest)) {
+    if (!isDescriptorDigest(value.digest)) {
       this.fail(`${where}.digest ${JSON.stringify(String(value.digest).slice(0, 80))} is not a valid digest`);
     }
     const size = value.size;

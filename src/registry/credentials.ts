@@ -209,47 +209,60 @@ export function runCredentialHelper(
 ): Promise<Credential | undefined> {
   const program = `docker-credential-${helperName(name, 'credential helper')}`;
   return new Promise((resolve, reject) => {
-    const child = spawn(program, ['get'], { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // Own process group, so that a stuck helper is killed with everything it started.
+    const child = spawn(program, ['get'], { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let size = 0;
-    let failure: string | undefined;
-    const stop = (reason: string): void => {
-      failure ??= reason;
-      child.kill('SIGKILL');
+    let settled = false;
+    const finish = (outcome: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      outcome();
     };
-    const timer = setTimeout(() => stop(`did not finish within ${options.timeoutMs} ms`), options.timeoutMs);
+    const fail = (reason: string): void => {
+      killGroup(child.pid);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      finish(() => reject(new CredentialError(`credential helper ${program} for ${serverUrl} ${reason}`)));
+    };
+    const timer = setTimeout(() => fail(`did not finish within ${options.timeoutMs} ms`), options.timeoutMs);
     const collect = (into: Buffer[]) => (chunk: Buffer) => {
       size += chunk.length;
-      if (size > HELPER_OUTPUT_LIMIT) stop(`wrote more than ${HELPER_OUTPUT_LIMIT} bytes`);
+      if (size > HELPER_OUTPUT_LIMIT) fail(`wrote more than ${HELPER_OUTPUT_LIMIT} bytes`);
       else into.push(chunk);
     };
     child.stdout.on('data', collect(out));
     child.stderr.on('data', collect(err));
     child.stdin.on('error', () => {});
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(new CredentialError(`credential helper ${program} for ${serverUrl} could not run: ${error.message}`));
-    });
+    child.on('error', (error) => fail(`could not run: ${error.message}`));
     child.on('close', (code) => {
-      clearTimeout(timer);
       const stdout = Buffer.concat(out).toString('utf8');
       const stderr = Buffer.concat(err).toString('utf8');
-      if (failure !== undefined) {
-        reject(new CredentialError(`credential helper ${program} for ${serverUrl} ${failure}`));
-      } else if (code !== 0) {
-        if (/credentials not found/i.test(stdout + stderr)) resolve(undefined);
-        else reject(new CredentialError(`credential helper ${program} for ${serverUrl} exited with ${code}: ${oneLine(stderr || stdout)}`));
-      } else {
-        try {
-          resolve(parseHelperOutput(stdout));
-        } catch (error) {
-          reject(new CredentialError(`credential helper ${program} for ${serverUrl}: ${(error as Error).message}`));
-        }
+      if (code !== 0) {
+        if (/credentials not found/i.test(stdout + stderr)) finish(() => resolve(undefined));
+        else fail(`exited with ${code}: ${oneLine(stderr || stdout)}`);
+        return;
+      }
+      try {
+        const credential = parseHelperOutput(stdout);
+        finish(() => resolve(credential));
+      } catch (error) {
+        fail((error as Error).message);
       }
     });
     child.stdin.end(serverUrl);
   });
+}
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
 }
 
 function parseHelperOutput(stdout: string): Credential | undefined {
