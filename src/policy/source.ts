@@ -3,7 +3,7 @@
  * where each value came from, so every diagnostic can name file:line:column.
  */
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, Scalar } from 'yaml';
-import type { Document, Node as YamlNode, Pair } from 'yaml';
+import type { Document, EmptyStream, Node as YamlNode, Pair } from 'yaml';
 import type { PathSegment } from '../rules/types.ts';
 
 /**
@@ -63,7 +63,7 @@ export function parseSource(text: string): ParsedFile {
     const message = `file has more than ${MAX_VALUES} lines, separators and brackets (${values}); policy files are far smaller`;
     return { documents: [], problems: [{ line: 1, column: 1, message, severity: 'error' }] };
   }
-  let parsed: ReturnType<typeof parseAllDocuments>;
+  let parsed: Document.Parsed[] | EmptyStream;
   try {
     // Duplicate keys are found by duplicateKeys() below: yaml's own check is quadratic in a map's size.
     parsed = parseAllDocuments(text, {

@@ -36,8 +36,9 @@ void test('the schema is draft 2020-12 with one definition per document kind', (
 });
 
 void test('the schema lists exactly the rule kinds the registry implements', () => {
-  const spec = (policySchema.$defs as Record<string, { properties: Record<string, unknown> }>)
-    .ImagePolicySpec;
+  const defs = policySchema.$defs as Record<string, { properties: Record<string, unknown> }>;
+  const spec = defs.ImagePolicySpec;
+  assert.ok(spec);
   const items = (spec.properties.rules as { items: { properties: object; oneOf: { required: string[] }[] } })
     .items;
   assert.deepEqual(items.oneOf.map((b) => b.required[0]).sort(), ruleKindNames().sort());
