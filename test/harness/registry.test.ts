@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { HarnessError, basicAuthorization, requireExecutable, startRegistry } from './registry.ts';
 import type { RunningRegistry } from './registry.ts';
 
@@ -54,6 +55,29 @@ void describe('test registry (Debian docker-registry)', () => {
     await registry.stop();
     assert.equal(existsSync(registry.dir), false);
     await assert.rejects(fetch(`${registry.url}/v2/`, { signal: AbortSignal.timeout(2000) }));
+  });
+
+  void test('TLS: served over HTTPS with a certificate from a fresh test CA, trusted only with that CA', async () => {
+    const registry = await startRegistry({ tls: true });
+    try {
+      assert.match(registry.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+      assert.ok(registry.tls);
+      assert.match(registry.tls.caPem, /^-----BEGIN CERTIFICATE-----/);
+      const status = (ca?: string): Promise<number | string> =>
+        new Promise((resolve) => {
+          const req = httpsGet(`${registry.url}/v2/`, ca !== undefined ? { ca } : {}, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          });
+          req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+        });
+      assert.equal(await status(registry.tls.caPem), 200);
+      assert.equal(await status(), 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+      const plainHttp = await fetch(`http://${registry.host}/v2/`);
+      assert.equal(plainHttp.status, 400);
+    } finally {
+      await registry.stop();
+    }
   });
 
   void test('a missing tool is reported with the command that installs it', () => {

@@ -7,7 +7,9 @@
  */
 import { spawn, execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -20,6 +22,11 @@ export interface RegistryAuth {
 export interface StartRegistryOptions {
   /** Require HTTP Basic auth with these credentials (bcrypt htpasswd entry). */
   readonly auth?: RegistryAuth;
+  /**
+   * Serve HTTPS with a certificate for 127.0.0.1/localhost issued by a fresh test CA (made with openssl);
+   * the CA is returned so clients can be given it as an extra CA file.
+   */
+  readonly tls?: boolean;
   /** How long to wait for `GET /v2/` to answer. Default 15 s. */
   readonly startTimeoutMs?: number;
 }
@@ -32,6 +39,8 @@ export interface RunningRegistry {
   /** Temp directory holding config, htpasswd and storage; removed by stop(). */
   readonly dir: string;
   readonly auth?: RegistryAuth;
+  /** With `tls`: the test CA (PEM text and file) that issued the registry's certificate. */
+  readonly tls?: { readonly caPem: string; readonly caFile: string };
   /** What the registry wrote on stderr so far (bounded to the last 64 KiB). */
   stderr(): string;
   stop(): Promise<void>;
@@ -164,12 +173,23 @@ async function startOnce(binary: string, options: StartRegistryOptions): Promise
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-registry-'));
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
-  const url = `http://${host}`;
+  let tls: ReturnType<typeof makeTestCertificates> | undefined;
+  try {
+    tls = options.tls === true ? makeTestCertificates(dir) : undefined;
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const url = `${tls !== undefined ? 'https' : 'http'}://${host}`;
   const lines = [
     'version: 0.1',
     'log: {level: warn, formatter: text}',
     `storage: {filesystem: {rootdirectory: ${JSON.stringify(join(dir, 'storage'))}}, delete: {enabled: true}}`,
-    `http: {addr: ${JSON.stringify(host)}, secret: portcullis-test-secret}`,
+    `http: {addr: ${JSON.stringify(host)}, secret: portcullis-test-secret${
+      tls !== undefined
+        ? `, tls: {certificate: ${JSON.stringify(tls.certFile)}, key: ${JSON.stringify(tls.keyFile)}}`
+        : ''
+    }}`,
   ];
   if (options.auth !== undefined) {
     const htpasswdFile = join(dir, 'htpasswd');
@@ -239,7 +259,7 @@ async function startOnce(binary: string, options: StartRegistryOptions): Promise
         `docker-registry exited before answering on ${url}; its stderr:\n${stderr.trim() || '(empty)'}`,
       );
     }
-    const status = await probe(`${url}/v2/`);
+    const status = await probe(`${url}/v2/`, tls?.caPem);
     // 401 is the healthy answer of an auth-enabled registry.
     if (status === 200 || (status === 401 && options.auth !== undefined)) break;
     if (Date.now() > deadline) {
@@ -257,19 +277,93 @@ async function startOnce(binary: string, options: StartRegistryOptions): Promise
     url,
     dir,
     ...(options.auth !== undefined ? { auth: options.auth } : {}),
+    ...(tls !== undefined ? { tls: { caPem: tls.caPem, caFile: tls.caFile } } : {}),
     stderr: () => stderr,
     stop,
   };
 }
 
-async function probe(target: string): Promise<number | undefined> {
-  try {
-    const response = await fetch(target, { signal: AbortSignal.timeout(1000) });
-    await response.body?.cancel();
-    return response.status;
-  } catch {
-    return undefined;
-  }
+function probe(target: string, ca?: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const get = target.startsWith('https:') ? httpsGet : httpGet;
+    const req = get(target, { timeout: 1000, ...(ca !== undefined ? { ca } : {}) }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+  });
+}
+
+/**
+ * A CA and a server certificate for 127.0.0.1 and localhost, valid for two days, written into `dir`.
+ * Throw-away test material, generated per registry.
+ */
+function makeTestCertificates(dir: string): {
+  caPem: string;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+} {
+  const openssl = requireExecutable('openssl', 'openssl');
+  const caFile = join(dir, 'ca.pem');
+  const caKey = join(dir, 'ca.key');
+  const certFile = join(dir, 'server.pem');
+  const keyFile = join(dir, 'server.key');
+  const csr = join(dir, 'server.csr');
+  const ext = join(dir, 'server.ext');
+  const run = (args: string[]): void => {
+    try {
+      execFileSync(openssl, args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
+    } catch (error) {
+      const stderr = String((error as { stderr?: unknown }).stderr ?? '');
+      throw new HarnessError(
+        'HARNESS_TLS',
+        `openssl ${args[0] ?? ''} failed: ${stderr || (error as Error).message}`,
+      );
+    }
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  run([
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    caKey,
+    '-out',
+    caFile,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=Portcullis test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
+  run(['req', ...ec, '-keyout', keyFile, '-out', csr, '-subj', '/CN=127.0.0.1']);
+  writeFileSync(
+    ext,
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n',
+  );
+  run([
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    caFile,
+    '-CAkey',
+    caKey,
+    '-CAcreateserial',
+    '-out',
+    certFile,
+    '-days',
+    '2',
+    '-extfile',
+    ext,
+  ]);
+  return { caPem: readFileSync(caFile, 'utf8'), caFile, certFile, keyFile };
 }
 
 /** `Authorization` header value for Basic auth. */
