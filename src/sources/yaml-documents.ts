@@ -1,0 +1,139 @@
+/**
+ * Bounded YAML (and JSON) parsing with source positions.
+ *
+ * The `yaml` package is driven token by token (Lexer -> Parser -> Composer) instead of through
+ * `parseAllDocuments`, so that a hostile file (10 MB of `[`, or millions of tiny documents) is cut off
+ * after a fixed number of tokens or nesting levels, long before it can exhaust memory.
+ */
+import { Composer, Lexer, LineCounter, Parser, isAlias, isMap, isScalar, isSeq } from 'yaml';
+import type { Document, Node, YAMLMap, YAMLSeq } from 'yaml';
+import { LIMITS } from './types.ts';
+import type { SourceProblem } from './types.ts';
+
+export interface ParsedYaml {
+  documents: Document.Parsed[];
+  lineCounter: LineCounter;
+  problems: SourceProblem[];
+}
+
+export interface Position {
+  line: number;
+  column: number;
+}
+
+export function parseYamlDocuments(file: string, text: string): ParsedYaml {
+  const lineCounter = new LineCounter();
+  const documents: Document.Parsed[] = [];
+  const problems: SourceProblem[] = [];
+  const parser = new Parser(lineCounter.addNewLine);
+  const composer = new Composer({ prettyErrors: false, uniqueKeys: true });
+  const at = (offset: number): Position => {
+    const { line, col } = lineCounter.linePos(offset);
+    return { line, column: col };
+  };
+  const stop = (message: string): ParsedYaml => {
+    problems.push({ file, ...at(parser.offset), message, code: 'YAML_TOO_COMPLEX' });
+    return { documents: [], lineCounter, problems };
+  };
+  try {
+    let tokens = 0;
+    for (const lexeme of new Lexer().lex(text)) {
+      if (++tokens > LIMITS.maxYamlTokens) {
+        return stop(
+          `YAML is too large to check: more than ${LIMITS.maxYamlTokens} tokens; split it into smaller files`,
+        );
+      }
+      for (const cst of parser.next(lexeme)) documents.push(...composer.next(cst));
+      if (parser.stack.length > LIMITS.maxYamlDepth) {
+        return stop(`YAML is nested more than ${LIMITS.maxYamlDepth} levels deep`);
+      }
+    }
+    for (const cst of parser.end()) documents.push(...composer.next(cst));
+    documents.push(...composer.end());
+  } catch (error) {
+    // The parser is not expected to throw, but a stack overflow or a bug in it must not escape as a crash.
+    const detail = error instanceof Error ? error.message : String(error);
+    return stop(`YAML parser failed: ${detail}`);
+  }
+  let reported = 0;
+  const syntaxErrors = [...documents.flatMap((doc) => doc.errors), ...composer.streamInfo().errors];
+  for (const error of syntaxErrors) {
+    if (reported++ === LIMITS.maxYamlErrorsPerFile) {
+      problems.push({
+        file,
+        message: `invalid YAML: ${syntaxErrors.length - LIMITS.maxYamlErrorsPerFile} more errors not shown`,
+        code: 'YAML_SYNTAX',
+      });
+      break;
+    }
+    problems.push({
+      file,
+      ...at(error.pos[0]),
+      message: `invalid YAML: ${error.message}`,
+      code: 'YAML_SYNTAX',
+    });
+  }
+  return { documents, lineCounter, problems };
+}
+
+/** Follows an alias to its anchored node; anchors cannot be aliases themselves, so one step suffices. */
+export function deref(doc: Document.Parsed, node: unknown): unknown {
+  if (isAlias(node)) return node.resolve(doc);
+  return node;
+}
+
+/**
+ * The value node of `key` in a mapping, honouring YAML merge keys (`<<: *defaults`), which Compose files
+ * and go-yaml based Kubernetes tooling both accept. Keys written in the map win over merged ones.
+ * Returns undefined when the key is absent; a YAML null counts as absent.
+ */
+export function getField(doc: Document.Parsed, map: YAMLMap, key: string, depth = 0): Node | undefined {
+  const merges: unknown[] = [];
+  for (const pair of map.items) {
+    const k = deref(doc, pair.key);
+    if (!isScalar(k)) continue;
+    if (k.value === key) {
+      const value = deref(doc, pair.value);
+      if (value === null || value === undefined) return undefined;
+      if (isScalar(value) && value.value === null) return undefined;
+      return value as Node;
+    }
+    if (k.value === '<<' && k.source === '<<') merges.push(deref(doc, pair.value));
+  }
+  if (depth > 8) return undefined;
+  for (const merge of merges) {
+    const sources = isSeq(merge) ? merge.items.map((item) => deref(doc, item)) : [merge];
+    for (const source of sources) {
+      if (!isMap(source)) continue;
+      const found = getField(doc, source, key, depth + 1);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
+export function describeNode(node: unknown): string {
+  if (isMap(node)) return 'a mapping';
+  if (isSeq(node)) return 'a list';
+  if (isScalar(node)) {
+    const value = node.value;
+    if (value === null) return 'null';
+    if (typeof value === 'string') return 'a string';
+    if (typeof value === 'number' || typeof value === 'bigint') return `a number (${String(value)})`;
+    if (typeof value === 'boolean') return `a boolean (${String(value)})`;
+    return 'a non-string value';
+  }
+  return 'an unknown node';
+}
+
+export function stringValue(node: unknown): string | undefined {
+  return isScalar(node) && typeof node.value === 'string' ? node.value : undefined;
+}
+
+export function nodePosition(lineCounter: LineCounter, node: Node): Position {
+  const offset = node.range?.[0] ?? 0;
+  const { line, col } = lineCounter.linePos(offset);
+  return { line, column: col };
+}
+
+export type { YAMLMap, YAMLSeq };
