@@ -26,8 +26,8 @@ const PATTERN_MEANING: Record<string, string> = {
     "lower-case letters, digits, '-' and '.', starting and ending with a letter or digit (a DNS-1123 subdomain)",
   '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$':
     "lower-case letters, digits and '-', starting and ending with a letter or digit (a DNS-1123 label)",
-  '^(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})$':
-    'algorithm:hex in lower case: sha256:<64 hex>, sha384:<96 hex> or sha512:<128 hex>',
+  '^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$':
+    'algorithm:hex in lower case: sha256:<64 hex> or sha512:<128 hex>',
 };
 const HOST_MEANING =
   'a host[:port] such as ghcr.io or registry.acme.example:5000, or *.domain for its subdomains';

@@ -12,7 +12,7 @@ import type { DigestsRule } from '../policy/model.ts';
 import { isRecord, listText, reportOverlap, stringList, tracking, warnDuplicates } from './support.ts';
 import type { CompileContext, RuleKindDefinition } from './types.ts';
 
-const DIGEST = /^(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})$/;
+const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 
 function compileList(ctx: CompileContext, raw: Record<string, unknown>, key: 'allow' | 'deny') {
   const items = stringList(raw, key);
@@ -23,7 +23,7 @@ function compileList(ctx: CompileContext, raw: Record<string, unknown>, key: 'al
     else
       ctx.error([key, index], `invalid digest ${JSON.stringify(value)}`, {
         found: JSON.stringify(value),
-        expected: 'algorithm:hex in lower case: sha256:<64 hex>, sha384:<96 hex> or sha512:<128 hex>',
+        expected: 'algorithm:hex in lower case: sha256:<64 hex> or sha512:<128 hex>',
       });
   }
   warnDuplicates(ctx, items, key);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { fail, pass } from '../../src/engine/outcome.ts';
 import { known, unavailable } from '../../src/engine/facts.ts';
 import { evaluateRule } from '../../src/rules/index.ts';
+import { DIGEST_HEX_LENGTH } from '../../src/reference/index.ts';
 import { compileRule, DIGEST_A, DIGEST_B, factsFor, rule } from './helpers.ts';
 
 const denyA = rule('digests', { deny: [DIGEST_A] });
@@ -97,4 +98,15 @@ void test('digests: compile rejects malformed and upper-case digests, overlaps a
     compileRule('digests', { deny: [] }).issues.map((i) => i.message),
     ['the digests rule has no constraints; set allow and/or deny'],
   );
+});
+
+void test('digests: the accepted algorithms are the ones references accept (the ones we can recompute)', () => {
+  for (const [algorithm, length] of DIGEST_HEX_LENGTH) {
+    assert.equal(
+      compileRule('digests', { deny: [`${algorithm}:${'0'.repeat(length)}`] }).issues.length,
+      0,
+      algorithm,
+    );
+  }
+  assert.equal(compileRule('digests', { deny: [`sha384:${'0'.repeat(96)}`] }).issues.length, 1);
 });
