@@ -9,6 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Descriptor, Platform } from '../../src/registry/content.ts';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { HarnessError, basicAuthorization, requireExecutable } from './registry.ts';
 import type { RegistryAuth } from './registry.ts';
 
@@ -392,7 +393,10 @@ export async function writeOciLayout(
 // ---------------------------------------------------------------- pushing (test setup only)
 
 export interface PushOptions {
+  /** Credentials: Basic to the registry, or to the token endpoint when the registry answers with Bearer. */
   readonly auth?: RegistryAuth;
+  /** PEM CA to trust when the registry is `https://…` with a test CA (startRegistry({tls: true})). */
+  readonly ca?: string;
   /** Default 30 s for the whole push. */
   readonly timeoutMs?: number;
 }
@@ -402,15 +406,34 @@ export interface PushContent {
   readonly blobs?: ReadonlyArray<Uint8Array | Blob>;
 }
 
+interface Session {
+  readonly base: string;
+  readonly fetch: typeof fetch;
+  authorization?: string;
+}
+
+function session(registry: string, options: PushOptions): Session {
+  // `host:port` means plain HTTP; a full URL is taken as given (https for TLS registries).
+  const base = /^https?:\/\//.test(registry) ? registry.replace(/\/+$/, '') : `http://${registry}`;
+  if (options.ca === undefined) return { base, fetch };
+  const dispatcher = new Agent({ connect: { ca: options.ca } });
+  const withCa = (input: string | URL | Request, init?: RequestInit): Promise<Response> =>
+    undiciFetch(
+      input as string,
+      { ...(init as object), dispatcher } as never,
+    ) as unknown as Promise<Response>;
+  return { base, fetch: withCa as typeof fetch };
+}
+
 async function call(
   url: string,
   init: RequestInit & { expect: readonly number[]; what: string },
-  options: PushOptions,
+  current: Session,
   signal: AbortSignal,
 ): Promise<Response> {
   const headers = new Headers(init.headers);
-  if (options.auth !== undefined) headers.set('authorization', basicAuthorization(options.auth));
-  const response = await fetch(url, { ...init, headers, signal, redirect: 'manual' });
+  if (current.authorization !== undefined) headers.set('authorization', current.authorization);
+  const response = await current.fetch(url, { ...init, headers, signal, redirect: 'manual' });
   if (!init.expect.includes(response.status)) {
     const body = (await response.text()).slice(0, 2000);
     throw new HarnessError(
@@ -421,31 +444,73 @@ async function call(
   return response;
 }
 
-async function pushBlob(
-  base: string,
+function challengeParams(text: string): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const match of text.matchAll(/([a-zA-Z]+)="([^"]*)"/g))
+    params[(match[1] ?? '').toLowerCase()] = match[2] ?? '';
+  return params;
+}
+
+/** Ping /v2/ and get whatever authorization the registry asks for (none, Basic, or a Bearer token). */
+async function authorize(
+  current: Session,
   repo: string,
-  blob: Blob,
   options: PushOptions,
   signal: AbortSignal,
 ): Promise<void> {
+  const ping = await current.fetch(`${current.base}/v2/`, { signal });
+  await ping.body?.cancel();
+  if (ping.status === 200) return;
+  const challenge = ping.headers.get('www-authenticate') ?? '';
+  if (ping.status !== 401)
+    throw new HarnessError('HARNESS_PUSH', `GET ${current.base}/v2/ answered ${ping.status}`);
+  if (/^basic\b/i.test(challenge)) {
+    if (options.auth === undefined)
+      throw new HarnessError('HARNESS_PUSH', `${current.base} wants Basic auth: pass auth`);
+    current.authorization = basicAuthorization(options.auth);
+    return;
+  }
+  if (!/^bearer\b/i.test(challenge)) {
+    throw new HarnessError('HARNESS_PUSH', `${current.base} sent an unknown challenge: ${challenge}`);
+  }
+  const { realm, service } = challengeParams(challenge);
+  if (realm === undefined)
+    throw new HarnessError('HARNESS_PUSH', `Bearer challenge without realm: ${challenge}`);
+  const tokenUrl = new URL(realm);
+  if (service !== undefined) tokenUrl.searchParams.set('service', service);
+  tokenUrl.searchParams.set('scope', `repository:${repo}:pull,push`);
+  const response = await fetch(tokenUrl, {
+    signal,
+    headers: options.auth !== undefined ? { authorization: basicAuthorization(options.auth) } : {},
+  });
+  if (response.status !== 200) {
+    throw new HarnessError('HARNESS_PUSH', `token request ${tokenUrl.href} answered ${response.status}`);
+  }
+  const body = (await response.json()) as { token?: unknown; access_token?: unknown };
+  const token = typeof body.token === 'string' ? body.token : body.access_token;
+  if (typeof token !== 'string') throw new HarnessError('HARNESS_PUSH', `token response without a token`);
+  current.authorization = `Bearer ${token}`;
+}
+
+async function pushBlob(current: Session, repo: string, blob: Blob, signal: AbortSignal): Promise<void> {
   const head = await call(
-    `${base}/v2/${repo}/blobs/${blob.digest}`,
+    `${current.base}/v2/${repo}/blobs/${blob.digest}`,
     { method: 'HEAD', expect: [200, 404], what: 'blob check' },
-    options,
+    current,
     signal,
   );
   if (head.status === 200) return;
   const started = await call(
-    `${base}/v2/${repo}/blobs/uploads/`,
+    `${current.base}/v2/${repo}/blobs/uploads/`,
     { method: 'POST', expect: [202], what: `start upload of ${blob.digest}` },
-    options,
+    current,
     signal,
   );
   await started.body?.cancel();
   const location = started.headers.get('location');
   if (location === null)
     throw new HarnessError('HARNESS_PUSH', `upload of ${blob.digest}: no Location header`);
-  const target = new URL(location, base);
+  const target = new URL(location, current.base);
   target.searchParams.set('digest', blob.digest);
   const done = await call(
     target.toString(),
@@ -456,31 +521,33 @@ async function pushBlob(
       expect: [201],
       what: `upload of ${blob.digest}`,
     },
-    options,
+    current,
     signal,
   );
   await done.body?.cancel();
 }
 
 /**
- * Push blobs then a manifest (by tag, or by digest when `tagOrDigest` is one) with plain HTTP PUTs.
- * Returns the manifest digest computed from its bytes.
+ * Push blobs then a manifest (by tag, or by digest when `tagOrDigest` is one) with plain PUTs.
+ * `registry` is `host:port` (plain HTTP) or a full `https://…` URL. Returns the manifest digest
+ * computed from its bytes.
  */
 export async function pushImage(
-  registryHost: string,
+  registry: string,
   repo: string,
   tagOrDigest: string,
   content: PushContent,
   options: PushOptions = {},
 ): Promise<string> {
-  const base = `http://${registryHost}`;
   const signal = AbortSignal.timeout(options.timeoutMs ?? 30_000);
+  const current = session(registry, options);
+  await authorize(current, repo, options, signal);
   for (const item of content.blobs ?? []) {
     const blob = item instanceof Uint8Array ? { digest: sha256(item), bytes: item } : item;
-    await pushBlob(base, repo, blob, options, signal);
+    await pushBlob(current, repo, blob, signal);
   }
   const response = await call(
-    `${base}/v2/${repo}/manifests/${tagOrDigest}`,
+    `${current.base}/v2/${repo}/manifests/${tagOrDigest}`,
     {
       method: 'PUT',
       body: content.manifest.bytes,
@@ -488,7 +555,7 @@ export async function pushImage(
       expect: [201],
       what: `manifest push ${repo}:${tagOrDigest}`,
     },
-    options,
+    current,
     signal,
   );
   await response.body?.cancel();
@@ -497,7 +564,7 @@ export async function pushImage(
 
 /** Push a built manifest and everything it references (index children by digest first). */
 export async function pushBuilt(
-  registryHost: string,
+  registry: string,
   repo: string,
   root: BuiltManifest,
   tag?: string,
@@ -507,7 +574,7 @@ export async function pushBuilt(
   for (const m of manifests) {
     const isRoot = m.digest === root.digest;
     await pushImage(
-      registryHost,
+      registry,
       repo,
       isRoot && tag !== undefined ? tag : m.digest,
       { manifest: m, blobs: m.blobs },

@@ -13,6 +13,9 @@ import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { HarnessError } from './errors.ts';
+import { startTokenServer } from './token-server.ts';
+import type { TokenAuthOptions, TokenServer } from './token-server.ts';
 
 export interface RegistryAuth {
   readonly username: string;
@@ -27,6 +30,11 @@ export interface StartRegistryOptions {
    * the CA is returned so clients can be given it as an extra CA file.
    */
   readonly tls?: boolean;
+  /**
+   * Docker token auth (Bearer challenges) with a token server started beside the registry; see
+   * token-server.ts for what it grants. Exclusive with `auth`.
+   */
+  readonly token?: TokenAuthOptions;
   /** How long to wait for `GET /v2/` to answer. Default 15 s. */
   readonly startTimeoutMs?: number;
 }
@@ -41,19 +49,14 @@ export interface RunningRegistry {
   readonly auth?: RegistryAuth;
   /** With `tls`: the test CA (PEM text and file) that issued the registry's certificate. */
   readonly tls?: { readonly caPem: string; readonly caFile: string };
+  /** With `token`: the token server (realm, recorded token requests). */
+  readonly token?: TokenServer;
   /** What the registry wrote on stderr so far (bounded to the last 64 KiB). */
   stderr(): string;
   stop(): Promise<void>;
 }
 
-export class HarnessError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'HarnessError';
-    this.code = code;
-  }
-}
+export { HarnessError };
 
 const STDERR_KEEP = 64 * 1024;
 
@@ -170,12 +173,19 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
 }
 
 async function startOnce(binary: string, options: StartRegistryOptions): Promise<RunningRegistry> {
+  if (options.auth !== undefined && options.token !== undefined) {
+    throw new HarnessError('HARNESS_INPUT', 'startRegistry: choose Basic `auth` or `token` auth, not both');
+  }
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-registry-'));
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
   let tls: ReturnType<typeof makeTestCertificates> | undefined;
+  let token: TokenServer | undefined;
   try {
     tls = options.tls === true ? makeTestCertificates(dir) : undefined;
+    if (options.token !== undefined) {
+      token = await startTokenServer(dir, requireExecutable('openssl', 'openssl'), options.token);
+    }
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     throw error;
@@ -195,6 +205,15 @@ async function startOnce(binary: string, options: StartRegistryOptions): Promise
     const htpasswdFile = join(dir, 'htpasswd');
     writeFileSync(htpasswdFile, htpasswdEntry(options.auth) + '\n', { mode: 0o600 });
     lines.push(`auth: {htpasswd: {realm: portcullis-test, path: ${JSON.stringify(htpasswdFile)}}}`);
+  }
+  if (token !== undefined) {
+    const fields = [
+      `realm: ${JSON.stringify(token.realm)}`,
+      `service: ${JSON.stringify(token.service)}`,
+      `issuer: ${JSON.stringify(token.issuer)}`,
+      `rootcertbundle: ${JSON.stringify(token.rootCertFile)}`,
+    ];
+    lines.push(`auth: {token: {${fields.join(', ')}}}`);
   }
   const configFile = join(dir, 'config.yml');
   writeFileSync(configFile, lines.join('\n') + '\n');
@@ -240,6 +259,7 @@ async function startOnce(binary: string, options: StartRegistryOptions): Promise
         await exitedWithin(2000);
       }
       live.delete(child);
+      await token?.stop();
       rmSync(dir, { recursive: true, force: true });
     })();
     return stopped;
@@ -261,7 +281,7 @@ async function startOnce(binary: string, options: StartRegistryOptions): Promise
     }
     const status = await probe(`${url}/v2/`, tls?.caPem);
     // 401 is the healthy answer of an auth-enabled registry.
-    if (status === 200 || (status === 401 && options.auth !== undefined)) break;
+    if (status === 200 || (status === 401 && (options.auth !== undefined || token !== undefined))) break;
     if (Date.now() > deadline) {
       await stop();
       throw new HarnessError(
@@ -278,6 +298,7 @@ async function startOnce(binary: string, options: StartRegistryOptions): Promise
     dir,
     ...(options.auth !== undefined ? { auth: options.auth } : {}),
     ...(tls !== undefined ? { tls: { caPem: tls.caPem, caFile: tls.caFile } } : {}),
+    ...(token !== undefined ? { token } : {}),
     stderr: () => stderr,
     stop,
   };
