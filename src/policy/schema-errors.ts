@@ -197,7 +197,7 @@ function one(error: ErrorObject, root: unknown): Issue | undefined {
         ...base,
         path,
         anchor: 'value',
-        message: `the list is empty; list at least ${String(params.limit)} item${params.limit === 1 ? '' : 's'} or remove the field`,
+        message: `the list is empty; it needs at least ${String(params.limit)} item${params.limit === 1 ? '' : 's'} (an optional list can be left out instead)`,
         found,
       };
     case 'maxItems':

@@ -90,6 +90,16 @@ void test('wrong types point at the value; missing fields at the parent', () => 
   ]);
 });
 
+void test('empty lists are refused, saying how many items are needed', () => {
+  assert.deepEqual(
+    lint(`${HEAD}metadata: {name: prod}\nspec:\n  images: []\n  rules:\n    - registries: { allow: [] }\n`),
+    [
+      'p.yaml:5:11: error: the list is empty; it needs at least 1 item (an optional list can be left out instead) (at spec.images; found a list of 0 items)',
+      'p.yaml:7:28: error: the list is empty; it needs at least 1 item (an optional list can be left out instead) (at spec.rules[0].registries.allow; found a list of 0 items)',
+    ],
+  );
+});
+
 void test('bad enum values list the accepted ones', () => {
   assert.deepEqual(lint(policy('prod', '    - tags: { forbid: [latest] }\n', '  mode: strict\n')), [
     'p.yaml:6:9: error: unsupported mode value "strict" (at spec.mode; found "strict"; expected one of enforce, warn, audit)',
