@@ -29,7 +29,26 @@ export interface LexedDockerfile {
 const DIRECTIVE = /^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$/;
 const KNOWN_DIRECTIVES = new Set(['syntax', 'escape', 'check']);
 const HEREDOC_WORD = /^\d*<<(-?)(["']?)([A-Za-z0-9_.-]+)\2/;
+/** Real Dockerfiles stay far below this; it bounds the per-instruction position map. */
+const MAX_CONTINUATION_LINES = 10_000;
 const HEREDOC_INSTRUCTIONS = new Set(['RUN', 'COPY', 'ADD']);
+
+/**
+ * Only instructions that can name an image or a variable are kept, so that a huge Dockerfile of other
+ * instructions costs little memory: FROM, ARG, and COPY/RUN with flags (`--from=`, `--mount=...,from=`).
+ */
+function isRelevant(instruction: Instruction): boolean {
+  switch (instruction.keyword) {
+    case 'FROM':
+    case 'ARG':
+      return true;
+    case 'COPY':
+    case 'RUN':
+      return instruction.args.startsWith('--');
+    default:
+      return false;
+  }
+}
 
 export function lexDockerfile(text: string): LexedDockerfile {
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
@@ -57,17 +76,20 @@ export function lexDockerfile(text: string): LexedDockerfile {
   const instructions: Instruction[] = [];
   let joined = '';
   let segments: Segment[] = [];
+  let last: Instruction | undefined;
   const finish = (): void => {
     const match = /^(\s*)(\S+)(\s*)/.exec(joined);
+    last = undefined;
     if (match !== null) {
       const argsOffset = match[0].length;
-      instructions.push({
+      last = {
         keyword: (match[2] ?? '').toUpperCase(),
         args: joined.slice(argsOffset).trimEnd(),
         argsOffset,
         segments,
         line: segments[0]?.line ?? 1,
-      });
+      };
+      if (isRelevant(last)) instructions.push(last);
     }
     joined = '';
     segments = [];
@@ -78,11 +100,16 @@ export function lexDockerfile(text: string): LexedDockerfile {
     if (/^\s*(#|$)/.test(line)) continue;
     const cont = continuation.exec(line);
     const content = cont === null ? line : line.slice(0, cont.index);
+    if (segments.length === MAX_CONTINUATION_LINES) {
+      const message = `instruction starting on line ${segments[0]?.line ?? 1} continues over more than ${MAX_CONTINUATION_LINES} lines; the rest of the file was not read`;
+      problems.push({ line: index + 1, column: 1, message });
+      return { escape, instructions, problems };
+    }
     segments.push({ start: joined.length, line: index + 1, column: 1 });
     joined += content;
     if (cont !== null) continue;
     finish();
-    index = skipHeredocs(lines, index, instructions[instructions.length - 1], problems);
+    index = skipHeredocs(lines, index, last, problems);
   }
   if (segments.length > 0) finish();
   return { escape, instructions, problems };
@@ -95,7 +122,13 @@ function skipHeredocs(
   instruction: Instruction | undefined,
   problems: LexedDockerfile['problems'],
 ): number {
-  if (instruction === undefined || !HEREDOC_INSTRUCTIONS.has(instruction.keyword)) return index;
+  if (
+    instruction === undefined ||
+    !HEREDOC_INSTRUCTIONS.has(instruction.keyword) ||
+    !instruction.args.includes('<<')
+  ) {
+    return index;
+  }
   const markers: { strip: boolean; name: string }[] = [];
   for (const word of instruction.args.split(/\s+/)) {
     const match = HEREDOC_WORD.exec(word);
@@ -141,8 +174,9 @@ export function splitWords(input: string, escape: string): Word[] {
   let quote = '';
   for (let i = 0; i < input.length; i++) {
     const ch = input[i] ?? '';
+    const space = ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r';
     if (start < 0) {
-      if (/\s/.test(ch)) continue;
+      if (space) continue;
       start = i;
     }
     if (quote !== '') {
@@ -152,7 +186,7 @@ export function splitWords(input: string, escape: string): Word[] {
     }
     if (ch === escape) i++;
     else if (ch === '"' || ch === "'") quote = ch;
-    else if (/\s/.test(ch)) {
+    else if (space) {
       words.push({ text: input.slice(start, i), offset: start });
       start = -1;
     }

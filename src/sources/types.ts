@@ -80,7 +80,8 @@ export interface ExtractOptions {
  */
 export const LIMITS = {
   maxFileBytes: 16 * 1024 * 1024,
-  maxYamlTokens: 1_000_000,
+  maxYamlTokens: 500_000,
+  maxYamlDocuments: 10_000,
   maxYamlDepth: 128,
   maxYamlErrorsPerFile: 20,
   maxFindingsPerFile: 100_000,

@@ -25,6 +25,8 @@ export function parseYamlDocuments(file: string, text: string): ParsedYaml {
   const lineCounter = new LineCounter();
   const documents: Document.Parsed[] = [];
   const problems: SourceProblem[] = [];
+  // Parser.parse() would announce the first line itself; driving it token by token, we must.
+  lineCounter.addNewLine(0);
   const parser = new Parser(lineCounter.addNewLine);
   const composer = new Composer({ prettyErrors: false, uniqueKeys: true });
   const at = (offset: number): Position => {
@@ -44,6 +46,9 @@ export function parseYamlDocuments(file: string, text: string): ParsedYaml {
         );
       }
       for (const cst of parser.next(lexeme)) documents.push(...composer.next(cst));
+      if (documents.length > LIMITS.maxYamlDocuments) {
+        return stop(`YAML has more than ${LIMITS.maxYamlDocuments} documents; split it into smaller files`);
+      }
       if (parser.stack.length > LIMITS.maxYamlDepth) {
         return stop(`YAML is nested more than ${LIMITS.maxYamlDepth} levels deep`);
       }
