@@ -127,6 +127,24 @@ void describe('OCI layout source: layouts written by the tests', () => {
     assert.equal((await source.resolve(ref(`oci:${dir}:docker`))).mediaType, MEDIA_TYPES.dockerManifest);
   });
 
+  void test('differential: skopeo reads the same digests from the same layouts', async () => {
+    const dir = await fresh('differential');
+    await writeLayout(dir, [
+      { manifest: buildMultiPlatform('differential'), tag: 'index' },
+      { manifest: buildImage({ seed: 'differential-docker', docker: true }), tag: 'docker' },
+      { manifest: buildImage({ seed: 'differential-oci', annotations: { a: 'b' } }), tag: 'oci' },
+    ]);
+    const source = openOciLayout(dir);
+    // skopeo 1.9 finds only OCI media types through index.json, so the Docker one is ours alone.
+    for (const tag of ['index', 'oci']) {
+      const ours = await source.resolve(ref(`oci:${dir}:${tag}`));
+      const { stdout } = await run('skopeo', ['inspect', '--raw', `oci:${dir}:${tag}`], {
+        encoding: 'buffer',
+      });
+      assert.equal(ours.digest, sha256(stdout), tag);
+    }
+  });
+
   void test('tampered content is refused: manifest bytes, blob bytes, sizes and media types that lie', async () => {
     const dir = await fresh('tampered');
     const { image } = await writeOciLayout(dir, { tag: 'v1' });
