@@ -25,6 +25,14 @@ export interface TlogSpec {
   readonly threshold?: number;
 }
 
+/** Where an authority's signatures are looked up (used by the registry side, carried through here). */
+export interface SignatureSourceSpec {
+  /** Another repository holding the signatures (cosign `COSIGN_REPOSITORY`), e.g. `ghcr.io/acme/signatures`. */
+  readonly repository?: string;
+  /** Prefix of legacy `.sig` tags (cosign `--attachment-tag-prefix`). */
+  readonly tagPrefix?: string;
+}
+
 export interface ValidityWindow {
   readonly start?: Date;
   readonly end?: Date;
@@ -42,6 +50,7 @@ export interface KeyAuthoritySpec {
   readonly tlog?: TlogSpec;
   /** Rekor keys (and TSAs) to check the log entries and timestamps against. Needed when tlog is required. */
   readonly trustRoot?: TrustRoot;
+  readonly signatures?: SignatureSourceSpec;
 }
 
 export interface IdentitySpec {
@@ -66,6 +75,7 @@ export interface KeylessAuthoritySpec {
   readonly tlog?: TlogSpec;
   /** Distinct CT logs whose SCT must be embedded. Default 1. */
   readonly ctlogThreshold?: number;
+  readonly signatures?: SignatureSourceSpec;
 }
 
 export interface StaticAuthoritySpec {
@@ -90,6 +100,7 @@ export interface KeyAuthority {
   readonly validFor?: ValidityWindow;
   readonly tlog: TlogPolicy;
   readonly trustRoot?: TrustRoot;
+  readonly signatures?: SignatureSourceSpec;
 }
 
 export interface CompiledIdentity {
@@ -110,6 +121,7 @@ export interface KeylessAuthority {
   readonly trustRoot: TrustRoot;
   readonly tlog: TlogPolicy;
   readonly ctlogThreshold: number;
+  readonly signatures?: SignatureSourceSpec;
 }
 
 export interface StaticAuthority {
@@ -184,6 +196,7 @@ function compileKeyAuthority(spec: KeyAuthoritySpec, where: string): KeyAuthorit
     tlog,
     ...(v ? { validFor: v } : {}),
     ...(spec.trustRoot ? { trustRoot: spec.trustRoot } : {}),
+    ...(spec.signatures ? { signatures: spec.signatures } : {}),
   };
 }
 
@@ -222,5 +235,6 @@ function compileKeylessAuthority(spec: KeylessAuthoritySpec, where: string, maxI
     trustRoot: spec.trustRoot,
     tlog: compileTlog(spec.tlog, true, where),
     ctlogThreshold,
+    ...(spec.signatures ? { signatures: spec.signatures } : {}),
   };
 }

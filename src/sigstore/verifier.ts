@@ -317,8 +317,10 @@ function verifyWithKey(
     tlogEntries,
     ...(key ? { key: { $case: 'public-key' as const, hint: key.fingerprint } } : {}),
   };
-  if (tlogEntries !== bundle.verificationMaterial.tlogEntries) {
-    entity.timestamps = entity.timestamps.filter((t) => t.$case !== 'transparency-log');
+  if (!authority.trustRoot) {
+    // A key authority without a trust root has nothing to check log entries or TSA timestamps
+    // against: they are ignored (cosign --insecure-ignore-tlog), never taken on trust.
+    entity.timestamps = [];
   }
   if (authority.kind === 'key' && authority.validFor && trustedTimesOf(entity).length === 0) {
     throw new SigstoreError('KEY_EXPIRED', 'key has a validity window but the signature has no trusted signing time');

@@ -10,6 +10,7 @@ import {
   COSIGN_SIGN_PREDICATE_TYPE,
   digestArtifact,
   loadPublicGoodTrustRoot,
+  loadTrustedRoot,
   parseBundle,
   SigstoreError,
   verifyBundle,
@@ -174,6 +175,23 @@ void describe('public-good bundles', () => {
 void describe('sigstore-go bundles', () => {
   void it('a DSSE envelope with two signatures is refused', () => {
     fails(() => parseBundle(read(join(GO, 'pkg/testing/data/bundles/dsse-2sigs.sigstore.json'))), 'BUNDLE_INVALID', /exactly one signature, found 2/);
+  });
+
+  void it('GHSA-wqqc: a key-signed bundle with an RFC 3161 time is checked against the key validity window', () => {
+    const data = join(GO, 'pkg/testing/data');
+    const pem = readText(join(data, 'public-keys/public-key-validity.pem'));
+    const root = loadTrustedRoot(join(data, 'trusted-roots/public-key-validity.json'));
+    const artifact = digestArtifact('sha256:6ae8a75555209fd6c44157c0aed8016e763ff435a19cf186f76863140143ff72');
+    const auth = (validFor?: { start?: Date; end?: Date }) =>
+      compileAuthority({ kind: 'key', name: 'k', keys: [pem], trustRoot: root, ...(validFor ? { validFor } : {}) }) as SigningAuthority;
+    const bundle = join(data, 'bundles/public-key-validity.sigstore.json');
+    const r = verify(bundle, artifact, auth({ start: new Date('2026-06-04T00:00:00Z'), end: new Date('2026-06-05T00:00:00Z') }));
+    assert.deepEqual(r.signedAt, [new Date('2026-06-04T17:43:29.000Z')]);
+    fails(() => verify(bundle, artifact, auth({ end: new Date('2026-06-04T17:00:00Z') })), 'KEY_EXPIRED', /^key not valid at signing time: .*2026-06-04T17:43:29\.000Z/);
+    fails(() => verify(bundle, artifact, auth({ start: new Date('2026-06-04T18:00:00Z') })), 'KEY_EXPIRED', /^key not valid at signing time/);
+    // Without a trust root the timestamp cannot be checked, so it is not used, and a window cannot be honoured.
+    const noRoot = compileAuthority({ kind: 'key', name: 'k', keys: [pem], validFor: { end: new Date('2030-01-01') } }) as SigningAuthority;
+    fails(() => verify(bundle, artifact, noRoot), 'KEY_EXPIRED', /no trusted signing time/);
   });
 
   void it('a key-signed bundle is refused by a keyless authority', () => {
