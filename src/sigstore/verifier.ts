@@ -246,8 +246,18 @@ export function verifyBundle(bundle: Bundle, options: VerifyOptions): VerifiedSi
     );
   }
 
+  // With several policy keys, the log entries say which one signed: try only keys every entry names.
+  let keys = candidates;
+  if (authority.kind === 'key' && presented.kind === 'key' && tlogEntries.length > 0) {
+    const named = tlogEntries.map((e, i) => tlogBodyVerifier(Buffer.from(e.canonicalizedBody), `transparency log entry ${i + 1}`).spki);
+    keys = candidates.filter((k) => k !== undefined && named.every((spki) => spki.equals(k.spki)));
+    if (keys.length === 0) {
+      throw new SigstoreError('TLOG_MISMATCH', `transparency log entry 1 was made with a different key (${fingerprintOf(named[0] as Buffer)})`);
+    }
+  }
+
   let lastError: unknown;
-  for (const key of candidates) {
+  for (const key of keys) {
     try {
       return verifyWithKey(bundle, tlogEntries, content, key, presented, options);
     } catch (e) {

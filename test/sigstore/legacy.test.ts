@@ -65,6 +65,13 @@ void describe('public-good dangerzone signature (key + Rekor SET)', () => {
     assert.equal(r.payload.dockerReference, 'ghcr.io/freedomofpress/dangerzone/v1');
   });
 
+  void it('an authority with several keys finds the one that signed', () => {
+    const two = compileAuthority({ kind: 'key', name: 'two', keys: [readText(join(SKOPEO, 'keys/k1.pub')), readText(join(DANGERZONE, 'cosign.pub'))], tlog: { required: true }, trustRoot: pg }) as SigningAuthority;
+    assert.match(verifyLegacySignature(dangerzoneLayer(), DANGERZONE_DIGEST, two).summary, /^key sha256:089c5e9a/);
+    const noLog = compileAuthority({ kind: 'key', name: 'two', keys: [readText(join(SKOPEO, 'keys/k1.pub')), readText(join(DANGERZONE, 'cosign.pub'))] }) as SigningAuthority;
+    assert.match(verifyLegacySignature(dangerzoneLayer(), DANGERZONE_DIGEST, noLog).summary, /^key sha256:089c5e9a/);
+  });
+
   void it('verifies without the log when the authority does not require it', () => {
     const r = verifyLegacySignature(dangerzoneLayer(), DANGERZONE_DIGEST, keyAuthority(join(DANGERZONE, 'cosign.pub')));
     assert.deepEqual(r.tlog, []);
