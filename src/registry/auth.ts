@@ -11,7 +11,7 @@
  * chosen by the very registry those credentials belong to. The realm must be HTTPS unless its host is
  * configured insecure.
  */
-import { RegistryError, sanitize, type RegistryErrorContext } from './errors.ts';
+import { deadlineError, RegistryError, sanitize, type RegistryErrorContext } from './errors.ts';
 import type { Credential, CredentialStore } from './credentials.ts';
 import { SingleFlight } from './singleflight.ts';
 import type { Transport } from './transport.ts';
@@ -165,7 +165,9 @@ export class Authenticator {
   ): Promise<string> {
     const credential = await this.#credential(registry, context);
     const key = `${apiHost} ${scope} ${scheme.realm.href} ${scheme.service ?? ''}`;
-    const token = await this.#flights.run(key, (s) => this.#fetchToken(scheme, scope, credential, context, s), signal);
+    const token = await this.#flights.run(key, (s) => this.#fetchToken(scheme, scope, credential, context, s), signal, () =>
+      deadlineError(context, signal),
+    );
     this.#tokens.set(`${apiHost} ${scope}`, token);
     return `Bearer ${token.value}`;
   }

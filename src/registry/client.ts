@@ -21,7 +21,7 @@ import { Authenticator } from './auth.ts';
 import type { BlobOptions, ContentSource, Descriptor, OperationOptions, ReferrersOptions, VerifiedManifest } from './content.ts';
 import { referrersTag, TAG_PATTERN } from './cosign.ts';
 import { anonymousCredentials, loadDockerConfig, type CredentialStore } from './credentials.ts';
-import { RegistryConfigError, RegistryError, sanitize, type RegistryErrorContext } from './errors.ts';
+import { deadlineError, RegistryConfigError, RegistryError, sanitize, type RegistryErrorContext } from './errors.ts';
 import { apiHost, canonicalHost } from './hosts.ts';
 import { resolveLimits, resolveTimeLimits, type PartialLimits, type RegistryLimits, type TimeLimits } from './limits.ts';
 import { ManifestCache } from './manifest-cache.ts';
@@ -196,7 +196,9 @@ class Repository implements RegistryRepository {
   async #getManifest(reference: string, expected: string | undefined, signal?: AbortSignal): Promise<RegistryManifest | undefined> {
     const url = this.#url(`manifests/${reference}`);
     const key = `GET ${url.href} ${MANIFEST_ACCEPT} ${await this.#shared.auth.scopeKey(this.registry, this.#scope)}`;
-    return this.#shared.flights.run(key, (s) => this.#downloadManifest(url, reference, expected, s), signal);
+    return this.#shared.flights.run(key, (s) => this.#downloadManifest(url, reference, expected, s), signal, () =>
+      deadlineError(this.#context(reference), signal),
+    );
   }
 
   async #downloadManifest(url: URL, reference: string, expected: string | undefined, signal: AbortSignal): Promise<RegistryManifest | undefined> {
@@ -258,7 +260,9 @@ class Repository implements RegistryRepository {
     }
     const url = this.#url(`blobs/${digest}`);
     const key = `GET ${url.href} * ${await this.#shared.auth.scopeKey(this.registry, this.#scope)} ${descriptor.size}`;
-    return this.#shared.flights.run(key, (signal) => this.#downloadBlob(url, descriptor, context, signal), options.signal);
+    return this.#shared.flights.run(key, (signal) => this.#downloadBlob(url, descriptor, context, signal), options.signal, () =>
+      deadlineError(context, options.signal),
+    );
   }
 
   async #downloadBlob(url: URL, descriptor: Descriptor, context: RegistryErrorContext, signal: AbortSignal): Promise<Uint8Array> {

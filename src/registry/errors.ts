@@ -57,6 +57,13 @@ function where(context: RegistryErrorContext): string {
   return `registry ${location}`;
 }
 
+/** The caller's signal (the decision's deadline) fired. */
+export function deadlineError(context: RegistryErrorContext, signal?: AbortSignal): RegistryError {
+  const reason: unknown = signal?.reason;
+  if (reason instanceof RegistryError) return reason;
+  return new RegistryError('DEADLINE_EXCEEDED', 'the overall deadline passed before the registry answered', context);
+}
+
 /** Codes worth another attempt (within the deadline). */
 export function isRetryable(error: unknown): boolean {
   return error instanceof RegistryError && (error.code === 'NETWORK_ERROR' || error.code === 'TIMEOUT');

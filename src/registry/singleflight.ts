@@ -16,8 +16,17 @@ export class SingleFlight {
     return this.#flights.size;
   }
 
-  run<T>(key: string, operation: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    if (signal?.aborted) return Promise.reject(signal.reason as Error);
+  /**
+   * Join or start the flight for `key`. When `signal` aborts, this caller is rejected with `abortError()`
+   * (default: the signal's reason) while the others keep waiting.
+   */
+  run<T>(
+    key: string,
+    operation: (signal: AbortSignal) => Promise<T>,
+    signal?: AbortSignal,
+    abortError: () => Error = () => signal?.reason as Error,
+  ): Promise<T> {
+    if (signal?.aborted) return Promise.reject(abortError());
     let flight = this.#flights.get(key) as Flight<T> | undefined;
     if (flight === undefined) {
       const controller = new AbortController();
@@ -29,17 +38,17 @@ export class SingleFlight {
       this.#flights.set(key, created as Flight<unknown>);
       flight = created;
     }
-    return this.#wait(flight, signal);
+    return this.#wait(flight, signal, abortError);
   }
 
-  #wait<T>(flight: Flight<T>, signal: AbortSignal | undefined): Promise<T> {
+  #wait<T>(flight: Flight<T>, signal: AbortSignal | undefined, abortError: () => Error): Promise<T> {
     flight.waiters += 1;
     if (signal === undefined) return flight.promise;
     return new Promise<T>((resolve, reject) => {
       const onAbort = (): void => {
         flight.waiters -= 1;
         if (flight.waiters === 0) flight.controller.abort(signal.reason);
-        reject(signal.reason as Error);
+        reject(abortError());
       };
       signal.addEventListener('abort', onAbort, { once: true });
       flight.promise.then(

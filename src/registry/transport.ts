@@ -11,7 +11,7 @@
 import { rootCertificates } from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
 import { Semaphore } from './concurrency.ts';
-import { RegistryError, isRetryable, sanitize, type RegistryErrorContext } from './errors.ts';
+import { deadlineError, RegistryError, isRetryable, sanitize, type RegistryErrorContext } from './errors.ts';
 import { canonicalHost } from './hosts.ts';
 import type { RegistryLimits, TimeLimits } from './limits.ts';
 import { backoffDelay, parseRetryAfter, sleep } from './retry.ts';
@@ -225,6 +225,8 @@ export class Transport {
     context: RegistryErrorContext,
     onChunk?: (chunk: Uint8Array) => void,
   ): Promise<Uint8Array> {
+    // We may destroy the body ourselves; its late 'error' (undici's RequestAbortedError) is expected then.
+    response.body.on('error', () => {});
     const declared = contentLength(response.headers);
     if (declared !== undefined && declared > maxBytes) {
       response.body.destroy();
@@ -291,9 +293,7 @@ export class Transport {
   }
 
   #deadline(context: RegistryErrorContext, signal: AbortSignal | undefined): RegistryError {
-    const reason: unknown = signal?.reason;
-    if (reason instanceof RegistryError) return reason;
-    return new RegistryError('DEADLINE_EXCEEDED', 'the overall deadline passed before the registry answered', context);
+    return deadlineError(context, signal);
   }
 
   #mapError(error: unknown, context: RegistryErrorContext, signal: AbortSignal | undefined): RegistryError {
@@ -334,6 +334,7 @@ function contentLength(headers: HttpResponse['headers']): number | undefined {
 
 /** Drop a body we do not need without reading an unbounded amount of it. */
 async function discard(body: ResponseBody): Promise<void> {
+  body.on('error', () => {});
   try {
     await body.dump({ limit: 64 * 1024 });
   } catch {
