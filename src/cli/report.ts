@@ -78,10 +78,14 @@ export function toText(report: Report, stream: NodeJS.WritableStream): string {
 }
 
 function describeSource(source: NonNullable<ReportEntry['source']>): string {
-  const object = source.kind
-    ? ` ${source.kind} ${[source.namespace, source.name].filter(Boolean).join('/')}`.trimEnd()
-    : source.name
-      ? ` service ${source.name}`
-      : '';
-  return `${source.file}:${source.line}:${source.column}${object} ${source.path}`;
+  const where = `${source.file}:${source.line}:${source.column}`;
+  const owner =
+    source.format === 'kubernetes' && source.kind
+      ? `${source.kind} ${[source.namespace, source.name].filter(Boolean).join('/')}`
+      : source.format === 'compose' && source.name
+        ? `service ${source.name}`
+        : source.format === 'dockerfile' && source.name
+          ? `stage ${source.name}`
+          : '';
+  return [where, owner.trim(), source.path].filter(Boolean).join(' ');
 }

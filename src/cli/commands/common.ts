@@ -1,6 +1,7 @@
 import type { PolicySet } from '../../policy/model.ts';
 import type { Io } from '../main.ts';
-import { loadPolicyPaths, formatDiagnostic } from '../../policy/index.ts';
+import { loadPolicyPaths } from '../../policy/load.ts';
+import { formatDiagnostic } from '../../policy/format-diagnostic.ts';
 import { UsageError } from '../exit-codes.ts';
 
 export interface DecisionOptions {

@@ -1,5 +1,6 @@
 import type { Io } from '../main.ts';
-import { loadPolicyPaths, formatDiagnostic } from '../../policy/index.ts';
+import { loadPolicyPaths } from '../../policy/load.ts';
+import { formatDiagnostic } from '../../policy/format-diagnostic.ts';
 import { EXIT_ALLOWED, EXIT_ERROR } from '../exit-codes.ts';
 
 export async function runLint(paths: string[], opts: { output: 'text' | 'json' }, io: Io): Promise<number> {
