@@ -88,7 +88,7 @@ export function extractDockerfile(
         break;
     }
   }
-  if (stageCount === 0) {
+  if (stageCount === 0 && lexed.problems.length === 0) {
     findings.problem({
       file,
       message: 'no FROM instruction: this is not a Dockerfile with a base image',
