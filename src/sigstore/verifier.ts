@@ -228,7 +228,7 @@ export function verifyBundle(bundle: Bundle, options: VerifyOptions): VerifiedSi
       throw new SigstoreError('BUNDLE_INVALID', `DSSE envelope must carry exactly one signature, found ${env.signatures.length}`);
     }
     checkInTotoEnvelope(env, artifact, options.predicateType ?? undefined, limits);
-    content = toSignedEntity(bundle).signature;
+    content = baseEntity(bundle).signature;
   }
 
   // 4. Transparency log entries: distinct, from enough distinct logs, made by this signing key.

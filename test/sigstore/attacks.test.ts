@@ -10,6 +10,7 @@ import { dsse } from '@sigstore/core';
 import {
   ANNOTATION_BUNDLE,
   ANNOTATION_CERTIFICATE,
+  ANNOTATION_RFC3161,
   ANNOTATION_SIGNATURE,
   compileAuthority,
   IN_TOTO_PAYLOAD_TYPE,
@@ -206,6 +207,17 @@ void describe('attack classes (signatures)', () => {
     const entry = logEntry(w.log, body, T0, 40);
     const layer = { payload, annotations: { [ANNOTATION_SIGNATURE]: sig, [ANNOTATION_BUNDLE]: rekorAnnotation(entry) } };
     fails(() => verifyLegacySignature(layer, IMAGE, keyAuth(w)), 'UNSUPPORTED', /unsupported Rekor entry kind rekord 0\.0\.1/);
+  });
+
+  void it('malformed Rekor bundle and RFC 3161 annotations are refused with the reason', () => {
+    const layer = signedLayer(w, simpleSigningPayload(IMAGE), 50);
+    const withTs = { ...layer, annotations: { ...layer.annotations, [ANNOTATION_RFC3161]: JSON.stringify({ SignedRFC3161Timestamp: 'AAAA' }) } };
+    fails(() => verifyLegacySignature(withTs, IMAGE, keyAuth(w)), 'TIMESTAMP_INVALID', /timestamp or certificate does not parse/);
+    const notJson = { ...layer, annotations: { ...layer.annotations, [ANNOTATION_BUNDLE]: '{' } };
+    fails(() => verifyLegacySignature(notJson, IMAGE, keyAuth(w)), 'TLOG_INVALID', /Rekor bundle annotation is not JSON/);
+    const badTime = JSON.parse(layer.annotations[ANNOTATION_BUNDLE]) as { Payload: { integratedTime: unknown } };
+    badTime.Payload.integratedTime = '1750000000';
+    fails(() => verifyLegacySignature({ ...layer, annotations: { ...layer.annotations, [ANNOTATION_BUNDLE]: JSON.stringify(badTime) } }, IMAGE, keyAuth(w)), 'TLOG_INVALID', /integratedTime is not a positive integer/);
   });
 
   void it('oversized payloads and annotations are refused before parsing', () => {
