@@ -10,7 +10,7 @@ const at = (text: string, needle: string): string => {
 
 const DIGEST = 'sha256:14c2529eb4498c5d1ffd6915d05bf58a91bdda796af59f41d480d11c099d0479';
 
-test('Deployment: init containers, containers, identity and exact positions', () => {
+void test('Deployment: init containers, containers, identity and exact positions', () => {
   const text = `apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -84,7 +84,7 @@ for (const [kind, apiVersion, prefix, wrap] of [
   ],
   ['Pod', 'v1', 'spec', (s: string) => `spec:${s.replace(/\n {6}/g, '\n  ')}`],
 ] as const) {
-  test(`${kind}: pod spec at ${prefix}`, () => {
+  void test(`${kind}: pod spec at ${prefix}`, () => {
     const text = `apiVersion: ${apiVersion}\nkind: ${kind}\nmetadata: {name: w, namespace: ns}\n${wrap(POD_SPEC)}\n`;
     const result = extractImages('w.yaml', text);
     assert.deepEqual(result.problems, []);
@@ -109,7 +109,7 @@ for (const [kind, apiVersion, prefix, wrap] of [
   });
 }
 
-test('Pod: ephemeral containers and image volumes', () => {
+void test('Pod: ephemeral containers and image volumes', () => {
   const text = `apiVersion: v1
 kind: Pod
 metadata:
@@ -141,7 +141,7 @@ spec:
   assert.equal(result.images[0]?.source.namespace, undefined);
 });
 
-test('List and *List: items are objects, paths are prefixed with items[i]', () => {
+void test('List and *List: items are objects, paths are prefixed with items[i]', () => {
   const text = `apiVersion: v1
 kind: List
 items:
@@ -175,7 +175,7 @@ items:
   );
 });
 
-test('multi-document YAML: documentIndex counts every document, empty ones included', () => {
+void test('multi-document YAML: documentIndex counts every document, empty ones included', () => {
   const text = `# leading comment
 apiVersion: v1
 kind: Service
@@ -203,7 +203,7 @@ spec: {containers: [{name: c, image: "pod:1"}]}
   );
 });
 
-test('JSON input gets exact positions too', () => {
+void test('JSON input gets exact positions too', () => {
   const text = JSON.stringify(
     {
       apiVersion: 'apps/v1',
@@ -222,7 +222,7 @@ test('JSON input gets exact positions too', () => {
   assert.deepEqual(positionOf(text, '"nginx:1"'), { line: 14, column: 22 });
 });
 
-test(
+void test(
   'real kubectl objects: deployment, job and cronjob, in JSON and YAML',
   { skip: !hasKubectl && 'kubectl is not installed' },
   () => {
@@ -249,7 +249,7 @@ test(
   },
 );
 
-test('anchors, aliases and merge keys are followed; positions point at the anchored value', () => {
+void test('anchors, aliases and merge keys are followed; positions point at the anchored value', () => {
   const text = `kind: Deployment
 metadata: {name: d}
 x-base: &base
@@ -276,7 +276,7 @@ spec:
   );
 });
 
-test('custom resources with a conventional pod spec are checked, with a note', () => {
+void test('custom resources with a conventional pod spec are checked, with a note', () => {
   const text = `apiVersion: argoproj.io/v1alpha1
 kind: Rollout
 metadata: {name: r}
@@ -296,7 +296,7 @@ spec:
   );
 });
 
-test('objects without images, unknown kinds and non-Kubernetes mappings yield nothing', () => {
+void test('objects without images, unknown kinds and non-Kubernetes mappings yield nothing', () => {
   for (const text of [
     'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {image: "x:1"}\n',
     'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {replicas: 1}\n',
@@ -310,7 +310,7 @@ test('objects without images, unknown kinds and non-Kubernetes mappings yield no
   }
 });
 
-test('wrong types are problems with positions, and the rest of the object is still read', () => {
+void test('wrong types are problems with positions, and the rest of the object is still read', () => {
   const text = `apiVersion: v1
 kind: Pod
 metadata: {name: p}
@@ -395,7 +395,7 @@ spec:
   ]);
 });
 
-test('wrong types on the way to the pod spec, in kind and in List items', () => {
+void test('wrong types on the way to the pod spec, in kind and in List items', () => {
   const cases: [string, string, number, number][] = [
     [
       'kind: Deployment\nmetadata: {name: d}\nspec: [1]\n',
@@ -427,7 +427,7 @@ test('wrong types on the way to the pod spec, in kind and in List items', () => 
   }
 });
 
-test('image values are reported as written, even when they are not valid references', () => {
+void test('image values are reported as written, even when they are not valid references', () => {
   const text =
     'kind: Pod\nspec:\n  containers:\n  - {name: a, image: ""}\n  - {name: b, image: "NOT a ref!!"}\n';
   const result = extractImages('p.yaml', text);
