@@ -9,6 +9,7 @@ import type { ImagePattern, Mode, Policy, Rule, RuleKind, SourcePosition } from 
 import { compileImagePattern } from '../reference/index.ts';
 import { isRuleKind, ruleKinds } from '../rules/index.ts';
 import { normalizeHost } from '../rules/registries.ts';
+import { patternIssue } from '../rules/support.ts';
 import type { CompileContext, IssueDetail, PathSegment } from '../rules/types.ts';
 import { contentVersion } from './canonical.ts';
 import type { Issue } from './schema-errors.ts';
@@ -53,17 +54,8 @@ export function compilePolicy(input: CompileInput): Policy | undefined {
       try {
         out.push({ pattern: compileImagePattern(item.glob), glob: item.glob, index });
       } catch (e) {
-        const err = e as { detail?: unknown; position?: unknown; message?: unknown };
-        const detail = typeof err.detail === 'string' ? err.detail : String(err.message ?? e);
-        const position = typeof err.position === 'number' ? err.position : undefined;
-        error(
-          path,
-          `invalid image pattern ${JSON.stringify(item.glob)}: ${detail}${position === undefined ? '' : ` at position ${position + 1}`}`,
-          {
-            found: JSON.stringify(item.glob),
-            ...(position === undefined ? {} : { offset: position }),
-          },
-        );
+        const { message, detail } = patternIssue('image pattern', item.glob, e);
+        error(path, message, detail);
       }
     });
     return out;

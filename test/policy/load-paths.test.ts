@@ -121,3 +121,8 @@ void test('an explicitly named file is read whatever its extension; a UTF-8 BOM 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+void test('a device or pipe named as a policy file is refused, not read', async () => {
+  const result = await loadPolicyPaths(['/dev/zero']);
+  assert.deepEqual(lines(result), ['/dev/zero: error: not a regular file or directory']);
+});
