@@ -165,7 +165,7 @@ test('check: an unreadable manifest is an input error (exit 2) while the other f
   assert.equal(r.code, 2);
   assert.match(r.stdout, /^ALLOW ghcr\.io\/acme\/api/m);
   assert.match(r.stdout, /^ERROR .*broken\.yaml:\d+:\d+: /m);
-  assert.match(r.stdout, /1 input error\(s\)/);
+  assert.match(r.stdout, /1 allowed, 0 allowed with warnings, 0 denied, \d+ input error\(s\)$/m);
 });
 
 test('check: a manifest with no images is fine and says so', async () => {
