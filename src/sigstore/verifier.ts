@@ -90,7 +90,9 @@ export function parseBundle(input: unknown, limits: VerificationLimits = DEFAULT
   try {
     return bundleFromJSON(json);
   } catch (e) {
-    throw new SigstoreError('BUNDLE_INVALID', `invalid bundle: ${describeError(e)}`);
+    const fields = (e as { fields?: unknown }).fields;
+    const where = Array.isArray(fields) && fields.length > 0 ? ` (${fields.slice(0, 5).join(', ')})` : '';
+    throw new SigstoreError('BUNDLE_INVALID', `invalid bundle: ${describeError(e)}${where}`);
   }
 }
 

@@ -19,7 +19,7 @@ import {
   type TrustRoot,
   type VerifiedSignature,
 } from '../../src/sigstore/index.ts';
-import { GO, JS_CLIENT, JS_VERIFY, PY, read, readText, SIGSTORE, sigstoreJsRoot, stagingRoot } from './support.ts';
+import { GO, JS_CLIENT, JS_VERIFY, PY, read, readJSON, readText, SIGSTORE, sigstoreJsRoot, stagingRoot } from './support.ts';
 
 const keyless = (trustRoot: TrustRoot, subject: string, issuer: string, extra: Partial<{ extensions: { oid: string; value: { exact: string } }[] }> = {}): SigningAuthority =>
   compileAuthority({ kind: 'keyless', name: 'signer', identities: [{ issuer: { exact: issuer }, subject: { exact: subject } }], trustRoot, ...extra }) as SigningAuthority;
@@ -92,6 +92,10 @@ void describe('sigstore-python bundles (staging root)', () => {
     fails(() => parseBundle(read(py('bundle_no_cert_v1.txt.sigstore'))), 'BUNDLE_INVALID', /invalid bundle: invalid v0\.1 bundle/);
     fails(() => parseBundle(read(py('bundle_no_checkpoint.txt.sigstore'))), 'BUNDLE_INVALID', /invalid bundle: invalid v0\.2 bundle/);
     fails(() => parseBundle('not json'), 'BUNDLE_INVALID', /bundle is not JSON/);
+    const chainInV3 = readJSON(py('bundle_v3.txt.sigstore')) as { verificationMaterial: Record<string, unknown> };
+    chainInV3.verificationMaterial.x509CertificateChain = { certificates: [chainInV3.verificationMaterial.certificate] };
+    delete chainInV3.verificationMaterial.certificate;
+    fails(() => parseBundle(chainInV3), 'BUNDLE_INVALID', /invalid bundle: invalid bundle \(verificationMaterial\.content/);
     fails(() => parseBundle('[]'), 'BUNDLE_INVALID', /not a JSON object/);
   });
 
