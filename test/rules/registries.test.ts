@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fail, pass } from '../../src/engine/outcome.ts';
-import { evaluateRule } from '../../src/rules/index.ts';
+import { evaluateRule, isRuleKind, RESERVED_RULE_KINDS, ruleKinds } from '../../src/rules/index.ts';
+import type { Rule } from '../../src/policy/model.ts';
 import { compileRule, DIGEST_A, factsFor, rule } from './helpers.ts';
 
 const trusted = rule('registries', { allow: ['ghcr.io', '*.acme.example'] });
@@ -83,4 +84,15 @@ void test('registries: compile rejects bad hosts, wildcards other than a leading
   assert.deepEqual(dup.issues, [
     { severity: 'warning', path: ['allow', 1], message: '"GHCR.IO" is listed twice (also at allow[0])' },
   ]);
+});
+
+void test('the rule-kind registry: keys match kinds, reserved kinds are not implemented, unknown kinds fail', () => {
+  for (const [key, definition] of Object.entries(ruleKinds)) assert.equal(definition.kind, key);
+  for (const reserved of RESERVED_RULE_KINDS) assert.equal(isRuleKind(reserved), false, reserved);
+  const bogus = {
+    kind: 'signatures',
+    name: 's',
+    source: { file: 'f', line: 1, column: 1 },
+  } as unknown as Rule;
+  assert.deepEqual(evaluateRule(bogus, factsFor('nginx')), fail('rule kind "signatures" is not supported'));
 });
