@@ -194,6 +194,29 @@ void describe('credentials on the wire', () => {
     }
   });
 
+  void test('Bearer: identity tokens are exchanged with the refresh-token grant; short-lived tokens are renewed', async () => {
+    const refreshing = await startTokenServer(plain.url, auth, { refreshToken: 'refresh-123', expiresIn: 10 });
+    let clock = 1_000_000;
+    const client = createRegistryClient({
+      now: () => clock,
+      credentials: staticCredentials({ [refreshing.host]: { kind: 'identity-token', token: 'refresh-123' } }),
+      insecureRegistries: [refreshing.host],
+    });
+    try {
+      assert.equal((await client.resolve(ref(refreshing.host, 'team/app', 'v1'))).digest, image.digest);
+      const posts = refreshing.requests.filter((r) => r.method === 'POST' && r.path === '/token');
+      assert.equal(posts.length, 1);
+      assert.equal(posts[0]?.headers.authorization, undefined, 'the refresh token travels in the form body only');
+      // Past expires_in (10 s on the injected clock) the next request fetches a fresh token.
+      clock += 11_000;
+      assert.deepEqual(await client.repository(refreshing.host, 'team/app').listTags(), ['v1']);
+      assert.equal(refreshing.requests.filter((r) => r.method === 'POST').length, 2);
+    } finally {
+      await client.close();
+      await refreshing.stop();
+    }
+  });
+
   void test('ghcr.io credentials are never chosen for cr.io', async () => {
     const store = dockerConfigCredentials({ auths: { 'ghcr.io': { auth: b64('u:p') } } });
     assert.equal(await store.get('cr.io'), undefined);

@@ -34,7 +34,7 @@ export interface TokenServer {
 export async function startTokenServer(
   upstreamUrl: string,
   credentials: { username: string; password: string },
-  options: { expiresIn?: number } = {},
+  options: { expiresIn?: number; refreshToken?: string } = {},
 ): Promise<TokenServer> {
   const upstream = new URL(upstreamUrl);
   const tokens = new Set<string>();
@@ -45,6 +45,30 @@ export async function startTokenServer(
   const server = createServer((req, res) => {
     requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers });
     const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/token' && req.method === 'POST') {
+      // OAuth2 refresh-token grant (Docker `identitytoken`).
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+        tokenScopes.push(form.get('scope') ?? '');
+        const ok =
+          form.get('grant_type') === 'refresh_token' &&
+          options.refreshToken !== undefined &&
+          form.get('refresh_token') === options.refreshToken &&
+          form.get('service') === 'test-registry';
+        if (!ok) {
+          res.writeHead(401, { 'content-type': 'application/json' });
+          res.end('{"errors":[{"code":"UNAUTHORIZED","message":"bad refresh token"}]}');
+          return;
+        }
+        const token = randomBytes(16).toString('hex');
+        tokens.add(token);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ access_token: token, expires_in: options.expiresIn ?? 300 }));
+      });
+      return;
+    }
     if (url.pathname === '/token') {
       req.resume();
       tokenScopes.push(url.searchParams.get('scope') ?? '');
