@@ -167,7 +167,7 @@ export interface Word {
   offset: number;
 }
 
-/** Splits on unquoted, unescaped whitespace, keeping quotes and escapes for the expander. */
+/** Splits on whitespace outside quotes and `${...}`, keeping quotes and escapes for the expander. */
 export function splitWords(input: string, escape: string): Word[] {
   const words: Word[] = [];
   let start = -1;
@@ -186,6 +186,7 @@ export function splitWords(input: string, escape: string): Word[] {
     }
     if (ch === escape) i++;
     else if (ch === '"' || ch === "'") quote = ch;
+    else if (ch === '$' && input[i + 1] === '{') i = closingBrace(input, i + 2, escape);
     else if (space) {
       words.push({ text: input.slice(start, i), offset: start });
       start = -1;
@@ -193,4 +194,18 @@ export function splitWords(input: string, escape: string): Word[] {
   }
   if (start >= 0) words.push({ text: input.slice(start), offset: start });
   return words;
+}
+
+/** Index of the `}` closing a `${` whose body starts at `from` (nested `${}` included), or the end. */
+function closingBrace(input: string, from: number, escape: string): number {
+  let depth = 1;
+  for (let j = from; j < input.length; j++) {
+    const c = input[j];
+    if (c === escape) j++;
+    else if (c === '$' && input[j + 1] === '{') {
+      depth++;
+      j++;
+    } else if (c === '}' && --depth === 0) return j;
+  }
+  return input.length - 1;
 }

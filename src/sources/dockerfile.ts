@@ -129,6 +129,11 @@ export function extractDockerfile(
   }
 
   function fromSource(instruction: Instruction, word: Word, path: string, owner: Stage): void {
+    if (word.text === '') {
+      const message = `${path} is empty`;
+      findings.problem({ file, ...positionOf(instruction, word.offset), message, code: 'DOCKERFILE_SYNTAX' });
+      return;
+    }
     const expansion = resolve(instruction, word, path, stageInfo(owner, buildArgs));
     if (expansion === undefined) return;
     if (/^\d+$/.test(expansion.value) || stageNames.has(expansion.value.toLowerCase())) return;
