@@ -12,6 +12,7 @@ import { createRegistryClient, type RegistryClient } from '../../src/registry/cl
 import { cosignAttachmentTag, referrersTag } from '../../src/registry/cosign.ts';
 import { RegistryError } from '../../src/registry/errors.ts';
 import { resolvePlatforms } from '../../src/registry/index-policy.ts';
+import { fetchAttachmentManifest } from '../../src/registry/attachments.ts';
 import { computeDigest } from '../../src/oci/digest.ts';
 import { DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, SIGSTORE_BUNDLE_V03 } from '../../src/oci/media-types.ts';
 import { lines, ref } from './support.ts';
@@ -158,6 +159,13 @@ void describe('registry client against docker-registry', () => {
     const repo = client.repository(proxy.host, 'app/web');
     assert.equal((await repo.resolveTag(tag))?.digest, cosignSig.digest);
     assert.equal(await repo.resolveTag(cosignAttachmentTag(image.digest, 'att')), undefined);
+    const attachment = await fetchAttachmentManifest(repo, cosignSig.digest, { maxLayers: client.limits.signatureLayers });
+    assert.equal(attachment.layers.length, 1);
+    await assert.rejects(
+      fetchAttachmentManifest(repo, cosignSig.digest, { maxLayers: 0 }),
+      isRegistryError('TOO_MANY', new RegExp(`attachment ${cosignSig.digest} has 1 layers, more than the limit of 0`)),
+    );
+    await assert.rejects(fetchAttachmentManifest(client.repository(proxy.host, 'app/multi'), multi.digest, { maxLayers: 10 }), isRegistryError('BAD_MANIFEST', /is an index/));
   });
 
   void test('image index: the index digest is what resolves; children are fetched by digest, verified', async () => {
