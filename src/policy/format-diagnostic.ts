@@ -1,4 +1,7 @@
-/** One line per diagnostic, in the `file:line:column: severity: message` shape editors and CI annotate. */
+/**
+ * One line per diagnostic, in the `file:line:column: severity: message` shape editors and CI annotate:
+ * `p.yaml:12:9: error: wrong type: expected a list (at spec.rules[0].tags.forbid; found "latest", expected a list)`.
+ */
 import type { Diagnostic } from './diagnostic.ts';
 
 /** Control characters (a newline in a YAML error, a tab in a value) would break the one-line shape. */
@@ -9,10 +12,13 @@ function oneLine(text: string): string {
 
 export function formatDiagnostic(d: Diagnostic): string {
   const where = d.line > 0 ? `${d.file}:${d.line}:${d.column}` : d.file || '(policy set)';
-  const details: string[] = [];
-  if (d.path) details.push(`at ${d.path}`);
-  if (d.found !== undefined) details.push(`found ${d.found}`);
-  if (d.expected !== undefined) details.push(`expected ${d.expected}`);
-  const tail = details.length > 0 ? ` (${details.join('; ')})` : '';
+  const saw = [
+    d.found !== undefined ? `found ${d.found}` : '',
+    d.expected !== undefined ? `expected ${d.expected}` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+  const details = [d.path ? `at ${d.path}` : '', saw].filter(Boolean).join('; ');
+  const tail = details ? ` (${details})` : '';
   return oneLine(`${where}: ${d.severity}: ${d.message}${tail}`);
 }

@@ -14,7 +14,7 @@ void test('a diagnostic is one line: position, severity, message, then path, fou
       expected: 'a list',
       severity: 'error',
     }),
-    'policies/prod.yaml:12:9: error: wrong type: expected a list (at spec.rules[0].tags.forbid; found "latest"; expected a list)',
+    'policies/prod.yaml:12:9: error: wrong type: expected a list (at spec.rules[0].tags.forbid; found "latest", expected a list)',
   );
   assert.equal(
     formatDiagnostic({

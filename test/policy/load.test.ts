@@ -75,10 +75,10 @@ void test('unknown fields point at the key, with the accepted fields and a sugge
 void test('wrong types point at the value; missing fields at the parent', () => {
   const text = `${HEAD}metadata:\nspec:\n  mode: 3\n  images: ghcr.io/acme/**\n  rules:\n    - tags: { requireDigest: "yes" }\n`;
   assert.deepEqual(lint(text), [
-    'p.yaml:3:1: error: wrong type: expected a mapping (at metadata; found nothing (null); expected a mapping)',
-    'p.yaml:5:9: error: wrong type: expected a string (at spec.mode; found number 3; expected a string)',
-    'p.yaml:6:11: error: wrong type: expected a list (at spec.images; found "ghcr.io/acme/**"; expected a list)',
-    'p.yaml:8:30: error: wrong type: expected true or false (at spec.rules[0].tags.requireDigest; found "yes"; expected true or false)',
+    'p.yaml:3:1: error: wrong type: expected a mapping (at metadata; found nothing (null), expected a mapping)',
+    'p.yaml:5:9: error: wrong type: expected a string (at spec.mode; found number 3, expected a string)',
+    'p.yaml:6:11: error: wrong type: expected a list (at spec.images; found "ghcr.io/acme/**", expected a list)',
+    'p.yaml:8:30: error: wrong type: expected true or false (at spec.rules[0].tags.requireDigest; found "yes", expected true or false)',
   ]);
   assert.deepEqual(lint(`${HEAD}metadata: {name: prod}\nspec:\n  images: [{}]\n`), [
     'p.yaml:5:3: error: missing required field "rules" (at spec.rules)',
@@ -102,16 +102,16 @@ void test('empty lists are refused, saying how many items are needed', () => {
 
 void test('bad enum values list the accepted ones', () => {
   assert.deepEqual(lint(policy('prod', '    - tags: { forbid: [latest] }\n', '  mode: strict\n')), [
-    'p.yaml:6:9: error: unsupported mode value "strict" (at spec.mode; found "strict"; expected one of enforce, warn, audit)',
+    'p.yaml:6:9: error: unsupported mode value "strict" (at spec.mode; found "strict", expected one of enforce, warn, audit)',
   ]);
 });
 
 void test('wrong apiVersion or kind: the accepted values, and nothing else about that document', () => {
   assert.deepEqual(lint('apiVersion: portcullis.dev/v1\nkind: ImagePolicy\nspec: 1\n'), [
-    'p.yaml:1:13: error: unsupported apiVersion "portcullis.dev/v1" (at apiVersion; found "portcullis.dev/v1"; expected portcullis.dev/v1alpha1)',
+    'p.yaml:1:13: error: unsupported apiVersion "portcullis.dev/v1" (at apiVersion; found "portcullis.dev/v1", expected portcullis.dev/v1alpha1)',
   ]);
   assert.deepEqual(lint('apiVersion: portcullis.dev/v1alpha1\nkind: Deployment\n'), [
-    'p.yaml:2:7: error: unsupported kind "Deployment" (at kind; found "Deployment"; expected one of ImagePolicy, PolicySet)',
+    'p.yaml:2:7: error: unsupported kind "Deployment" (at kind; found "Deployment", expected one of ImagePolicy, PolicySet)',
   ]);
   assert.deepEqual(lint('kind: ImagePolicy\n'), [
     'p.yaml:1:1: error: missing required field "apiVersion" (at apiVersion; expected portcullis.dev/v1alpha1)',
@@ -127,8 +127,8 @@ void test('wrong apiVersion or kind: the accepted values, and nothing else about
 void test('duplicate policy names are reported at both places', () => {
   const a = policy('prod', '    - tags: { forbid: [latest] }\n');
   assert.deepEqual(lint({ 'a.yaml': a, 'b.yaml': `---\n${a}` }), [
-    'a.yaml:4:9: error: duplicate policy name "prod": also defined at b.yaml:5:9 (at metadata.name; found "prod"; expected a name unique across the policy set)',
-    'b.yaml:5:9: error: duplicate policy name "prod": also defined at a.yaml:4:9 (at metadata.name; found "prod"; expected a name unique across the policy set)',
+    'a.yaml:4:9: error: duplicate policy name "prod": also defined at b.yaml:5:9 (at metadata.name; found "prod", expected a name unique across the policy set)',
+    'b.yaml:5:9: error: duplicate policy name "prod": also defined at a.yaml:4:9 (at metadata.name; found "prod", expected a name unique across the policy set)',
   ]);
 });
 
@@ -172,7 +172,7 @@ void test('contradictions within a policy are errors', () => {
     'p.yaml:13:58: error: repository pattern "ghcr.io/acme/**" is both in allow[0] and in deny[0]; remove one (at spec.rules[3].repositories.deny[0]; found "ghcr.io/acme/**")',
     'p.yaml:14:13: error: the tags rule has no constraints; set at least one of forbid, allow, requireDigest (at spec.rules[4].tags; expected one of forbid, allow, requireDigest)',
     'p.yaml:15:13: error: the tags rule has no constraints (requireDigest: false alone constrains nothing); set forbid, allow and/or requireDigest: true (at spec.rules[5].tags; expected forbid, allow or requireDigest: true)',
-    'p.yaml:16:28: error: this registries allow list has nothing in common with rules[2].registries.allow; since rules are ANDed, no image can pass both (at spec.rules[6].registries.allow; found [quay.io]; expected an entry also in [ghcr.io, docker.io])',
+    'p.yaml:16:28: error: this registries allow list has nothing in common with rules[2].registries.allow; since rules are ANDed, no image can pass both (at spec.rules[6].registries.allow; found [quay.io], expected an entry also in [ghcr.io, docker.io])',
   ]);
 });
 
@@ -189,8 +189,8 @@ void test('rule items need exactly one kind; reserved kinds and spec.match say "
   assert.deepEqual(lint(policy('prod', rules, '  match: {namespaces: [prod]}\n')), [
     'p.yaml:6:3: error: field "match" (Kubernetes admission selectors (namespaces, kinds, labels)) is reserved for a future version and not supported yet (at spec.match)',
     'p.yaml:10:7: error: a rule must have exactly one rule kind, found none (at spec.rules[0]; expected exactly one of registries, repositories, tags, digests)',
-    'p.yaml:11:7: error: a rule must have exactly one rule kind, found 2 (tags, digests); write each as its own list item (at spec.rules[1]; found tags, digests; expected exactly one of registries, repositories, tags, digests)',
-    'p.yaml:12:25: error: invalid digest "sha256:1" (at spec.rules[1].digests.deny[0]; found "sha256:1"; expected algorithm:hex in lower case: sha256:<64 hex> or sha512:<128 hex>)',
+    'p.yaml:11:7: error: a rule must have exactly one rule kind, found 2 (tags, digests); write each as its own list item (at spec.rules[1]; found tags, digests, expected exactly one of registries, repositories, tags, digests)',
+    'p.yaml:12:25: error: invalid digest "sha256:1" (at spec.rules[1].digests.deny[0]; found "sha256:1", expected algorithm:hex in lower case: sha256:<64 hex> or sha512:<128 hex>)',
     'p.yaml:13:7: error: rule kind "signatures" is reserved for a future version of the policy language and not supported yet (at spec.rules[2].signatures; expected one of registries, repositories, tags, digests)',
   ]);
   // Rule names are unique within a policy.
@@ -202,7 +202,7 @@ void test('rule items need exactly one kind; reserved kinds and spec.match say "
     '',
   ].join('\n');
   assert.deepEqual(lint(policy('prod', named)), [
-    'p.yaml:11:13: error: rule name "x" is used twice in this policy (also rules[0]) (at spec.rules[1].name; found "x"; expected a name unique within the policy)',
+    'p.yaml:11:13: error: rule name "x" is used twice in this policy (also rules[0]) (at spec.rules[1].name; found "x", expected a name unique within the policy)',
   ]);
 });
 
@@ -218,10 +218,10 @@ void test('YAML syntax errors, duplicate keys, empty files and non-mapping docum
     'c.yaml:1:1: error: file contains no documents',
   ]);
   assert.deepEqual(lint('- a\n- b\n'), [
-    'p.yaml:1:1: error: a policy document must be a mapping with apiVersion, kind, metadata and spec; found a list of 2 items (found a list of 2 items; expected a mapping)',
+    'p.yaml:1:1: error: a policy document must be a mapping with apiVersion, kind, metadata and spec; found a list of 2 items (found a list of 2 items, expected a mapping)',
   ]);
   assert.deepEqual(lint('just text'), [
-    'p.yaml:1:1: error: a policy document must be a mapping with apiVersion, kind, metadata and spec; found "just text" (found "just text"; expected a mapping)',
+    'p.yaml:1:1: error: a policy document must be a mapping with apiVersion, kind, metadata and spec; found "just text" (found "just text", expected a mapping)',
   ]);
 });
 
