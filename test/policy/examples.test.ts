@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { evaluate } from '../../src/engine/evaluate.ts';
 import { known, unavailable } from '../../src/engine/facts.ts';
 import type { ImageFacts } from '../../src/engine/facts.ts';
-import { loadPolicyPaths } from '../../src/policy/load.ts';
+import { loadPolicyPaths, loadPolicySet } from '../../src/policy/load.ts';
 import { parseReference } from '../../src/reference/index.ts';
 
 const dir = fileURLToPath(new URL('../../examples/policies', import.meta.url));
@@ -77,4 +77,15 @@ void test('the example policies decide the example images as documented', async 
       'policy deny-list, rule bad-repositories: repository "docker.io/xmrig/xmrig" is denied (matches "docker.io/xmrig/**")',
     ),
   );
+});
+
+void test('every complete document shown in docs/policy-language.md loads', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const doc = await readFile(new URL('../../docs/policy-language.md', import.meta.url), 'utf8');
+  const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+  const complete = blocks.filter((b) => b.startsWith('apiVersion: portcullis.dev/v1alpha1'));
+  assert.ok(complete.length >= 2);
+  const files = complete.map((text, i) => ({ path: `doc-${i}.yaml`, text }));
+  const result = loadPolicySet(files);
+  assert.ok(result.ok, JSON.stringify(result));
 });
