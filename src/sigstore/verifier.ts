@@ -450,8 +450,12 @@ function translate(e: unknown, entity: SignedEntity, presented: Presented, autho
             `certificate expired at signing time: valid ${presented.cert.notBefore.toISOString()} to ${presented.cert.notAfter.toISOString()}, signed at ${bad.toISOString()}`,
           );
         }
-        if (msg.includes('expired')) {
-          return new SigstoreError('CERTIFICATE_EXPIRED', `certificate expired at signing time: ${msg}`);
+        // The library wraps the per-CA failure; an intermediate or root outside its validity at the
+        // signing time shows only there (GHSA-wfqv-66vq-46rm).
+        const inner = (e as { cause?: unknown }).cause;
+        const detail = inner instanceof Error ? inner.message : msg;
+        if (detail.includes('expired')) {
+          return new SigstoreError('CERTIFICATE_EXPIRED', `certificate expired at signing time: a certificate of the chain (${detail})`);
         }
       }
       return new SigstoreError('CERTIFICATE_INVALID', `certificate invalid: ${msg}`);
