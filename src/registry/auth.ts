@@ -219,7 +219,7 @@ export class Authenticator {
             ? Math.min(json.expires_in, MAX_TOKEN_SECONDS)
             : DEFAULT_TOKEN_SECONDS;
         // Renew a little early so that a token does not expire between sending and checking.
-        return { value, expiresAt: this.#now() + Math.max(0, seconds * 1000 - 2000) };
+        return { value, expiresAt: this.#now() + seconds * 1000 - Math.min(2000, seconds * 250) };
       },
       tokenContext,
       signal,

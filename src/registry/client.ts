@@ -39,6 +39,8 @@ export interface RegistryClientOptions {
   readonly ca?: readonly string[];
   readonly limits?: PartialLimits;
   readonly timeouts?: Partial<TimeLimits>;
+  /** Clock for token expiry (tests). */
+  readonly now?: () => number;
 }
 
 /** A verified manifest with its validated structure. */
@@ -87,7 +89,7 @@ export function createRegistryClient(options: RegistryClientOptions = {}): Regis
   const transport = new Transport({ insecureRegistries, ca, limits, time: timeouts });
   const shared: Shared = {
     transport,
-    auth: new Authenticator(options.credentials ?? anonymousCredentials, transport),
+    auth: new Authenticator(options.credentials ?? anonymousCredentials, transport, options.now),
     flights: new SingleFlight(),
     cache: new ManifestCache<RegistryManifest>(),
     limits,
