@@ -9,7 +9,7 @@ import type { ImagePattern, Mode, Policy, Rule, RuleKind, SourcePosition } from 
 import { compileImagePattern } from '../reference/index.ts';
 import { isRuleKind, ruleKinds } from '../rules/index.ts';
 import { normalizeHost } from '../rules/registries.ts';
-import { patternIssue } from '../rules/support.ts';
+import { isRecord, patternIssue } from '../rules/support.ts';
 import type { CompileContext, IssueDetail, PathSegment } from '../rules/types.ts';
 import { contentVersion } from './canonical.ts';
 import type { Issue } from './schema-errors.ts';
@@ -20,10 +20,6 @@ export interface CompileInput {
   readonly schemaIssues: readonly Issue[];
   readonly position: (path: readonly PathSegment[]) => SourcePosition;
   readonly report: (issue: Issue) => void;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function startsWith(path: readonly PathSegment[], prefix: readonly PathSegment[]): boolean {

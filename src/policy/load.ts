@@ -3,6 +3,7 @@
  * problem in every file reported at once, each at its file:line:column. Never throws on bad input.
  */
 import type { NoMatchAction, Policy, SourcePosition } from './model.ts';
+import { isRecord } from '../rules/support.ts';
 import type { PathSegment } from '../rules/types.ts';
 import { contentVersion } from './canonical.ts';
 import { compilePolicy } from './compile.ts';
@@ -28,10 +29,6 @@ const KIND_HINTS: Record<string, string> = {
   ClusterImagePolicy:
     'a policy-controller ClusterImagePolicy is not read directly; translate it (docs/policy-language.md, "Migrating from ClusterImagePolicy")',
 };
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** A place in a file, for naming the other half of a pair (duplicate names, two PolicySets). */
 class Place {

@@ -12,14 +12,15 @@ import type { DigestsRule } from '../policy/model.ts';
 import { isRecord, listText, reportOverlap, stringList, tracking, warnDuplicates } from './support.ts';
 import type { CompileContext, RuleKindDefinition } from './types.ts';
 
-const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
+/** The schema's pattern for digest entries is the same expression (test/policy/schema.test.ts checks). */
+export const DIGEST_PATTERN = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 
 function compileList(ctx: CompileContext, raw: Record<string, unknown>, key: 'allow' | 'deny') {
   const items = stringList(raw, key);
   if (!items) return undefined;
   const out: string[] = [];
   for (const { value, index } of items) {
-    if (DIGEST.test(value)) out.push(value);
+    if (DIGEST_PATTERN.test(value)) out.push(value);
     else
       ctx.error([key, index], `invalid digest ${JSON.stringify(value)}`, {
         found: JSON.stringify(value),

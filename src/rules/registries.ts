@@ -25,7 +25,8 @@ import type { CompileContext, RuleKindDefinition } from './types.ts';
 
 /**
  * Only a leading `*.` is accepted, never a `*` elsewhere: `ghcr.io*` would also admit
- * `ghcr.io.attacker.example`. The schema's pattern for registry entries is the same expression.
+ * `ghcr.io.attacker.example`. The schema's pattern for registry entries is the same expression
+ * (test/policy/schema.test.ts checks).
  */
 export const HOST_PATTERN =
   /^((\*\.)?[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$/;

@@ -5,7 +5,7 @@ import { fail } from '../engine/outcome.ts';
 import type { ImagePattern, StringPattern } from '../policy/model.ts';
 import type { ImageReference } from '../reference/types.ts';
 import { compileImagePattern, compileStringPattern } from '../reference/index.ts';
-import type { CompileContext, PathSegment } from './types.ts';
+import type { CompileContext, IssueDetail, PathSegment } from './types.ts';
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -26,13 +26,20 @@ export function stringList(
   return out;
 }
 
-function patternErrorDetail(error: unknown): { detail: string; position?: number } {
-  if (error instanceof Error) {
-    const e = error as Error & { detail?: unknown; position?: unknown };
-    const detail = typeof e.detail === 'string' ? e.detail : e.message;
-    return typeof e.position === 'number' ? { detail, position: e.position } : { detail };
-  }
-  return { detail: String(error) };
+/** A pattern compiler's complaint as a lint issue: the message, and the offset inside the value. */
+export function patternIssue(
+  what: string,
+  value: string,
+  error: unknown,
+): { message: string; detail: IssueDetail } {
+  const e = error as { detail?: unknown; position?: unknown; message?: unknown } | null;
+  const detail = typeof e?.detail === 'string' ? e.detail : String(e?.message ?? error);
+  const position = typeof e?.position === 'number' ? e.position : undefined;
+  const where = position === undefined ? '' : ` at position ${position + 1}`;
+  return {
+    message: `invalid ${what} ${JSON.stringify(value)}: ${detail}${where}`,
+    detail: { found: JSON.stringify(value), ...(position === undefined ? {} : { offset: position }) },
+  };
 }
 
 function reportPatternError(
@@ -42,12 +49,8 @@ function reportPatternError(
   value: string,
   error: unknown,
 ) {
-  const { detail, position } = patternErrorDetail(error);
-  const where = position === undefined ? '' : ` at position ${position + 1}`;
-  ctx.error(path, `invalid ${what} ${JSON.stringify(value)}: ${detail}${where}`, {
-    found: JSON.stringify(value),
-    ...(position === undefined ? {} : { offset: position }),
-  });
+  const { message, detail } = patternIssue(what, value, error);
+  ctx.error(path, message, detail);
 }
 
 export function compileStringPatterns(

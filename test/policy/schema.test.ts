@@ -5,6 +5,8 @@ import { stringify } from 'yaml';
 import { loadPolicySet } from '../../src/policy/load.ts';
 import { crdSpecSchema, policySchema, validatesAgainstSchema } from '../../src/policy/schema.ts';
 import { ruleKindNames } from '../../src/rules/index.ts';
+import { DIGEST_PATTERN } from '../../src/rules/digests.ts';
+import { HOST_PATTERN } from '../../src/rules/registries.ts';
 
 const DIGEST = `sha256:${'d'.repeat(64)}`;
 
@@ -166,4 +168,14 @@ void test('semantic checks are the only things the loader adds on top of the sch
     assert.equal(loadPolicySet([{ path: 'p.yaml', text: stringify(doc) }]).ok, false);
   }
   assert.ok(loadPolicySet([{ path: 'p.yaml', text: stringify(validPolicy()) }]).ok);
+});
+
+void test('the schema and the rule kinds use the same expressions for registries and digests', () => {
+  const defs = policySchema.$defs as Record<string, { properties: Record<string, unknown> }>;
+  type Items = { properties: Record<string, { properties: Record<string, { items: { pattern: string } }> }> };
+  const kinds = (defs.ImagePolicySpec?.properties.rules as { items: Items }).items.properties;
+  for (const list of ['allow', 'deny']) {
+    assert.equal(kinds.registries?.properties[list]?.items.pattern, HOST_PATTERN.source);
+    assert.equal(kinds.digests?.properties[list]?.items.pattern, DIGEST_PATTERN.source);
+  }
 });
