@@ -12,6 +12,7 @@ import {
   ANNOTATION_CHAIN,
   ANNOTATION_SIGNATURE,
   compileAuthority,
+  evaluateAuthorities,
   loadTrustedRoot,
   SigstoreError,
   verifyLegacySignature,
@@ -19,7 +20,8 @@ import {
   type SigningAuthority,
   type TrustRoot,
 } from '../../src/sigstore/index.ts';
-import { hashedRekordBody, logEntry, makeLog, rekorAnnotation, sha256Hex, simpleSigningPayload, trustRootJSON, type FakeLog } from './support.ts';
+import { dsse, json } from '@sigstore/core';
+import { hashedRekordBody, inclusionProof, logEntry, makeLog, rekorAnnotation, sha256Hex, simpleSigningPayload, trustRootJSON, type FakeLog } from './support.ts';
 import { issue, toPem, type CertOptions, type Issued } from './x509.ts';
 
 const IMAGE = `sha256:${'cd'.repeat(32)}`;
@@ -161,5 +163,93 @@ void describe('keyless with a private CA and log', () => {
     const l = layer(p, leaf(p));
     const { [ANNOTATION_BUNDLE]: _dropped, ...noLog } = l.annotations;
     fails(() => verifyLegacySignature({ payload: l.payload, annotations: noLog }, IMAGE, authority(p)), 'TLOG_MISSING', /^not in transparency log$/);
+  });
+});
+
+/** A cosign v3 image signature: a v0.3 bundle with a DSSE in-toto statement, logged with SET and proof. */
+function imageBundle(p: Pki, cert: Issued, opts: { digest?: string; predicateType?: string; index?: number } = {}): Record<string, unknown> {
+  const statement = {
+    _type: 'https://in-toto.io/Statement/v1',
+    subject: [{ digest: { sha256: (opts.digest ?? IMAGE).slice(7) } }],
+    predicateType: opts.predicateType ?? 'https://sigstore.dev/cosign/sign/v1',
+    predicate: {},
+  };
+  const payload = Buffer.from(JSON.stringify(statement));
+  const payloadType = 'application/vnd.in-toto+json';
+  const sig = sign('sha256', dsse.preAuthEncoding(payloadType, payload), cert.privateKey).toString('base64');
+  const envelope = { payload: payload.toString('base64'), payloadType, signatures: [{ sig, keyid: '' }] };
+  const body = Buffer.from(
+    json.canonicalize({
+      apiVersion: '0.0.1',
+      kind: 'dsse',
+      spec: {
+        envelopeHash: { algorithm: 'sha256', value: sha256Hex(JSON.stringify(envelope)) },
+        payloadHash: { algorithm: 'sha256', value: sha256Hex(payload) },
+        signatures: [{ signature: sig, verifier: Buffer.from(toPem(cert.der)).toString('base64') }],
+      },
+    }),
+  ).toString('base64');
+  const index = opts.index ?? 5;
+  const entry = logEntry(p.log, body, T0, index);
+  return {
+    mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+    verificationMaterial: {
+      certificate: { rawBytes: cert.der.toString('base64') },
+      tlogEntries: [
+        {
+          logIndex: String(index),
+          logId: { keyId: p.log.logId.toString('base64') },
+          kindVersion: { kind: 'dsse', version: '0.0.1' },
+          integratedTime: String(T0),
+          inclusionPromise: { signedEntryTimestamp: entry.set },
+          inclusionProof: inclusionProof(p.log, body),
+          canonicalizedBody: body,
+        },
+      ],
+    },
+    dsseEnvelope: envelope,
+  };
+}
+
+void describe('cosign v3 image signature bundles (DSSE, v0.3) with a private CA and log', () => {
+  const p = pki();
+  const candidate = (bundle: unknown, source = 'referrer') => ({ kind: 'bundle' as const, source, bundle: JSON.stringify(bundle) });
+
+  void it('verify through evaluateAuthorities, explained by identity and tlog', () => {
+    const d = evaluateAuthorities({ authorities: [authority(p)], candidates: [candidate(imageBundle(p, leaf(p)))], imageDigest: IMAGE });
+    assert.equal(d.satisfied, true, d.reason);
+    assert.equal(d.reason, `ci: ${WORKFLOW} from issuer ${GHA}; tlog index 5 at ${at(0).toISOString()} (referrer)`);
+  });
+
+  void it('an attestation (another predicate type) or a bundle for another image does not count', () => {
+    const att = evaluateAuthorities({ authorities: [authority(p)], candidates: [candidate(imageBundle(p, leaf(p), { predicateType: 'https://slsa.dev/provenance/v1' }))], imageDigest: IMAGE });
+    assert.match(att.reason, /^in-toto predicateType "https:\/\/slsa\.dev\/provenance\/v1" is not "https:\/\/sigstore\.dev\/cosign\/sign\/v1"$/);
+    const other = evaluateAuthorities({ authorities: [authority(p)], candidates: [candidate(imageBundle(p, leaf(p), { digest: `sha256:${'ef'.repeat(32)}` }))], imageDigest: IMAGE });
+    assert.match(other.reason, /^no in-toto subject has the artifact digest sha256:cdcd/);
+  });
+
+  void it('GHSA-xgjw: without the SET, the integratedTime of the entry is not a signing time', () => {
+    const b = imageBundle(p, leaf(p)) as { verificationMaterial: { tlogEntries: Record<string, unknown>[] } };
+    delete b.verificationMaterial.tlogEntries[0]?.inclusionPromise;
+    const d = evaluateAuthorities({ authorities: [authority(p)], candidates: [candidate(b)], imageDigest: IMAGE });
+    assert.equal(d.reason, 'not in transparency log: no entry with a signed integration time and no RFC 3161 timestamp');
+  });
+
+  void it('a corrupted inclusion proof fails', () => {
+    const b = imageBundle(p, leaf(p)) as { verificationMaterial: { tlogEntries: { inclusionProof: { hashes: string[] } }[] } };
+    (b.verificationMaterial.tlogEntries[0] as { inclusionProof: { hashes: string[] } }).inclusionProof.hashes = [Buffer.alloc(32, 8).toString('base64')];
+    const d = evaluateAuthorities({ authorities: [authority(p)], candidates: [candidate(b)], imageDigest: IMAGE });
+    assert.equal(d.reason, 'transparency log entry invalid: calculated root hash does not match inclusion proof');
+  });
+
+  void it('2 of 2 identities need two signatures; one bundle offered twice counts once', () => {
+    const main = authority(p, { name: 'main' });
+    const release = authority(p, { name: 'release', identities: [{ issuer: { exact: GHA }, subject: { exact: 'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1' } }] });
+    const byMain = candidate(imageBundle(p, leaf(p)), 'main-sig');
+    const byRelease = candidate(imageBundle(p, leaf(p, { sans: [{ uri: 'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1' }] }), { index: 6 }), 'release-sig');
+    assert.equal(evaluateAuthorities({ authorities: [main, release], threshold: 2, candidates: [byMain, byRelease], imageDigest: IMAGE }).satisfied, true);
+    const once = evaluateAuthorities({ authorities: [main, release], threshold: 2, candidates: [byRelease, { ...byRelease, source: 'copy' }], imageDigest: IMAGE });
+    assert.equal(once.satisfied, false);
+    assert.match(once.reason, /^threshold 2 of 2 not met \(1\): (main|release): its valid signatures were already counted/);
   });
 });

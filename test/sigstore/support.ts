@@ -192,3 +192,17 @@ export function registryDumpSignatures(repo: string, imageDigest: string): { pay
   };
   return manifest.layers.map((l) => ({ ...l, payload: read(join(dir, 'blobs', l.digest.replace(':', '-'))) }));
 }
+
+/**
+ * An RFC 9162 inclusion proof of `bodyB64` at index 0 of a two-leaf tree, with a checkpoint signed
+ * by the log (signed-note format; the signer name is the log's host, as Rekor writes it).
+ */
+export function inclusionProof(log: FakeLog, bodyB64: string, sibling: Buffer = Buffer.alloc(32, 7)): Record<string, unknown> {
+  const leaf = createHash('sha256').update(Buffer.concat([Buffer.from([0]), Buffer.from(bodyB64, 'base64')])).digest();
+  const root = createHash('sha256').update(Buffer.concat([Buffer.from([1]), leaf, sibling])).digest();
+  const origin = log.baseUrl.replace('https://', '');
+  const note = `${origin} - 42\n2\n${root.toString('base64')}\n`;
+  const sig = sign('sha256', Buffer.from(note), log.privateKey);
+  const line = `\u2014 ${origin} ${Buffer.concat([log.logId.subarray(0, 4), sig]).toString('base64')}\n`;
+  return { logIndex: '0', rootHash: root.toString('base64'), treeSize: '2', hashes: [sibling.toString('base64')], checkpoint: { envelope: `${note}\n${line}` } };
+}
