@@ -326,7 +326,7 @@ class Repository implements RegistryRepository {
   }
 
   async #indexPage(url: URL, context: RegistryErrorContext, signal: AbortSignal | undefined, first: boolean) {
-    const accept = url.pathname.includes('/manifests/') ? `${OCI_INDEX}, ${MANIFEST_ACCEPT}` : OCI_INDEX;
+    const accept = url.pathname.includes('/manifests/') ? MANIFEST_ACCEPT : OCI_INDEX;
     return this.#send(url, 'GET', accept, context, signal, async (response) => {
       if (first && [400, 404, 405, 501].includes(response.status)) {
         await response.body.dump({ limit: 64 * 1024 }).catch(() => {});
