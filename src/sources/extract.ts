@@ -66,13 +66,15 @@ function checkText(file: string, text: string): SourceProblem | undefined {
   return undefined;
 }
 
-export function tooLarge(file: string, bytes: number): SourceProblem {
-  const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;
-  return {
-    file,
-    message: `file is ${bytes > LIMITS.maxFileBytes * 4 ? 'over ' : ''}${mib(Math.min(bytes, LIMITS.maxFileBytes * 4 + 1))}, larger than the ${mib(LIMITS.maxFileBytes)} limit`,
-    code: 'TOO_LARGE',
-  };
+/** `bytes` undefined: the input was cut off while reading, so only "larger" is known. */
+export function tooLarge(file: string, bytes?: number): SourceProblem {
+  const limit = `${LIMITS.maxFileBytes / 1024 / 1024} MiB (${LIMITS.maxFileBytes} bytes)`;
+  const what = file === '-' ? 'stdin' : 'file';
+  const message =
+    bytes === undefined
+      ? `${what} is larger than the ${limit} limit`
+      : `${what} has ${bytes} bytes, more than the ${limit} limit`;
+  return { file, message, code: 'TOO_LARGE' };
 }
 
 function looksLikeDockerfile(file: string, text: string): boolean {

@@ -9,6 +9,8 @@ import type { ExtractionResult, ExtractOptions, SourceProblem } from './types.ts
 const SKIPPED_DIRECTORIES = new Set(['.git', 'node_modules']);
 
 type TextOrProblem = { text: string } | { problem: SourceProblem };
+/** What a walk finds, in order: candidate files, and the paths it could not look into. */
+type Found = { file: string } | { problem: SourceProblem };
 
 /**
  * Extracts images from each path in order: '-' is stdin (read once), a file is read whatever its name,
@@ -48,9 +50,14 @@ export async function extractFromPaths(
       continue;
     }
     if (info.isDirectory()) {
-      const files: string[] = [];
-      await walk(path, files, new Set(), 0, result.problems);
-      for (const file of files) add(file, await readBounded(file));
+      const state: Walk = { found: [], files: 0, seen: new Set() };
+      await walk(path, state, 0).catch((error: unknown) => {
+        if (!(error instanceof WalkLimitReached)) throw error;
+      });
+      for (const entry of state.found) {
+        if ('problem' in entry) result.problems.push(entry.problem);
+        else add(entry.file, await readBounded(entry.file));
+      }
     } else if (info.isFile()) {
       add(path, await readBounded(path));
     } else {
@@ -60,30 +67,29 @@ export async function extractFromPaths(
   return result;
 }
 
-async function walk(
-  dir: string,
-  files: string[],
-  seen: Set<string>,
-  depth: number,
-  problems: SourceProblem[],
-): Promise<void> {
+interface Walk {
+  found: Found[];
+  files: number;
+  /** Real paths of the directories entered, so that symlink cycles end. */
+  seen: Set<string>;
+}
+
+async function walk(dir: string, state: Walk, depth: number): Promise<void> {
+  const { found, seen } = state;
   let real: string;
   let entries;
   try {
     real = await realpath(dir);
     entries = await readdir(dir, { withFileTypes: true });
   } catch (error) {
-    problems.push(readProblem(dir, error));
+    found.push({ problem: readProblem(dir, error) });
     return;
   }
   if (seen.has(real)) return;
   seen.add(real);
   if (depth > LIMITS.maxDirectoryDepth) {
-    problems.push({
-      file: dir,
-      message: `directories nested more than ${LIMITS.maxDirectoryDepth} deep`,
-      code: 'LIMIT_EXCEEDED',
-    });
+    const message = `directories nested more than ${LIMITS.maxDirectoryDepth} deep`;
+    found.push({ problem: { file: dir, message, code: 'LIMIT_EXCEEDED' } });
     return;
   }
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -97,22 +103,19 @@ async function walk(
         isDirectory = target.isDirectory();
         isFile = target.isFile();
       } catch (error) {
-        problems.push(readProblem(path, error));
+        found.push({ problem: readProblem(path, error) });
         continue;
       }
     }
     if (isDirectory) {
-      if (!SKIPPED_DIRECTORIES.has(entry.name)) await walk(path, files, seen, depth + 1, problems);
+      if (!SKIPPED_DIRECTORIES.has(entry.name)) await walk(path, state, depth + 1);
     } else if (isFile && (isYamlName(entry.name) || isDockerfileName(entry.name))) {
-      if (files.length === LIMITS.maxFilesPerWalk) {
-        problems.push({
-          file: dir,
-          message: `more than ${LIMITS.maxFilesPerWalk} candidate files; the rest were not checked`,
-          code: 'LIMIT_EXCEEDED',
-        });
-        return;
+      if (state.files++ === LIMITS.maxFilesPerWalk) {
+        const message = `more than ${LIMITS.maxFilesPerWalk} candidate files; the rest were not checked`;
+        found.push({ problem: { file: dir, message, code: 'LIMIT_EXCEEDED' } });
+        throw new WalkLimitReached();
       }
-      files.push(path);
+      found.push({ file: path });
     }
   }
 }
@@ -132,7 +135,7 @@ async function readBounded(file: string): Promise<TextOrProblem> {
       length += bytesRead;
       if (length === buffer.length) break;
     }
-    if (length > LIMITS.maxFileBytes) return { problem: tooLarge(file, length) };
+    if (length > LIMITS.maxFileBytes) return { problem: tooLarge(file) };
     return decode(file, buffer.subarray(0, length));
   } catch (error) {
     return { problem: readProblem(file, error) };
@@ -159,7 +162,7 @@ async function readStream(stream: NodeJS.ReadableStream): Promise<string> {
   for await (const chunk of stream) {
     const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     length += buffer.length;
-    if (length > LIMITS.maxFileBytes) throw new StdinTooLarge(length);
+    if (length > LIMITS.maxFileBytes) throw new StdinTooLarge();
     chunks.push(buffer);
   }
   const bytes = Buffer.concat(chunks);
@@ -169,20 +172,14 @@ async function readStream(stream: NodeJS.ReadableStream): Promise<string> {
 
 class StdinTooLarge extends Error {
   readonly code = 'TOO_LARGE';
-  readonly bytes: number;
-  constructor(bytes: number) {
+  constructor() {
     super('stdin is too large');
     this.name = 'StdinTooLarge';
-    this.bytes = bytes;
   }
 }
 
 function readProblem(file: string, error: unknown): SourceProblem {
-  if (error instanceof StdinTooLarge)
-    return {
-      ...tooLarge(file, error.bytes),
-      message: `stdin is larger than the ${LIMITS.maxFileBytes / 1024 / 1024} MiB limit`,
-    };
+  if (error instanceof StdinTooLarge) return tooLarge(file);
   if (error instanceof TypeError && /encoded data was not valid/i.test(error.message)) {
     return { file, message: 'not valid UTF-8 text', code: 'NOT_UTF8' };
   }
@@ -201,4 +198,12 @@ function readProblem(file: string, error: unknown): SourceProblem {
         ? error.message
         : String(error);
   return { file, message: `cannot read: ${reason}`, code: 'READ_FAILED' };
+}
+
+class WalkLimitReached extends Error {
+  readonly code = 'LIMIT_EXCEEDED';
+  constructor() {
+    super('walk limit reached');
+    this.name = 'WalkLimitReached';
+  }
 }
