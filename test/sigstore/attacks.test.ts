@@ -16,7 +16,6 @@ import {
   IN_TOTO_PAYLOAD_TYPE,
   loadTrustedRoot,
   parseBundle,
-  SigstoreError,
   verifyBundle,
   verifyLegacySignature,
   type Artifact,
@@ -42,19 +41,11 @@ import {
   trustRootJSON,
   type FakeLog,
   type Signer,
+  fails,
 } from './support.ts';
 
 const IMAGE = `sha256:${'ab'.repeat(32)}`;
 const T0 = 1_750_000_000; // 2025-06-15
-
-function fails(fn: () => unknown, code: string, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof SigstoreError, `expected SigstoreError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, message);
-    return true;
-  });
-}
 
 interface World {
   readonly log: FakeLog;

@@ -12,14 +12,13 @@ import {
   loadPublicGoodTrustRoot,
   loadTrustedRoot,
   parseBundle,
-  SigstoreError,
   verifyBundle,
   type Artifact,
   type SigningAuthority,
   type TrustRoot,
   type VerifiedSignature,
 } from '../../src/sigstore/index.ts';
-import { GO, JS_CLIENT, JS_VERIFY, PY, read, readJSON, readText, SIGSTORE, sigstoreJsRoot, stagingRoot } from './support.ts';
+import { GO, JS_CLIENT, JS_VERIFY, PY, read, readJSON, readText, SIGSTORE, sigstoreJsRoot, stagingRoot, fails } from './support.ts';
 
 const keyless = (trustRoot: TrustRoot, subject: string, issuer: string, extra: Partial<{ extensions: { oid: string; value: { exact: string } }[] }> = {}): SigningAuthority =>
   compileAuthority({ kind: 'keyless', name: 'signer', identities: [{ issuer: { exact: issuer }, subject: { exact: subject } }], trustRoot, ...extra }) as SigningAuthority;
@@ -28,15 +27,6 @@ const bytes = (path: string): Artifact => ({ kind: 'bytes', bytes: read(path) })
 
 function verify(bundlePath: string, artifact: Artifact, authority: SigningAuthority, predicateType: string | null = null): VerifiedSignature {
   return verifyBundle(parseBundle(read(bundlePath)), { artifact, authority, predicateType });
-}
-
-function fails(fn: () => unknown, code: string, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof SigstoreError, `expected SigstoreError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, message);
-    return true;
-  });
 }
 
 const GH_OAUTH = 'https://github.com/login/oauth';

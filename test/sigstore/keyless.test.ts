@@ -14,14 +14,13 @@ import {
   compileAuthority,
   evaluateAuthorities,
   loadTrustedRoot,
-  SigstoreError,
   verifyLegacySignature,
   type KeylessAuthoritySpec,
   type SigningAuthority,
   type TrustRoot,
 } from '../../src/sigstore/index.ts';
 import { dsse, json } from '@sigstore/core';
-import { hashedRekordBody, inclusionProof, logEntry, makeLog, rekorAnnotation, sha256Hex, simpleSigningPayload, trustRootJSON, type FakeLog } from './support.ts';
+import { hashedRekordBody, inclusionProof, logEntry, makeLog, rekorAnnotation, sha256Hex, simpleSigningPayload, trustRootJSON, type FakeLog, fails } from './support.ts';
 import { issue, toPem, type CertOptions, type Issued } from './x509.ts';
 
 const IMAGE = `sha256:${'cd'.repeat(32)}`;
@@ -82,15 +81,6 @@ function authority(p: Pki, spec: Partial<KeylessAuthoritySpec> = {}): SigningAut
     ctlogThreshold: 0,
     ...spec,
   }) as SigningAuthority;
-}
-
-function fails(fn: () => unknown, code: string, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof SigstoreError, `expected SigstoreError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, message);
-    return true;
-  });
 }
 
 void describe('keyless with a private CA and log', () => {

@@ -29,6 +29,7 @@ import {
   sha256Hex,
   SKOPEO,
   stagingRoot,
+  fails,
 } from './support.ts';
 
 const pg = loadPublicGoodTrustRoot();
@@ -41,15 +42,6 @@ function keyAuthority(pemPath: string, opts: { tlog?: boolean; trustRoot?: Trust
     tlog: { required: opts.tlog ?? false },
     ...(opts.trustRoot ? { trustRoot: opts.trustRoot } : {}),
   }) as SigningAuthority;
-}
-
-function fails(fn: () => unknown, code: string, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof SigstoreError, `expected SigstoreError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, message);
-    return true;
-  });
 }
 
 const containers = (dir: string, n = 1): LegacySignature => parseContainersSignature(readFixture(join(CONTAINERS, dir, `signature-${n}`)));

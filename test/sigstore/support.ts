@@ -3,10 +3,12 @@
  * in-process "Rekor" (an ECDSA log key that signs SETs) so attack mutations can be built from
  * real cryptography rather than mocks.
  */
+import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { json as canonicalJson } from '@sigstore/core';
+import { SigstoreError } from '../../src/sigstore/errors.ts';
 import { loadTrustedRoot, type TrustRoot } from '../../src/sigstore/trust/trusted-root.ts';
 
 export const FIXTURES = join(import.meta.dirname, '../../../shared/fixtures');
@@ -205,4 +207,14 @@ export function inclusionProof(log: FakeLog, bodyB64: string, sibling: Buffer = 
   const sig = sign('sha256', Buffer.from(note), log.privateKey);
   const line = `\u2014 ${origin} ${Buffer.concat([log.logId.subarray(0, 4), sig]).toString('base64')}\n`;
   return { logIndex: '0', rootHash: root.toString('base64'), treeSize: '2', hashes: [sibling.toString('base64')], checkpoint: { envelope: `${note}\n${line}` } };
+}
+
+/** Asserts `fn` throws a SigstoreError with this code and a message matching `message`. */
+export function fails(fn: () => unknown, code: string, message: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof SigstoreError, `expected SigstoreError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    assert.match(e.message, message);
+    return true;
+  });
 }

@@ -9,7 +9,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { HashAlgorithmName } from '../authority.ts';
-import { SigstoreError } from '../errors.ts';
+import { parseDigest } from '../../oci/digest.ts';
+import { SigstoreError, describeError } from '../errors.ts';
 import type { VerificationLimits } from '../limits.ts';
 
 export type Artifact =
@@ -26,15 +27,14 @@ export const IN_TOTO_STATEMENT_TYPES: readonly string[] = [
 /** What cosign v3 `sign` puts in the DSSE statement of an image signature bundle. */
 export const COSIGN_SIGN_PREDICATE_TYPE = 'https://sigstore.dev/cosign/sign/v1';
 
-const HEX_LENGTH: Readonly<Record<HashAlgorithmName, number>> = { sha256: 64, sha384: 96, sha512: 128 };
-
-/** Parse `sha256:<hex>` (also sha384/sha512) into a digest artifact. */
+/** Parse `sha256:<hex>` or `sha512:<hex>` (the OCI digest rules) into a digest artifact. */
 export function digestArtifact(digest: string): Artifact {
-  const m = /^(sha256|sha384|sha512):([0-9a-f]+)$/.exec(digest);
-  if (!m || (m[2] as string).length !== HEX_LENGTH[m[1] as HashAlgorithmName]) {
-    throw new SigstoreError('ARTIFACT_MISMATCH', `invalid digest ${JSON.stringify(digest.slice(0, 200))}: expected sha256:<64 lower-case hex>`);
+  try {
+    const { algorithm, encoded } = parseDigest(digest);
+    return { kind: 'digest', algorithm, digest: Buffer.from(encoded, 'hex') };
+  } catch (e) {
+    throw new SigstoreError('ARTIFACT_MISMATCH', describeError(e));
   }
-  return { kind: 'digest', algorithm: m[1] as HashAlgorithmName, digest: Buffer.from(m[2] as string, 'hex') };
 }
 
 export function artifactDigest(artifact: Artifact, algorithm: HashAlgorithmName): Buffer | undefined {

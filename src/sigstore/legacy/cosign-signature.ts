@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { Bundle } from '@sigstore/bundle';
 import type { SigningAuthority } from '../authority.ts';
 import { SigstoreError, describeError } from '../errors.ts';
+import { isObject, type JsonObject as Obj } from '../json.ts';
 import { pemBlockTypes } from '../key/public-key.ts';
 import { DEFAULT_LIMITS, type VerificationLimits } from '../limits.ts';
 import { parseBundle, verifyBundle, type VerifiedSignature } from '../verifier.ts';
@@ -36,8 +37,6 @@ export interface LegacySignature {
   readonly digest?: string;
 }
 
-type Obj = Record<string, unknown>;
-const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 function checkSizes(sig: LegacySignature, limits: VerificationLimits): void {

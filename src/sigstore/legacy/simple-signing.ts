@@ -4,6 +4,7 @@
  * except that two keys differing only in case are rejected as ambiguous instead of picking one.
  */
 import { SigstoreError } from '../errors.ts';
+import { isObject, type JsonObject as Obj } from '../json.ts';
 
 export const SIMPLE_SIGNING_MEDIA_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
 export const COSIGN_SIGNATURE_TYPE = 'cosign container image signature';
@@ -17,8 +18,6 @@ export interface SimpleSigningPayload {
   readonly optional: Readonly<Record<string, unknown>> | null;
 }
 
-type Obj = Record<string, unknown>;
-const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function field(obj: Obj, name: string, where: string): unknown {
   const keys = Object.keys(obj).filter((k) => k.toLowerCase() === name);

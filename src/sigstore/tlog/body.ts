@@ -6,6 +6,7 @@
  */
 import { X509Certificate } from '@sigstore/core';
 import { SigstoreError } from '../errors.ts';
+import { isObject } from '../json.ts';
 
 export interface TlogBodyVerifier {
   readonly kind: string;
@@ -16,8 +17,6 @@ export interface TlogBodyVerifier {
   readonly certificate?: Buffer;
 }
 
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const get = (o: unknown, ...path: string[]): unknown =>
   path.reduce<unknown>((cur, k) => (isObject(cur) ? cur[k] : undefined), o);
 

@@ -13,6 +13,7 @@ import { X509Certificate } from '@sigstore/core';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toTrustMaterial, type TrustMaterial } from '@sigstore/verify';
 import { SigstoreError, describeError } from '../errors.ts';
+import { isObject } from '../json.ts';
 
 export const TRUSTED_ROOT_MEDIA_TYPES: readonly string[] = [
   'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
@@ -111,10 +112,6 @@ function readBounded(path: string): Buffer {
 
 const invalid = (name: string, detail: string): SigstoreError =>
   new SigstoreError('TRUST_ROOT_INVALID', `invalid trusted root ${name}: ${detail}`);
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** Strict structural validation of the JSON before the lenient protobuf decoder sees it. */
 export function validateTrustedRootJSON(json: unknown, name: string): void {
