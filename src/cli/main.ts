@@ -7,6 +7,8 @@ import { EXIT_ERROR, UsageError } from './exit-codes.ts';
 import { runVerify } from './commands/verify.ts';
 import { runCheck } from './commands/check.ts';
 import { runLint } from './commands/lint.ts';
+import { runResolve } from './commands/resolve.ts';
+import { addRegistryOptions } from './registry-options.ts';
 
 export interface Io {
   readonly stdout: NodeJS.WritableStream;
@@ -40,18 +42,20 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
     })
     .showHelpAfterError('(run with --help for usage)');
 
-  program
+  const verify = program
     .command('verify')
     .description('decide whether each IMAGE may run under the policies')
     .argument('<image...>', 'image references, e.g. ghcr.io/acme/api:1.4@sha256:...')
     .option('-p, --policy <path>', 'policy file or directory (repeatable)', collect)
     .addOption(outputOption())
     .option('--offline', 'use only what the references say; never contact a registry', false)
+    .option('--as <name>', 'for one oci:DIR[:TAG] image: the registry name policies judge it as')
     .action(async (images: string[], opts) => {
       exitCode = await runVerify(images, opts, io);
     });
+  addRegistryOptions(verify);
 
-  program
+  const check = program
     .command('check')
     .description('find every image in Kubernetes manifests, Compose files and Dockerfiles, and verify each')
     .argument('<path...>', 'files or directories; - reads standard input')
@@ -61,6 +65,17 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
     .action(async (paths: string[], opts) => {
       exitCode = await runCheck(paths, opts, io);
     });
+  addRegistryOptions(check);
+
+  const resolve = program
+    .command('resolve')
+    .description('print the canonical name:tag@digest of each IMAGE (digest computed from the manifest)')
+    .argument('<image...>', 'image references or oci:DIR[:TAG] layouts')
+    .addOption(outputOption())
+    .action(async (images: string[], opts) => {
+      exitCode = await runResolve(images, opts, io);
+    });
+  addRegistryOptions(resolve);
 
   const policy = program.command('policy').description('work with policy files');
   policy

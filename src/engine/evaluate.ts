@@ -49,6 +49,7 @@ export function evaluate(
   }
   const reference = canonical(ref);
   const base = { image: facts.image, reference, ...(digest ? { digest } : {}) };
+  const notes = facts.notes ?? [];
 
   const applicable = policySet.policies.filter((p) => policyApplies(p, ref));
   if (applicable.length === 0) {
@@ -57,11 +58,11 @@ export function evaluate(
     return {
       ...base,
       allowed: action !== 'deny',
-      outcome: action === 'allow' ? 'allow' : action,
+      outcome: action === 'deny' ? 'deny' : action === 'warn' || notes.length > 0 ? 'warn' : 'allow',
       mode: NO_MATCH_MODE[action],
       policies: [],
       reasons: action === 'deny' ? [message] : [],
-      warnings: action === 'warn' ? [message] : [],
+      warnings: [...(action === 'warn' ? [message] : []), ...notes],
       noMatch: action,
     };
   }
@@ -79,6 +80,7 @@ export function evaluate(
     (m, p) => (MODE_STRICTNESS[p.mode] > MODE_STRICTNESS[m] ? p.mode : m),
     'audit',
   );
+  warnings.push(...notes);
   const outcome: Outcome = reasons.length > 0 ? 'deny' : warnings.length > 0 ? 'warn' : 'allow';
   return { ...base, allowed: outcome !== 'deny', outcome, mode, policies, reasons, warnings };
 }

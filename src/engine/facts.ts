@@ -23,4 +23,9 @@ export interface ImageFacts {
    * resolved the tag to (computed from the manifest bytes, never taken from a header).
    */
   readonly digest?: Fact<string>;
+  /**
+   * What a provider could not find out, said once for people even when no rule needed it
+   * (e.g. the registry did not answer). Shown as warnings; it never changes a verdict by itself.
+   */
+  readonly notes?: readonly string[];
 }

@@ -1,22 +1,26 @@
 import type { Io } from '../main.ts';
 import type { DecisionOptions } from './common.ts';
-import { loadPoliciesOrExplain } from './common.ts';
-import { createDecider } from '../../app/decide.ts';
+import { DECISION_CONCURRENCY, deciderFor, loadPoliciesOrExplain, progress } from './common.ts';
 import { extractFromPaths } from '../../sources/index.ts';
 import { toJson, toText, type ReportEntry } from '../report.ts';
 import { EXIT_ALLOWED, EXIT_DENIED, EXIT_ERROR } from '../exit-codes.ts';
+import { mapLimit } from '../../util/map-limit.ts';
 
 export async function runCheck(paths: string[], opts: DecisionOptions, io: Io): Promise<number> {
   const policySet = await loadPoliciesOrExplain(opts.policy, io);
   const { images, problems } = await extractFromPaths(paths, io.readStdin);
-  const decider = createDecider(policySet, { offline: opts.offline });
-  const entries: ReportEntry[] = [];
-  for (const occurrence of images) {
-    entries.push({
-      decision: await decider.decide(occurrence.image),
-      source: occurrence.source,
-      ...(occurrence.note ? { note: occurrence.note } : {}),
+  const { decider, close } = await deciderFor(policySet, opts);
+  let entries: ReportEntry[];
+  try {
+    const tick = progress(io, images.length);
+    let done = 0;
+    entries = await mapLimit(images, DECISION_CONCURRENCY, async (occurrence) => {
+      const decision = await decider.decide(occurrence.image);
+      tick(++done);
+      return { decision, source: occurrence.source, ...(occurrence.note ? { note: occurrence.note } : {}) };
     });
+  } finally {
+    await close();
   }
   const report = { command: 'check' as const, policySetVersion: policySet.version, entries, problems };
   io.stdout.write(opts.output === 'json' ? toJson(report) : toText(report, io.stdout));

@@ -1,15 +1,31 @@
 import type { Io } from '../main.ts';
 import type { DecisionOptions } from './common.ts';
-import { loadPoliciesOrExplain } from './common.ts';
-import { createDecider } from '../../app/decide.ts';
+import { DECISION_CONCURRENCY, deciderFor, loadPoliciesOrExplain, progress } from './common.ts';
 import { toJson, toText, type ReportEntry } from '../report.ts';
 import { EXIT_ALLOWED, EXIT_DENIED } from '../exit-codes.ts';
+import { UsageError } from '../exit-codes.ts';
+import { mapLimit } from '../../util/map-limit.ts';
 
-export async function runVerify(images: string[], opts: DecisionOptions, io: Io): Promise<number> {
+export interface VerifyOptions extends DecisionOptions {
+  readonly as?: string;
+}
+
+export async function runVerify(images: string[], opts: VerifyOptions, io: Io): Promise<number> {
+  if (opts.as && images.length !== 1) throw new UsageError('--as names one image: give exactly one oci: reference with it');
   const policySet = await loadPoliciesOrExplain(opts.policy, io);
-  const decider = createDecider(policySet, { offline: opts.offline });
-  const entries: ReportEntry[] = [];
-  for (const image of images) entries.push({ decision: await decider.decide(image) });
+  const { decider, close } = await deciderFor(policySet, opts);
+  let entries: ReportEntry[];
+  try {
+    const tick = progress(io, images.length);
+    let done = 0;
+    entries = await mapLimit(images, DECISION_CONCURRENCY, async (image) => {
+      const decision = await decider.decide(image, opts.as ? { as: opts.as } : {});
+      tick(++done);
+      return { decision };
+    });
+  } finally {
+    await close();
+  }
   const report = { command: 'verify' as const, policySetVersion: policySet.version, entries, problems: [] };
   io.stdout.write(opts.output === 'json' ? toJson(report) : toText(report, io.stdout));
   return entries.every((e) => e.decision.allowed) ? EXIT_ALLOWED : EXIT_DENIED;

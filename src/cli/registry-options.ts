@@ -1,0 +1,119 @@
+/**
+ * Registry settings shared by every command that reads a registry: flags, an optional YAML file
+ * (`--registry-config`), and Docker's config.json for credentials. Flags add to the file's lists.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { parseDocument } from 'yaml';
+import { Ajv } from 'ajv';
+import { createRegistryClientFromSettings, type RegistryClient, type RegistrySettings } from '../registry/client.ts';
+import { UsageError } from './exit-codes.ts';
+
+export interface RegistryFlags {
+  readonly registryConfig?: string;
+  readonly dockerConfig?: string;
+  readonly insecureRegistry?: string[];
+  readonly caFile?: string[];
+  readonly timeout: string;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+export function addRegistryOptions(command: Command): Command {
+  return command
+    .option('--registry-config <file>', 'registry settings file (docs/registry.md)')
+    .option('--docker-config <file>', 'Docker config.json with credentials (default: $DOCKER_CONFIG or ~/.docker)')
+    .option('--insecure-registry <host:port>', 'allow plain HTTP to exactly this registry (repeatable)', collect)
+    .option('--ca-file <pem>', 'extra CA certificates to trust for registries (repeatable)', collect)
+    .option('--timeout <seconds>', 'deadline for each image, registry round trips included', '30');
+}
+
+const fileSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['apiVersion', 'kind'],
+  properties: {
+    apiVersion: { const: 'portcullis.dev/v1alpha1' },
+    kind: { const: 'RegistryConfig' },
+    dockerConfig: { type: 'string', minLength: 1 },
+    insecureRegistries: { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 1000 },
+    caFiles: { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 100 },
+    timeouts: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        requestSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 600 },
+        attempts: { type: 'integer', minimum: 1, maximum: 10 },
+        concurrency: { type: 'integer', minimum: 1, maximum: 256 },
+      },
+    },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        manifestBytes: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024 },
+        referrers: { type: 'integer', minimum: 1, maximum: 100000 },
+        redirects: { type: 'integer', minimum: 0, maximum: 20 },
+      },
+    },
+  },
+} as const;
+
+interface RegistryFile {
+  dockerConfig?: string;
+  insecureRegistries?: string[];
+  caFiles?: string[];
+  timeouts?: { requestSeconds?: number; attempts?: number; concurrency?: number };
+  limits?: { manifestBytes?: number; referrers?: number; redirects?: number };
+}
+
+const validateFile = new Ajv({ allErrors: true }).compile<RegistryFile>(fileSchema);
+
+async function readRegistryFile(path: string): Promise<RegistryFile> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read registry config ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  const doc = parseDocument(text, { prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const [line, col] = e.linePos?.[0] ? [e.linePos[0].line, e.linePos[0].col] : [0, 0];
+    throw new UsageError(`${path}:${line}:${col}: invalid YAML: ${e.message.split('\n')[0]}`);
+  }
+  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  if (!validateFile(data)) {
+    const problems = (validateFile.errors ?? []).map((e) => `${e.instancePath || '(top level)'} ${e.message ?? ''}`.trim());
+    throw new UsageError(`${path}: invalid registry config: ${problems.join('; ')}`);
+  }
+  return data;
+}
+
+export function timeoutMs(flags: RegistryFlags): number {
+  const seconds = Number(flags.timeout);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
+    throw new UsageError(`--timeout must be a number of seconds between 0 and 3600, not ${JSON.stringify(flags.timeout)}`);
+  }
+  return seconds * 1000;
+}
+
+export async function registryClientFromFlags(flags: RegistryFlags): Promise<RegistryClient> {
+  const file = flags.registryConfig ? await readRegistryFile(flags.registryConfig) : {};
+  const settings: RegistrySettings = {
+    ...(flags.dockerConfig ?? file.dockerConfig ? { dockerConfigPath: flags.dockerConfig ?? file.dockerConfig } : {}),
+    insecureRegistries: [...(file.insecureRegistries ?? []), ...(flags.insecureRegistry ?? [])],
+    caFiles: [...(file.caFiles ?? []), ...(flags.caFile ?? [])],
+    timeouts: {
+      ...(file.timeouts?.requestSeconds ? { requestMs: file.timeouts.requestSeconds * 1000 } : {}),
+      ...(file.timeouts?.attempts ? { attempts: file.timeouts.attempts } : {}),
+      ...(file.timeouts?.concurrency ? { concurrency: file.timeouts.concurrency } : {}),
+    },
+    limits: { ...(file.limits ?? {}) },
+  };
+  try {
+    return await createRegistryClientFromSettings(settings);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
