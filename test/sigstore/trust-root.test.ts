@@ -34,6 +34,11 @@ void describe('trusted roots', () => {
     }
   });
 
+  void it('accepts a ClientTrustConfig for the trusted root it wraps (sigstore-python tsa/trust_config.json)', () => {
+    const root = loadTrustedRoot(join(PY, 'tsa/trust_config.json'));
+    assert.equal(root.material.timestampAuthorities.length, 1);
+  });
+
   void it('rejects a log without validFor.start, naming the entry (sigstore-js test roots omit it)', () => {
     rejects(join(JS_VERIFY, 'trust/trustedRoot.json'), /tlogs\[0\] \(https:\/\/tlog\.sigstore\.dev\)\.publicKey: missing validFor/);
     const json = clone(readJSON(PUBLIC_GOOD)) as { tlogs: { publicKey: { validFor: Record<string, unknown> } }[] };

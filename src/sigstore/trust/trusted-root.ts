@@ -21,6 +21,7 @@ export const TRUSTED_ROOT_MEDIA_TYPES: readonly string[] = [
   'application/vnd.dev.sigstore.trustedroot.v0.2+json',
 ];
 
+const CLIENT_TRUST_CONFIG_MEDIA_TYPE = 'application/vnd.dev.sigstore.clienttrustconfig.v0.1+json';
 const MAX_TRUSTED_ROOT_BYTES = 4 * 1024 * 1024;
 const MAX_ENTRIES = 64;
 
@@ -56,7 +57,7 @@ const HASH_ALGORITHMS = new Set(['SHA2_256', 'SHA2_384', 'SHA2_512']);
 
 /**
  * Load and validate a trusted root. `input` is the parsed JSON object, JSON text (starts with `{`),
- * raw bytes, or a file path.
+ * raw bytes, or a file path; a ClientTrustConfig document is accepted for the root it wraps.
  */
 export function loadTrustedRoot(input: unknown, options: { name?: string } = {}): TrustRoot {
   let name = options.name ?? 'trusted root';
@@ -81,6 +82,10 @@ export function loadTrustedRoot(input: unknown, options: { name?: string } = {})
     }
   } else {
     bytes = Buffer.from(JSON.stringify(input) ?? '', 'utf8');
+  }
+  if (isObject(json) && json.mediaType === CLIENT_TRUST_CONFIG_MEDIA_TYPE) {
+    // A ClientTrustConfig wraps the trusted root (sigstore-conformance `--trust-config`).
+    json = json.trustedRoot;
   }
   validateTrustedRootJSON(json, name);
   let trustedRoot: TrustedRoot;
