@@ -34,12 +34,21 @@ export function extractImages(file: string, text: string, options: ExtractOption
     if (looksLikeDockerfile(file, text)) extractDockerfile(file, text, findings, options);
     else extractYaml(file, text, findings);
   } catch (error) {
-    if (!(error instanceof FindingLimitReached)) throw error;
-    findings.problems.push({
-      file,
-      message: `more than ${LIMITS.maxFindingsPerFile} images and problems in one file; the rest was not read`,
-      code: 'LIMIT_EXCEEDED',
-    });
+    if (error instanceof FindingLimitReached) {
+      findings.problems.push({
+        file,
+        message: `more than ${LIMITS.maxFindingsPerFile} images and problems in one file; the rest was not read`,
+        code: 'LIMIT_EXCEEDED',
+      });
+    } else {
+      // A bug of ours must not turn into a crash or, worse, into a file silently checked as empty.
+      const detail = error instanceof Error ? error.message : String(error);
+      findings.problems.push({
+        file,
+        message: `could not be read as a manifest: ${detail}`,
+        code: 'READ_FAILED',
+      });
+    }
   }
   const byPosition = (a: { source: { line: number; column: number } }, b: typeof a): number =>
     a.source.line - b.source.line || a.source.column - b.source.column;
