@@ -2,19 +2,23 @@
  * The `portcullis` command line. Each command lives in its own module; this file only wires them
  * and turns every failure into an exit code and a message (never a stack trace).
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { EXIT_ERROR, UsageError } from './exit-codes.ts';
-import { runVerify } from './commands/verify.ts';
-import { runCheck } from './commands/check.ts';
-import { runLint } from './commands/lint.ts';
-import { runResolve } from './commands/resolve.ts';
-import { addRegistryOptions } from './registry-options.ts';
+import type { CommandContext, Io } from './command.ts';
+import { registerVerify } from './commands/verify.ts';
+import { registerCheck } from './commands/check.ts';
+import { registerLint } from './commands/lint.ts';
+import { registerResolve } from './commands/resolve.ts';
 
-export interface Io {
-  readonly stdout: NodeJS.WritableStream;
-  readonly stderr: NodeJS.WritableStream;
-  readonly readStdin: () => Promise<string>;
-}
+export type { Io } from './command.ts';
+
+/** Every command, in the order `--help` lists them. A new command is one module and one line here. */
+const COMMANDS: ReadonlyArray<(program: Command, ctx: CommandContext) => void> = [
+  registerVerify,
+  registerCheck,
+  registerResolve,
+  registerLint,
+];
 
 const defaultIo: Io = {
   stdout: process.stdout,
@@ -25,10 +29,6 @@ const defaultIo: Io = {
     return Buffer.concat(chunks).toString('utf8');
   },
 };
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
-const outputOption = () =>
-  new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text');
 
 export async function main(argv: readonly string[], io: Io = defaultIo): Promise<number> {
   let exitCode = 0;
@@ -42,50 +42,8 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
     })
     .showHelpAfterError('(run with --help for usage)');
 
-  const verify = program
-    .command('verify')
-    .description('decide whether each IMAGE may run under the policies')
-    .argument('<image...>', 'image references, e.g. ghcr.io/acme/api:1.4@sha256:...')
-    .option('-p, --policy <path>', 'policy file or directory (repeatable)', collect)
-    .addOption(outputOption())
-    .option('--offline', 'use only what the references say; never contact a registry', false)
-    .option('--as <name>', 'for one oci:DIR[:TAG] image: the registry name policies judge it as')
-    .action(async (images: string[], opts) => {
-      exitCode = await runVerify(images, opts, io);
-    });
-  addRegistryOptions(verify);
-
-  const check = program
-    .command('check')
-    .description('find every image in Kubernetes manifests, Compose files and Dockerfiles, and verify each')
-    .argument('<path...>', 'files or directories; - reads standard input')
-    .option('-p, --policy <path>', 'policy file or directory (repeatable)', collect)
-    .addOption(outputOption())
-    .option('--offline', 'use only what the references say; never contact a registry', false)
-    .action(async (paths: string[], opts) => {
-      exitCode = await runCheck(paths, opts, io);
-    });
-  addRegistryOptions(check);
-
-  const resolve = program
-    .command('resolve')
-    .description('print the canonical name:tag@digest of each IMAGE (digest computed from the manifest)')
-    .argument('<image...>', 'image references or oci:DIR[:TAG] layouts')
-    .addOption(outputOption())
-    .action(async (images: string[], opts) => {
-      exitCode = await runResolve(images, opts, io);
-    });
-  addRegistryOptions(resolve);
-
-  const policy = program.command('policy').description('work with policy files');
-  policy
-    .command('lint')
-    .description('validate policy files and report every problem with its position')
-    .argument('<path...>', 'policy files or directories')
-    .addOption(outputOption())
-    .action(async (paths: string[], opts) => {
-      exitCode = await runLint(paths, opts, io);
-    });
+  const ctx: CommandContext = { io, setExitCode: (code) => (exitCode = code) };
+  for (const register of COMMANDS) register(program, ctx);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

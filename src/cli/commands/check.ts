@@ -1,4 +1,7 @@
-import type { Io } from '../main.ts';
+import type { Command } from 'commander';
+import type { CommandContext, Io } from '../command.ts';
+import { collect, outputOption } from '../command.ts';
+import { addRegistryOptions } from '../registry-options.ts';
 import type { DecisionOptions } from './common.ts';
 import { DECISION_CONCURRENCY, deciderFor, loadPoliciesOrExplain, progress } from './common.ts';
 import { extractFromPaths } from '../../sources/index.ts';
@@ -26,4 +29,16 @@ export async function runCheck(paths: string[], opts: DecisionOptions, io: Io): 
   io.stdout.write(opts.output === 'json' ? toJson(report) : toText(report, io.stdout));
   if (problems.length > 0) return EXIT_ERROR;
   return entries.every((e) => e.decision.allowed) ? EXIT_ALLOWED : EXIT_DENIED;
+}
+
+export function registerCheck(program: Command, { io, setExitCode }: CommandContext): void {
+  const command = program
+    .command('check')
+    .description('find every image in Kubernetes manifests, Compose files and Dockerfiles, and verify each')
+    .argument('<path...>', 'files or directories; - reads standard input')
+    .option('-p, --policy <path>', 'policy file or directory (repeatable)', collect)
+    .addOption(outputOption())
+    .option('--offline', 'use only what the references say; never contact a registry', false)
+    .action(async (paths: string[], opts: DecisionOptions) => setExitCode(await runCheck(paths, opts, io)));
+  addRegistryOptions(command);
 }

@@ -1,5 +1,5 @@
 import type { PolicySet } from '../../policy/model.ts';
-import type { Io } from '../main.ts';
+import type { Io } from '../command.ts';
 import type { ImageDecider } from '../../app/decide.ts';
 import { createDecider } from '../../app/decide.ts';
 import { loadPolicyPaths } from '../../policy/load.ts';

@@ -1,4 +1,6 @@
-import type { Io } from '../main.ts';
+import type { Command } from 'commander';
+import type { CommandContext, Io } from '../command.ts';
+import { outputOption } from '../command.ts';
 import { loadPolicyPaths } from '../../policy/load.ts';
 import { formatDiagnostic } from '../../policy/format-diagnostic.ts';
 import { EXIT_ALLOWED, EXIT_ERROR } from '../exit-codes.ts';
@@ -23,4 +25,14 @@ export async function runLint(paths: string[], opts: { output: 'text' | 'json' }
     }
   }
   return result.ok ? EXIT_ALLOWED : EXIT_ERROR;
+}
+
+export function registerLint(program: Command, { io, setExitCode }: CommandContext): void {
+  const policy = program.command('policy').description('work with policy files');
+  policy
+    .command('lint')
+    .description('validate policy files and report every problem with its position')
+    .argument('<path...>', 'policy files or directories')
+    .addOption(outputOption())
+    .action(async (paths: string[], opts: { output: 'text' | 'json' }) => setExitCode(await runLint(paths, opts, io)));
 }

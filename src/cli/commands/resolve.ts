@@ -2,7 +2,10 @@
  * `portcullis resolve`: the canonical `registry/repository:tag@sha256:...` of each image, the digest
  * computed from the manifest bytes. Exit 1 when any image could not be resolved.
  */
-import type { Io } from '../main.ts';
+import type { Command } from 'commander';
+import type { CommandContext, Io } from '../command.ts';
+import { outputOption } from '../command.ts';
+import { addRegistryOptions } from '../registry-options.ts';
 import { parseReference, withDigest, canonical } from '../../reference/index.ts';
 import { registryClientFromFlags, timeoutMs, type RegistryFlags } from '../registry-options.ts';
 import { resolveDigest } from '../../providers/registry-facts.ts';
@@ -52,4 +55,16 @@ export async function runResolve(images: string[], opts: RegistryFlags & { outpu
     }
   }
   return results.every((r) => r.resolved) ? EXIT_ALLOWED : EXIT_DENIED;
+}
+
+export function registerResolve(program: Command, { io, setExitCode }: CommandContext): void {
+  const command = program
+    .command('resolve')
+    .description('print the canonical name:tag@digest of each IMAGE (digest computed from the manifest)')
+    .argument('<image...>', 'image references or oci:DIR[:TAG] layouts')
+    .addOption(outputOption())
+    .action(async (images: string[], opts: RegistryFlags & { output: 'text' | 'json' }) =>
+      setExitCode(await runResolve(images, opts, io)),
+    );
+  addRegistryOptions(command);
 }

@@ -1,4 +1,7 @@
-import type { Io } from '../main.ts';
+import type { Command } from 'commander';
+import type { CommandContext, Io } from '../command.ts';
+import { collect, outputOption } from '../command.ts';
+import { addRegistryOptions } from '../registry-options.ts';
 import type { DecisionOptions } from './common.ts';
 import { DECISION_CONCURRENCY, deciderFor, loadPoliciesOrExplain, progress } from './common.ts';
 import { toJson, toText, type ReportEntry } from '../report.ts';
@@ -29,4 +32,17 @@ export async function runVerify(images: string[], opts: VerifyOptions, io: Io): 
   const report = { command: 'verify' as const, policySetVersion: policySet.version, entries, problems: [] };
   io.stdout.write(opts.output === 'json' ? toJson(report) : toText(report, io.stdout));
   return entries.every((e) => e.decision.allowed) ? EXIT_ALLOWED : EXIT_DENIED;
+}
+
+export function registerVerify(program: Command, { io, setExitCode }: CommandContext): void {
+  const command = program
+    .command('verify')
+    .description('decide whether each IMAGE may run under the policies')
+    .argument('<image...>', 'image references, e.g. ghcr.io/acme/api:1.4@sha256:...')
+    .option('-p, --policy <path>', 'policy file or directory (repeatable)', collect)
+    .addOption(outputOption())
+    .option('--offline', 'use only what the references say; never contact a registry', false)
+    .option('--as <name>', 'for one oci:DIR[:TAG] image: the registry name policies judge it as')
+    .action(async (images: string[], opts: VerifyOptions) => setExitCode(await runVerify(images, opts, io)));
+  addRegistryOptions(command);
 }
