@@ -133,7 +133,7 @@ export function evaluateAuthorities(input: EvaluationInput): AuthorityDecision {
         reason: `${matched.result.summary} (${source})`,
       };
     }
-    return { authority: authority.name, kind: authority.kind, satisfied: false, ...failure(authority, attempts.get(authority.name) ?? [], candidates.length) };
+    return { authority: authority.name, kind: authority.kind, satisfied: false, ...failure(attempts.get(authority.name) ?? [], candidates.length) };
   });
 
   const satisfiedCount = results.filter((r) => r.satisfied).length;
@@ -215,7 +215,7 @@ function maximumMatching(authorities: readonly Authority[], verified: Map<string
   return chosen;
 }
 
-function failure(authority: SigningAuthority, list: readonly Attempt[], candidateCount: number): { reason: string; code: FailureCode } {
+function failure(list: readonly Attempt[], candidateCount: number): { reason: string; code: FailureCode } {
   if (candidateCount === 0) return { reason: 'no signatures found', code: 'NO_SIGNATURES' };
   if (list.some((a) => a.result)) {
     return {
@@ -236,6 +236,5 @@ function failure(authority: SigningAuthority, list: readonly Attempt[], candidat
   let reason = best.message;
   if (errors.length > 1) reason += ` (${errors.length} signatures checked)`;
   if (unchecked > 0) reason += ` (${unchecked} not checked: attempt limit reached)`;
-  void authority;
   return { reason, code: best.code };
 }
