@@ -274,3 +274,37 @@ void test('Dockerfiles are recognised by name or, for stdin and other names, by 
   // A .yaml file is YAML even if it looks like a Dockerfile: a scalar document is not an object.
   assert.equal(extractImages('x.yaml', 'FROM a:1\n').problems[0]?.code, 'WRONG_TYPE');
 });
+
+void test('quoted ARG defaults and quoted FROM values lose their quotes; escaped dollars stay literal', () => {
+  const text = 'ARG REG="ghcr.io/acme" NAME=\'api\'\nFROM "$REG/$NAME:1"\nFROM $REG/\\$NAME:2\n';
+  const result = extractImages('Dockerfile', text);
+  assert.deepEqual(result.problems, []);
+  assert.deepEqual(
+    result.images.map((i) => i.image),
+    ['ghcr.io/acme/api:1', 'ghcr.io/acme/$NAME:2'],
+  );
+});
+
+void test('COPY --from with a variable uses the stage scope, where global ARGs must be re-declared', () => {
+  const text = 'ARG TOOLS=ghcr.io/acme/tools:1\nFROM alpine:3.20\nCOPY --from=$TOOLS /a /b\n';
+  assert.deepEqual(extractImages('Dockerfile', text).problems, [
+    {
+      file: 'Dockerfile',
+      line: 3,
+      column: 13,
+      message:
+        'stages[0].COPY --from image "$TOOLS" cannot be resolved: variable TOOLS is not declared by an ARG in stage 0',
+      code: 'UNRESOLVED_VARIABLE',
+    },
+  ]);
+});
+
+void test('an ARG default built from an ARG without a default is unresolvable where it is used', () => {
+  const text = 'ARG REG\nARG IMAGE=${REG}/api:1\nFROM $IMAGE\n';
+  assert.deepEqual(
+    extractImages('Dockerfile', text).problems.map((p) => p.message),
+    [
+      'stages[0].FROM image "$IMAGE" cannot be resolved: ARG REG has no default; pass it with --build-arg REG=<value> or give it a default in the Dockerfile',
+    ],
+  );
+});
