@@ -194,3 +194,14 @@ void test('an alias bomb (one anchored pod spec referenced everywhere) stops at 
     code: 'LIMIT_EXCEEDED',
   });
 });
+
+void test('a document of 150 000 aliases is resolved in one pass (alias resolution is not quadratic)', () => {
+  const aliases = Array.from({ length: 150_000 }, () => '*cm').join(', ');
+  const text = `kind: List\nx-cm: &cm {kind: ConfigMap, metadata: {name: c}}\nitems: [${aliases}, {kind: Pod, spec: {containers: [{name: c, image: "last:1"}]}}]\n`;
+  const result = extractImages('aliases.yaml', text);
+  assert.deepEqual(result.problems, []);
+  assert.deepEqual(
+    result.images.map((i) => [i.image, i.source.path]),
+    [['last:1', 'items[150000].spec.containers[0].image']],
+  );
+});
