@@ -6,11 +6,16 @@ import type { Decision } from '../engine/decision.ts';
 import type { ImageFacts } from '../engine/facts.ts';
 import type { PolicySet } from '../policy/model.ts';
 import type { RegistryClient } from '../registry/client.ts';
+import type { ContentSource } from '../registry/content.ts';
 import { evaluate } from '../engine/evaluate.ts';
+import { unavailable } from '../engine/facts.ts';
 import { referenceFacts } from '../providers/reference-facts.ts';
 import { resolveDigest } from '../providers/registry-facts.ts';
+import { fetchSignatures, type OpenSignatureSource } from '../providers/signatures.ts';
 import { isLayoutReference, layoutImageReference, parseLayoutReference } from '../registry/layout-reference.ts';
 import { openOciLayout } from '../registry/layout.ts';
+import { DEFAULT_LIMITS } from '../registry/limits.ts';
+import { requiredSignatureSources } from '../rules/signatures.ts';
 
 export interface DecideOptions {
   /** No network: digests come only from references written with one. */
@@ -36,50 +41,102 @@ export interface ImageDecider {
 export function createDecider(policySet: PolicySet, options: DecideOptions): ImageDecider {
   return {
     async decide(image, request = {}) {
-      return evaluate(policySet, await gatherFacts(image, request, options));
+      // One deadline for the whole decision: tag resolution and signature fetching share it.
+      const signal = AbortSignal.timeout(options.timeoutMs);
+      const gathered = await gatherFacts(image, request, options, signal);
+      return evaluate(policySet, await withSignatures(policySet, gathered, options, signal));
     },
   };
 }
 
-async function gatherFacts(image: string, request: DecideRequest, options: DecideOptions): Promise<ImageFacts> {
-  if (isLayoutReference(image)) return layoutFacts(image, request, options);
+interface GatheredFacts {
+  readonly facts: ImageFacts;
+  /** Where the image's own content (and so its signatures, by default) is read from. */
+  readonly content?: ContentSource;
+}
+
+async function gatherFacts(
+  image: string,
+  request: DecideRequest,
+  options: DecideOptions,
+  signal: AbortSignal,
+): Promise<GatheredFacts> {
+  if (isLayoutReference(image)) return layoutFacts(image, request, signal);
   if (options.offline || !options.registry) {
     const why = options.offline
       ? 'the reference has no digest and --offline prevents resolving the tag'
       : 'the reference has no digest and no registry client is configured';
-    return referenceFacts(image, why);
+    return { facts: referenceFacts(image, why) };
   }
   const facts = referenceFacts(image, 'not resolved');
+  if (!facts.reference) return { facts };
+  const resolved = await resolveDigest(options.registry, facts.reference, signal);
+  return {
+    facts: { ...facts, digest: resolved.fact, ...(resolved.problem ? { notes: [resolved.problem] } : {}) },
+    content: options.registry.repository(facts.reference.registry, facts.reference.repository),
+  };
+}
+
+/**
+ * Signatures, only when an applicable policy has a signatures rule, only from the sources those rules
+ * name, and only for the digest resolved above (never the tag again).
+ */
+async function withSignatures(
+  policySet: PolicySet,
+  { facts, content }: GatheredFacts,
+  options: DecideOptions,
+  signal: AbortSignal,
+): Promise<ImageFacts> {
   if (!facts.reference) return facts;
-  const resolved = await resolveDigest(options.registry, facts.reference, AbortSignal.timeout(options.timeoutMs));
-  return { ...facts, digest: resolved.fact, ...(resolved.problem ? { notes: [resolved.problem] } : {}) };
+  const needs = requiredSignatureSources(policySet, facts.reference);
+  if (needs.length === 0) return facts;
+  if (!facts.digest?.available) {
+    const why = facts.digest ? facts.digest.reason : 'the reference has no digest';
+    return { ...facts, signatures: unavailable(`signatures cannot be looked up without the image digest: ${why}`) };
+  }
+  const registry = options.registry;
+  const open: OpenSignatureSource = (source) => {
+    if (!source.repository && content) return content;
+    if (options.offline) return { unavailable: 'signatures are stored in the registry, and --offline prevents fetching them' };
+    if (!registry) return { unavailable: 'signatures are stored in a registry, and no registry client is configured' };
+    const repo = source.repository ?? facts.reference!;
+    return registry.repository(repo.registry, repo.repository);
+  };
+  const limits = registry?.limits ?? DEFAULT_LIMITS;
+  return { ...facts, signatures: await fetchSignatures(open, facts.reference, facts.digest.value, needs, { signal, limits }) };
 }
 
 /** An image in an OCI layout, judged under the registry name it will be pushed as. */
-async function layoutFacts(image: string, request: DecideRequest, options: DecideOptions): Promise<ImageFacts> {
+async function layoutFacts(image: string, request: DecideRequest, signal: AbortSignal): Promise<GatheredFacts> {
   let layout;
   try {
     layout = parseLayoutReference(image);
   } catch (error) {
-    return { image, referenceError: (error as Error).message };
+    return { facts: { image, referenceError: (error as Error).message } };
   }
   if (!request.as) {
     return {
-      image,
-      referenceError: `${image}: an OCI layout has no registry name for policies to match; name it with --as REGISTRY/REPOSITORY[:TAG]`,
+      facts: {
+        image,
+        referenceError: `${image}: an OCI layout has no registry name for policies to match; name it with --as REGISTRY/REPOSITORY[:TAG]`,
+      },
     };
   }
   const named = referenceFacts(request.as, 'not resolved');
-  if (!named.reference) return { ...named, image };
+  if (!named.reference) return { facts: { ...named, image } };
   if (named.reference.digest) {
-    return { image, referenceError: `--as ${request.as}: give a name without a digest; the layout supplies the digest` };
+    return { facts: { image, referenceError: `--as ${request.as}: give a name without a digest; the layout supplies the digest` } };
   }
   const source = openOciLayout(layout.absoluteDir);
-  const resolved = await resolveDigest(source, layoutImageReference(layout), AbortSignal.timeout(options.timeoutMs));
+  const resolved = await resolveDigest(source, layoutImageReference(layout), signal);
   return {
-    image,
-    reference: named.reference,
-    digest: resolved.fact,
-    ...(resolved.problem ? { notes: [resolved.problem] } : {}),
+    facts: {
+      image,
+      reference: named.reference,
+      digest: resolved.fact,
+      ...(resolved.problem ? { notes: [resolved.problem] } : {}),
+    },
+    // Signatures beside the image in the layout (cosign `save` keeps its .sig tags there).
+    content: source,
   };
 }

@@ -4,6 +4,7 @@
  */
 import type { Mode, NoMatchAction, SourcePosition } from '../policy/model.ts';
 import type { RuleKind } from '../policy/model.ts';
+import type { RuleEvidence } from './outcome.ts';
 
 export interface RuleResult {
   readonly name: string;
@@ -11,6 +12,8 @@ export interface RuleResult {
   readonly verdict: 'pass' | 'fail';
   readonly reason: string;
   readonly source: SourcePosition;
+  /** Machine-readable detail behind the reason, for the kinds that have it (signatures). */
+  readonly evidence?: RuleEvidence;
 }
 
 export interface PolicyResult {

@@ -97,7 +97,14 @@ function evaluatePolicy(policy: Policy, facts: ImageFacts, evaluateRule: RuleEva
   }
   const rules: RuleResult[] = policy.rules.map((rule) => {
     const outcome = safely(evaluateRule, rule, facts);
-    return { name: rule.name, kind: rule.kind, verdict: outcome.verdict, reason: outcome.reason, source: rule.source };
+    return {
+      name: rule.name,
+      kind: rule.kind,
+      verdict: outcome.verdict,
+      reason: outcome.reason,
+      source: rule.source,
+      ...(outcome.evidence ? { evidence: outcome.evidence } : {}),
+    };
   });
   return { ...common, verdict: rules.every((r) => r.verdict === 'pass') ? 'pass' : 'fail', rules };
 }

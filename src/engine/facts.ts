@@ -6,6 +6,7 @@
  * absent or unavailable fails with that reason. It never passes for want of information.
  */
 import type { ImageReference } from '../reference/types.ts';
+import type { SignatureCandidate } from '../sigstore/threshold.ts';
 
 export type Fact<T> = { readonly available: true; readonly value: T } | { readonly available: false; readonly reason: string };
 
@@ -24,8 +25,29 @@ export interface ImageFacts {
    */
   readonly digest?: Fact<string>;
   /**
+   * Signatures found for `digest`, per signature source the applicable policies need. Absent when no
+   * applicable policy has a signatures rule (they are only fetched when needed).
+   */
+  readonly signatures?: Fact<SignatureEvidence>;
+  /**
    * What a provider could not find out, said once for people even when no rule needed it
    * (e.g. the registry did not answer). Shown as warnings; it never changes a verdict by itself.
    */
   readonly notes?: readonly string[];
+}
+
+/** The signatures found in one place (see SignatureSource in src/policy/model.ts). */
+export interface SourceSignatures {
+  /** `signatureSourceKey(source)`: how a rule finds the sources it names. */
+  readonly key: string;
+  /** For people: e.g. `ghcr.io/acme/sigs (tag prefix "x-")`. */
+  readonly location: string;
+  /** Unavailable with the registry's message when anything went wrong there: never an empty list. */
+  readonly candidates: Fact<readonly SignatureCandidate[]>;
+}
+
+export interface SignatureEvidence {
+  /** The digest the signatures were looked up for (the decision's, resolved once). */
+  readonly digest: string;
+  readonly sources: readonly SourceSignatures[];
 }

@@ -3,7 +3,41 @@ export interface RuleOutcome {
   readonly verdict: 'pass' | 'fail';
   /** One human sentence: why it passed or failed. Shown to users verbatim. */
   readonly reason: string;
+  /** Machine-readable detail behind the reason (kinds that have any; docs/output.md). */
+  readonly evidence?: RuleEvidence;
 }
 
 export const pass = (reason: string): RuleOutcome => ({ verdict: 'pass', reason });
 export const fail = (reason: string): RuleOutcome => ({ verdict: 'fail', reason });
+
+export interface RuleEvidence {
+  readonly signatures?: SignaturesEvidence;
+}
+
+/** What a signatures rule checked, and what satisfied (or failed) each authority. */
+export interface SignaturesEvidence {
+  readonly digest: string;
+  readonly threshold: number;
+  readonly satisfiedCount: number;
+  /** Signatures considered (after the rule's format filter), over all its sources. */
+  readonly candidates: number;
+  readonly authorities: readonly AuthorityEvidence[];
+}
+
+export interface AuthorityEvidence {
+  readonly name: string;
+  readonly kind: 'key' | 'keyless' | 'static';
+  readonly satisfied: boolean;
+  readonly reason: string;
+  /** Failure code (e.g. NO_SIGNATURES, IDENTITY_MISMATCH, TLOG_MISSING). */
+  readonly code?: string;
+  readonly signature?: {
+    /** Where the signature was found, e.g. `registry/repo:sha256-<hex>.sig`. */
+    readonly source: string;
+    /** `sha256:` of the SPKI of the key that verified it. */
+    readonly keyFingerprint: string;
+    readonly subject?: string;
+    readonly issuer?: string;
+    readonly tlog: readonly { readonly logId: string; readonly logIndex: string; readonly integratedTime?: string }[];
+  };
+}

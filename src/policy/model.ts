@@ -6,6 +6,7 @@
  * position it came from, so a decision can point back at the exact line that produced it.
  */
 import type { ImageReference } from '../reference/types.ts';
+import type { Authority } from '../sigstore/authority.ts';
 
 export type Mode = 'enforce' | 'warn' | 'audit';
 export type NoMatchAction = 'deny' | 'warn' | 'allow';
@@ -68,10 +69,36 @@ export interface DigestsRule extends RuleBase {
 }
 
 /**
+ * Where signatures are looked up: the image's own repository unless `repository` names another
+ * (cosign `COSIGN_REPOSITORY`), with legacy `.sig` tags prefixed by `tagPrefix` (cosign
+ * `--attachment-tag-prefix`). Where a signature is found is discovery, not trust: every signature is
+ * bound to the image digest and checked against the authority.
+ */
+export interface SignatureSource {
+  /** `registry/repository`, normalized; absent = the image's own repository. */
+  readonly repository?: { readonly registry: string; readonly repository: string };
+  readonly tagPrefix: string;
+}
+
+export type SignatureFormat = 'legacy' | 'bundle' | 'any';
+
+/** A threshold of named authorities must be satisfied by signatures over the image digest. */
+export interface SignaturesRule extends RuleBase {
+  readonly kind: 'signatures';
+  readonly authorities: readonly Authority[];
+  /** Distinct authorities required, 1..authorities.length. */
+  readonly threshold: number;
+  /** Which signature formats count: legacy cosign `.sig` tags, Sigstore bundle referrers, or both. */
+  readonly format: SignatureFormat;
+  /** Distinct places the signing authorities' signatures are looked up (empty: static authorities only). */
+  readonly sources: readonly SignatureSource[];
+}
+
+/**
  * Every rule kind. Later kinds (signatures, attestations, attributes, baseImage) are added here,
  * with a module under src/rules/ that compiles and evaluates them; nothing else changes shape.
  */
-export type Rule = RegistriesRule | RepositoriesRule | TagsRule | DigestsRule;
+export type Rule = RegistriesRule | RepositoriesRule | TagsRule | DigestsRule | SignaturesRule;
 export type RuleKind = Rule['kind'];
 
 export interface Policy {

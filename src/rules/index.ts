@@ -9,6 +9,7 @@ import type { Rule, RuleKind } from '../policy/model.ts';
 import { digests } from './digests.ts';
 import { registries } from './registries.ts';
 import { repositories } from './repositories.ts';
+import { signatures } from './signatures.ts';
 import { tags } from './tags.ts';
 import type { RuleKindDefinition, RuleKindRegistry } from './types.ts';
 
@@ -20,11 +21,10 @@ export type {
   RuleKindRegistry,
 } from './types.ts';
 
-export const ruleKinds: RuleKindRegistry = { registries, repositories, tags, digests };
+export const ruleKinds: RuleKindRegistry = { registries, repositories, tags, digests, signatures };
 
 /** Rule kinds the language reserves for later versions; writing one gets "not supported yet", not "unknown". */
 export const RESERVED_RULE_KINDS: readonly string[] = [
-  'signatures',
   'attestations',
   'attributes',
   'baseImage',

@@ -1,0 +1,112 @@
+/**
+ * Signatures an image carries, as facts: cosign legacy `.sig` attachments and Sigstore bundles attached
+ * as OCI 1.1 referrers, from each signature source the applicable policies need.
+ *
+ * Everything is fetched by the digest resolved once for the decision (never the tag again), every blob
+ * is digest-checked by the content source, and every count and size is bounded by the registry limits.
+ * Any failure makes that source's candidates unavailable with the registry's message, so the rule that
+ * needs them fails with it: an error is never read as "no signatures" nor as a pass.
+ */
+import type { Fact, SignatureEvidence, SourceSignatures } from '../engine/facts.ts';
+import { known, unavailable } from '../engine/facts.ts';
+import type { SignatureSource } from '../policy/model.ts';
+import type { ImageReference } from '../reference/types.ts';
+import { fetchAttachmentManifest } from '../registry/attachments.ts';
+import type { ContentSource } from '../registry/content.ts';
+import { cosignAttachmentTag } from '../registry/cosign.ts';
+import type { RegistryLimits } from '../registry/limits.ts';
+import { describeSource, type SignatureSourceNeed } from '../rules/signatures.ts';
+import type { SignatureCandidate } from '../sigstore/threshold.ts';
+
+/** cosign v3 / sigstore-go: the artifact type of a bundle stored as a referrer. */
+export const BUNDLE_ARTIFACT_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+const BUNDLE_MEDIA_TYPE_PREFIX = 'application/vnd.dev.sigstore.bundle';
+
+export interface SignatureFetchOptions {
+  /** The decision's deadline. */
+  readonly signal: AbortSignal;
+  /** Usually `client.limits`. */
+  readonly limits: RegistryLimits;
+}
+
+/** Where a source's content is read from, or why it cannot be (e.g. offline). */
+export type OpenSignatureSource = (source: SignatureSource) => ContentSource | { readonly unavailable: string };
+
+export async function fetchSignatures(
+  open: OpenSignatureSource,
+  ref: ImageReference,
+  digest: string,
+  needs: readonly SignatureSourceNeed[],
+  options: SignatureFetchOptions,
+): Promise<Fact<SignatureEvidence>> {
+  const sources = await Promise.all(
+    needs.map(async (need): Promise<SourceSignatures> => {
+      const location = describeSource(need.source, ref);
+      const base = { key: need.key, location };
+      const content = open(need.source);
+      if ('unavailable' in content) return { ...base, candidates: unavailable(content.unavailable) };
+      try {
+        const found: SignatureCandidate[] = [];
+        if (need.formats.includes('legacy')) found.push(...(await legacySignatures(content, digest, need.source, options)));
+        if (need.formats.includes('bundle')) found.push(...(await bundleSignatures(content, digest, options)));
+        return { ...base, candidates: known(found) };
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        return { ...base, candidates: unavailable(`could not fetch signatures from ${location}: ${message}`) };
+      }
+    }),
+  );
+  return known({ digest, sources });
+}
+
+/** cosign's `<prefix>sha256-<hex>.sig` image: one simple-signing payload per layer, with annotations. */
+async function legacySignatures(
+  content: ContentSource,
+  digest: string,
+  source: SignatureSource,
+  { signal, limits }: SignatureFetchOptions,
+): Promise<SignatureCandidate[]> {
+  const tag = cosignAttachmentTag(digest, 'sig', source.tagPrefix);
+  const descriptor = await content.resolveTag(tag, { signal });
+  if (!descriptor) return [];
+  const manifest = await fetchAttachmentManifest(content, descriptor.digest, { signal, maxLayers: limits.signatureLayers });
+  const out: SignatureCandidate[] = [];
+  for (const layer of manifest.layers) {
+    const payload = await content.fetchBlob(layer, { signal, maxBytes: limits.blob.signaturePayload });
+    out.push({
+      kind: 'legacy',
+      source: `${content.location}:${tag}`,
+      signature: { payload, annotations: layer.annotations ?? {}, mediaType: layer.mediaType, digest: layer.digest },
+    });
+  }
+  return out;
+}
+
+/** Sigstore bundles attached to the digest as OCI 1.1 referrers (API or tag-schema fallback). */
+async function bundleSignatures(
+  content: ContentSource,
+  digest: string,
+  { signal, limits }: SignatureFetchOptions,
+): Promise<SignatureCandidate[]> {
+  const referrers = (await content.referrers(digest, { signal, artifactType: BUNDLE_ARTIFACT_TYPE })).filter(
+    (d) => d.artifactType === BUNDLE_ARTIFACT_TYPE,
+  );
+  if (referrers.length > limits.signatureLayers) {
+    throw new Error(
+      `${referrers.length} signature bundles are attached to ${digest}, more than the limit of ${limits.signatureLayers}`,
+    );
+  }
+  const out: SignatureCandidate[] = [];
+  for (const referrer of referrers) {
+    const manifest = await fetchAttachmentManifest(content, referrer.digest, { signal, maxLayers: limits.signatureLayers });
+    for (const layer of manifest.layers) {
+      if (!layer.mediaType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX)) continue;
+      if (out.length >= limits.signatureLayers) {
+        throw new Error(`more than ${limits.signatureLayers} signature bundles are attached to ${digest}`);
+      }
+      const bundle = await content.fetchBlob(layer, { signal, maxBytes: limits.blob.bundle });
+      out.push({ kind: 'bundle', source: `${content.location}@${referrer.digest}`, bundle });
+    }
+  }
+  return out;
+}
