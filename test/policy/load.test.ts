@@ -181,17 +181,17 @@ void test('rule items need exactly one kind; reserved kinds and spec.match say "
     '    - name: x',
     '    - tags: { forbid: [a] }',
     '      digests: { deny: [sha256:1] }',
-    '    - signatures: {}',
+    '    - attestations: {}',
     '    - name: x',
     '      tags: { forbid: [b] }',
     '',
   ].join('\n');
   assert.deepEqual(lint(policy('prod', rules, '  match: {namespaces: [prod]}\n')), [
     'p.yaml:6:3: error: field "match" (Kubernetes admission selectors (namespaces, kinds, labels)) is reserved for a future version and not supported yet (at spec.match)',
-    'p.yaml:10:7: error: a rule must have exactly one rule kind, found none (at spec.rules[0]; expected exactly one of registries, repositories, tags, digests)',
-    'p.yaml:11:7: error: a rule must have exactly one rule kind, found 2 (tags, digests); write each as its own list item (at spec.rules[1]; found tags, digests, expected exactly one of registries, repositories, tags, digests)',
+    'p.yaml:10:7: error: a rule must have exactly one rule kind, found none (at spec.rules[0]; expected exactly one of registries, repositories, tags, digests, signatures)',
+    'p.yaml:11:7: error: a rule must have exactly one rule kind, found 2 (tags, digests); write each as its own list item (at spec.rules[1]; found tags, digests, expected exactly one of registries, repositories, tags, digests, signatures)',
     'p.yaml:12:25: error: invalid digest "sha256:1" (at spec.rules[1].digests.deny[0]; found "sha256:1", expected algorithm:hex in lower case: sha256:<64 hex> or sha512:<128 hex>)',
-    'p.yaml:13:7: error: rule kind "signatures" is reserved for a future version of the policy language and not supported yet (at spec.rules[2].signatures; expected one of registries, repositories, tags, digests)',
+    'p.yaml:13:7: error: rule kind "attestations" is reserved for a future version of the policy language and not supported yet (at spec.rules[2].attestations; expected one of registries, repositories, tags, digests, signatures)',
   ]);
   // Rule names are unique within a policy.
   const named = [
