@@ -12,7 +12,11 @@ import { unavailable } from '../engine/facts.ts';
 import { referenceFacts } from '../providers/reference-facts.ts';
 import { resolveDigest } from '../providers/registry-facts.ts';
 import { fetchSignatures, type OpenSignatureSource } from '../providers/signatures.ts';
-import { isLayoutReference, layoutImageReference, parseLayoutReference } from '../registry/layout-reference.ts';
+import {
+  isLayoutReference,
+  layoutImageReference,
+  parseLayoutReference,
+} from '../registry/layout-reference.ts';
 import { openOciLayout } from '../registry/layout.ts';
 import { DEFAULT_LIMITS } from '../registry/limits.ts';
 import { requiredSignatureSources } from '../rules/signatures.ts';
@@ -92,22 +96,34 @@ async function withSignatures(
   if (needs.length === 0) return facts;
   if (!facts.digest?.available) {
     const why = facts.digest ? facts.digest.reason : 'the reference has no digest';
-    return { ...facts, signatures: unavailable(`signatures cannot be looked up without the image digest: ${why}`) };
+    return {
+      ...facts,
+      signatures: unavailable(`signatures cannot be looked up without the image digest: ${why}`),
+    };
   }
   const registry = options.registry;
   const open: OpenSignatureSource = (source) => {
     if (!source.repository && content) return content;
-    if (options.offline) return { unavailable: 'signatures are stored in the registry, and --offline prevents fetching them' };
-    if (!registry) return { unavailable: 'signatures are stored in a registry, and no registry client is configured' };
+    if (options.offline)
+      return { unavailable: 'signatures are stored in the registry, and --offline prevents fetching them' };
+    if (!registry)
+      return { unavailable: 'signatures are stored in a registry, and no registry client is configured' };
     const repo = source.repository ?? facts.reference!;
     return registry.repository(repo.registry, repo.repository);
   };
   const limits = registry?.limits ?? DEFAULT_LIMITS;
-  return { ...facts, signatures: await fetchSignatures(open, facts.reference, facts.digest.value, needs, { signal, limits }) };
+  return {
+    ...facts,
+    signatures: await fetchSignatures(open, facts.reference, facts.digest.value, needs, { signal, limits }),
+  };
 }
 
 /** An image in an OCI layout, judged under the registry name it will be pushed as. */
-async function layoutFacts(image: string, request: DecideRequest, signal: AbortSignal): Promise<GatheredFacts> {
+async function layoutFacts(
+  image: string,
+  request: DecideRequest,
+  signal: AbortSignal,
+): Promise<GatheredFacts> {
   let layout;
   try {
     layout = parseLayoutReference(image);
@@ -125,7 +141,12 @@ async function layoutFacts(image: string, request: DecideRequest, signal: AbortS
   const named = referenceFacts(request.as, 'not resolved');
   if (!named.reference) return { facts: { ...named, image } };
   if (named.reference.digest) {
-    return { facts: { image, referenceError: `--as ${request.as}: give a name without a digest; the layout supplies the digest` } };
+    return {
+      facts: {
+        image,
+        referenceError: `--as ${request.as}: give a name without a digest; the layout supplies the digest`,
+      },
+    };
   }
   const source = openOciLayout(layout.absoluteDir);
   const resolved = await resolveDigest(source, layoutImageReference(layout), signal);

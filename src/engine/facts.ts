@@ -8,7 +8,8 @@
 import type { ImageReference } from '../reference/types.ts';
 import type { SignatureCandidate } from '../sigstore/threshold.ts';
 
-export type Fact<T> = { readonly available: true; readonly value: T } | { readonly available: false; readonly reason: string };
+export type Fact<T> =
+  { readonly available: true; readonly value: T } | { readonly available: false; readonly reason: string };
 
 export const known = <T>(value: T): Fact<T> => ({ available: true, value });
 export const unavailable = <T = never>(reason: string): Fact<T> => ({ available: false, reason });

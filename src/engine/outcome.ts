@@ -38,6 +38,10 @@ export interface AuthorityEvidence {
     readonly keyFingerprint: string;
     readonly subject?: string;
     readonly issuer?: string;
-    readonly tlog: readonly { readonly logId: string; readonly logIndex: string; readonly integratedTime?: string }[];
+    readonly tlog: readonly {
+      readonly logId: string;
+      readonly logIndex: string;
+      readonly integratedTime?: string;
+    }[];
   };
 }

@@ -30,7 +30,9 @@ export interface SignatureFetchOptions {
 }
 
 /** Where a source's content is read from, or why it cannot be (e.g. offline). */
-export type OpenSignatureSource = (source: SignatureSource) => ContentSource | { readonly unavailable: string };
+export type OpenSignatureSource = (
+  source: SignatureSource,
+) => ContentSource | { readonly unavailable: string };
 
 export async function fetchSignatures(
   open: OpenSignatureSource,
@@ -47,12 +49,17 @@ export async function fetchSignatures(
       if ('unavailable' in content) return { ...base, candidates: unavailable(content.unavailable) };
       try {
         const found: SignatureCandidate[] = [];
-        if (need.formats.includes('legacy')) found.push(...(await legacySignatures(content, digest, need.source, options)));
-        if (need.formats.includes('bundle')) found.push(...(await bundleSignatures(content, digest, options)));
+        if (need.formats.includes('legacy'))
+          found.push(...(await legacySignatures(content, digest, need.source, options)));
+        if (need.formats.includes('bundle'))
+          found.push(...(await bundleSignatures(content, digest, options)));
         return { ...base, candidates: known(found) };
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        return { ...base, candidates: unavailable(`could not fetch signatures from ${location}: ${message}`) };
+        return {
+          ...base,
+          candidates: unavailable(`could not fetch signatures from ${location}: ${message}`),
+        };
       }
     }),
   );
@@ -69,14 +76,22 @@ async function legacySignatures(
   const tag = cosignAttachmentTag(digest, 'sig', source.tagPrefix);
   const descriptor = await content.resolveTag(tag, { signal });
   if (!descriptor) return [];
-  const manifest = await fetchAttachmentManifest(content, descriptor.digest, { signal, maxLayers: limits.signatureLayers });
+  const manifest = await fetchAttachmentManifest(content, descriptor.digest, {
+    signal,
+    maxLayers: limits.signatureLayers,
+  });
   const out: SignatureCandidate[] = [];
   for (const layer of manifest.layers) {
     const payload = await content.fetchBlob(layer, { signal, maxBytes: limits.blob.signaturePayload });
     out.push({
       kind: 'legacy',
       source: `${content.location}:${tag}`,
-      signature: { payload, annotations: layer.annotations ?? {}, mediaType: layer.mediaType, digest: layer.digest },
+      signature: {
+        payload,
+        annotations: layer.annotations ?? {},
+        mediaType: layer.mediaType,
+        digest: layer.digest,
+      },
     });
   }
   return out;
@@ -98,7 +113,10 @@ async function bundleSignatures(
   }
   const out: SignatureCandidate[] = [];
   for (const referrer of referrers) {
-    const manifest = await fetchAttachmentManifest(content, referrer.digest, { signal, maxLayers: limits.signatureLayers });
+    const manifest = await fetchAttachmentManifest(content, referrer.digest, {
+      signal,
+      maxLayers: limits.signatureLayers,
+    });
     for (const layer of manifest.layers) {
       if (!layer.mediaType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX)) continue;
       if (out.length >= limits.signatureLayers) {

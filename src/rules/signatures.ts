@@ -16,7 +16,13 @@ import type { PolicySet, SignatureFormat, SignatureSource, SignaturesRule } from
 import type { ImageReference } from '../reference/types.ts';
 import { parseReference } from '../reference/index.ts';
 import { cosignAttachmentTag } from '../registry/cosign.ts';
-import type { Authority, AuthoritySpec, SignatureSourceSpec, StringMatchSpec, TlogSpec } from '../sigstore/authority.ts';
+import type {
+  Authority,
+  AuthoritySpec,
+  SignatureSourceSpec,
+  StringMatchSpec,
+  TlogSpec,
+} from '../sigstore/authority.ts';
 import { compileAuthority } from '../sigstore/authority.ts';
 import { describeError } from '../sigstore/errors.ts';
 import { parsePublicKeyPem } from '../sigstore/key/public-key.ts';
@@ -73,7 +79,8 @@ export function signatureSourceKey(source: SignatureSource): string {
 
 /** Where a source is for an image, for messages: `registry/repo` plus the tag prefix when set. */
 export function describeSource(source: SignatureSource, ref?: ImageReference): string {
-  const repo = source.repository ?? (ref ? { registry: ref.registry, repository: ref.repository } : undefined);
+  const repo =
+    source.repository ?? (ref ? { registry: ref.registry, repository: ref.repository } : undefined);
   const where = repo ? `${repo.registry}/${repo.repository}` : "the image's repository";
   return source.tagPrefix ? `${where} (tag prefix ${JSON.stringify(source.tagPrefix)})` : where;
 }
@@ -145,7 +152,11 @@ function matchSpec(raw: Record<string, unknown>, field: string, at: At): StringM
     try {
       new RegExp(`^(?:${regexp})$`);
     } catch (e) {
-      at([`${field}RegExp`], `invalid regular expression ${JSON.stringify(regexp)}: ${describeError(e)}`, regexp);
+      at(
+        [`${field}RegExp`],
+        `invalid regular expression ${JSON.stringify(regexp)}: ${describeError(e)}`,
+        regexp,
+      );
       return undefined;
     }
     return { regexp };
@@ -191,10 +202,15 @@ function compileSource(raw: unknown, at: At): SignatureSourceSpec | undefined {
   if (typeof raw.repository === 'string') {
     try {
       const ref = parseReference(raw.repository);
-      if (ref.tag !== undefined || ref.digest !== undefined) throw new Error('give a repository without tag or digest');
+      if (ref.tag !== undefined || ref.digest !== undefined)
+        throw new Error('give a repository without tag or digest');
       out.repository = `${ref.registry}/${ref.repository}`;
     } catch (e) {
-      at(['repository'], `invalid signature repository ${JSON.stringify(raw.repository)}: ${describeError(e)}`, raw.repository);
+      at(
+        ['repository'],
+        `invalid signature repository ${JSON.stringify(raw.repository)}: ${describeError(e)}`,
+        raw.repository,
+      );
       return undefined;
     }
   }
@@ -202,7 +218,11 @@ function compileSource(raw: unknown, at: At): SignatureSourceSpec | undefined {
     try {
       cosignAttachmentTag(PROBE_DIGEST, 'sig', raw.tagPrefix);
     } catch {
-      at(['tagPrefix'], `tag prefix ${JSON.stringify(raw.tagPrefix)} does not make a valid tag (letters, digits, '_', '.', '-')`, raw.tagPrefix);
+      at(
+        ['tagPrefix'],
+        `tag prefix ${JSON.stringify(raw.tagPrefix)} does not make a valid tag (letters, digits, '_', '.', '-')`,
+        raw.tagPrefix,
+      );
       return undefined;
     }
     out.tagPrefix = raw.tagPrefix;
@@ -231,13 +251,23 @@ function compileTlog(raw: unknown, at: At): TlogSpec | undefined {
   };
 }
 
-function compileKey(ctx: CompileContext, raw: unknown, name: string, at: At): { pem: string; hash?: string } | undefined {
+function compileKey(
+  ctx: CompileContext,
+  raw: unknown,
+  name: string,
+  at: At,
+): { pem: string; hash?: string } | undefined {
   if (!isRecord(raw)) {
     at([], 'key must be a mapping with data (PEM) or path (a PEM file)');
     return undefined;
   }
   if ((raw.data === undefined) === (raw.path === undefined)) {
-    at([], raw.data === undefined ? 'key needs data (PEM text) or path (a PEM file)' : 'give either key data or key path, not both');
+    at(
+      [],
+      raw.data === undefined
+        ? 'key needs data (PEM text) or path (a PEM file)'
+        : 'give either key data or key path, not both',
+    );
     return undefined;
   }
   let pem: string;
@@ -263,7 +293,10 @@ function compileKey(ctx: CompileContext, raw: unknown, name: string, at: At): { 
     at([field], describeError(e), field === 'path' ? raw.path : undefined);
     return undefined;
   }
-  return { pem, ...(typeof raw.hashAlgorithm === 'string' ? { hash: raw.hashAlgorithm.trim().toLowerCase() } : {}) };
+  return {
+    pem,
+    ...(typeof raw.hashAlgorithm === 'string' ? { hash: raw.hashAlgorithm.trim().toLowerCase() } : {}),
+  };
 }
 
 function compileAuthorityItem(
@@ -321,7 +354,8 @@ function compileAuthorityItem(
     const key = compileKey(ctx, raw.key, name, (p, m, f) => flag(['key', ...p], m, f));
     if (!key) return undefined;
     // A key authority that requires the log needs the log's keys: the public-good ones unless named.
-    if (tlog?.required && !trustRoot && ok) trustRoot = roots.get(ctx, PUBLIC_GOOD, (p, m, f) => flag(['tlog', ...p], m, f));
+    if (tlog?.required && !trustRoot && ok)
+      trustRoot = roots.get(ctx, PUBLIC_GOOD, (p, m, f) => flag(['tlog', ...p], m, f));
     spec = {
       kind: 'key',
       name,
@@ -338,8 +372,10 @@ function compileAuthorityItem(
       return undefined;
     }
     if (k.trustRoot !== undefined) {
-      if (raw.trustRoot !== undefined) flag(['keyless', 'trustRoot'], 'give trustRoot once (on the authority or in keyless)');
-      else if (typeof k.trustRoot === 'string') trustRoot = roots.get(ctx, k.trustRoot, (p, m, f) => flag(['keyless', 'trustRoot', ...p], m, f));
+      if (raw.trustRoot !== undefined)
+        flag(['keyless', 'trustRoot'], 'give trustRoot once (on the authority or in keyless)');
+      else if (typeof k.trustRoot === 'string')
+        trustRoot = roots.get(ctx, k.trustRoot, (p, m, f) => flag(['keyless', 'trustRoot', ...p], m, f));
     }
     if (!trustRoot && ok) trustRoot = roots.get(ctx, PUBLIC_GOOD, (p, m, f) => flag(['keyless', ...p], m, f));
     const identities = (Array.isArray(k.identities) ? k.identities : []).map((id: unknown, i: number) => {
@@ -352,16 +388,24 @@ function compileAuthorityItem(
       const subject = matchSpec(id, 'subject', idAt);
       return issuer && subject ? { issuer, subject } : undefined;
     });
-    if (identities.length === 0) flag(['keyless', 'identities'], 'keyless needs at least one identity (issuer and subject)');
+    if (identities.length === 0)
+      flag(['keyless', 'identities'], 'keyless needs at least one identity (issuer and subject)');
     const extensions = (Array.isArray(k.extensions) ? k.extensions : []).map((ext: unknown, i: number) => {
       const extAt: At = (p, m, f) => flag(['keyless', 'extensions', i, ...p], m, f);
       if (!isRecord(ext) || typeof ext.oid !== 'string') {
-        extAt([], 'an extension constraint is a mapping of oid (dotted, or a name like githubWorkflowRepository) and value or valueRegExp');
+        extAt(
+          [],
+          'an extension constraint is a mapping of oid (dotted, or a name like githubWorkflowRepository) and value or valueRegExp',
+        );
         return undefined;
       }
       const oid = FULCIO_EXTENSIONS[ext.oid] ?? ext.oid;
       if (!DOTTED_OID.test(oid)) {
-        extAt(['oid'], `${JSON.stringify(ext.oid)} is neither a dotted OID nor a known name (${Object.keys(FULCIO_EXTENSIONS).join(', ')})`, ext.oid);
+        extAt(
+          ['oid'],
+          `${JSON.stringify(ext.oid)} is neither a dotted OID nor a known name (${Object.keys(FULCIO_EXTENSIONS).join(', ')})`,
+          ext.oid,
+        );
         return undefined;
       }
       const value = matchSpec(ext, 'value', extAt);
@@ -372,7 +416,9 @@ function compileAuthorityItem(
       kind: 'keyless',
       name,
       identities: identities as { issuer: StringMatchSpec; subject: StringMatchSpec }[],
-      ...(extensions.length > 0 ? { extensions: extensions as { oid: string; value: StringMatchSpec }[] } : {}),
+      ...(extensions.length > 0
+        ? { extensions: extensions as { oid: string; value: StringMatchSpec }[] }
+        : {}),
       trustRoot,
       ...(tlog ? { tlog } : {}),
       ...(signatures ? { signatures } : {}),
@@ -394,7 +440,10 @@ function compile(raw: unknown, outer: CompileContext): SignaturesRule | undefine
   }
   const { ctx, failed } = tracking(outer);
   const items = Array.isArray(raw.authorities) ? (raw.authorities as unknown[]) : [];
-  if (items.length === 0) ctx.error(['authorities'], 'signatures needs at least one authority', { expected: 'a list of authorities' });
+  if (items.length === 0)
+    ctx.error(['authorities'], 'signatures needs at least one authority', {
+      expected: 'a list of authorities',
+    });
   const roots = trustRoots();
   const names = new Map<string, number>();
   const authorities: Authority[] = [];
@@ -402,7 +451,11 @@ function compile(raw: unknown, outer: CompileContext): SignaturesRule | undefine
     const at =
       (prefix: readonly PathSegment[]): At =>
       (path, message, found) =>
-        ctx.error(['authorities', index, ...prefix, ...path], message, found === undefined ? {} : { found: JSON.stringify(found) });
+        ctx.error(
+          ['authorities', index, ...prefix, ...path],
+          message,
+          found === undefined ? {} : { found: JSON.stringify(found) },
+        );
     if (!isRecord(item)) {
       at([])([], 'an authority must be a mapping');
       return;
@@ -410,7 +463,11 @@ function compile(raw: unknown, outer: CompileContext): SignaturesRule | undefine
     const name = typeof item.name === 'string' ? item.name : `authority-${index}`;
     const first = names.get(name);
     if (first !== undefined) {
-      at(['name'])([], `authority name ${JSON.stringify(name)} is used twice in this rule (also authorities[${first}])`, name);
+      at(['name'])(
+        [],
+        `authority name ${JSON.stringify(name)} is used twice in this rule (also authorities[${first}])`,
+        name,
+      );
     } else {
       names.set(name, index);
     }
@@ -420,12 +477,18 @@ function compile(raw: unknown, outer: CompileContext): SignaturesRule | undefine
 
   const threshold = raw.threshold === undefined ? 1 : raw.threshold;
   if (typeof threshold !== 'number' || !Number.isInteger(threshold) || threshold < 1) {
-    ctx.error(['threshold'], 'threshold must be a whole number of authorities, at least 1', { found: JSON.stringify(threshold) });
-  } else if (items.length > 0 && threshold > items.length) {
-    ctx.error(['threshold'], `threshold ${threshold} is more than the ${items.length} authorities listed, so no image could pass`, {
-      found: String(threshold),
-      expected: `at most ${items.length}`,
+    ctx.error(['threshold'], 'threshold must be a whole number of authorities, at least 1', {
+      found: JSON.stringify(threshold),
     });
+  } else if (items.length > 0 && threshold > items.length) {
+    ctx.error(
+      ['threshold'],
+      `threshold ${threshold} is more than the ${items.length} authorities listed, so no image could pass`,
+      {
+        found: String(threshold),
+        expected: `at most ${items.length}`,
+      },
+    );
   }
   const format = (typeof raw.format === 'string' ? raw.format : 'any') as SignatureFormat;
   if (!['legacy', 'bundle', 'any'].includes(format)) {
@@ -482,7 +545,10 @@ function evidenceOf(r: AuthorityResult): AuthorityEvidence {
 
 function evaluate(rule: SignaturesRule, facts: ImageFacts): RuleOutcome {
   const digest = facts.digest;
-  if (!digest) return fail('image digest unknown: signatures are checked against the digest, and none was written or resolved');
+  if (!digest)
+    return fail(
+      'image digest unknown: signatures are checked against the digest, and none was written or resolved',
+    );
   if (!digest.available) return fail(`image digest unknown: ${digest.reason}`);
 
   const candidates: SignatureCandidate[] = [];
@@ -492,14 +558,17 @@ function evaluate(rule: SignaturesRule, facts: ImageFacts): RuleOutcome {
     if (!signatures) return fail('signatures were not fetched for this image');
     if (!signatures.available) return fail(signatures.reason);
     if (signatures.value.digest !== digest.value) {
-      return fail(`signatures were fetched for ${signatures.value.digest}, not for the image digest ${digest.value}`);
+      return fail(
+        `signatures were fetched for ${signatures.value.digest}, not for the image digest ${digest.value}`,
+      );
     }
     for (const source of rule.sources) {
       const found = signatures.value.sources.find((s) => s.key === signatureSourceKey(source));
       if (!found) return fail(`signatures from ${describeSource(source, facts.reference)} were not fetched`);
       if (!found.candidates.available) return fail(found.candidates.reason);
       looked.push(found.location);
-      for (const c of found.candidates.value) if (rule.format === 'any' || c.kind === rule.format) candidates.push(c);
+      for (const c of found.candidates.value)
+        if (rule.format === 'any' || c.kind === rule.format) candidates.push(c);
     }
   }
 
@@ -512,7 +581,8 @@ function evaluate(rule: SignaturesRule, facts: ImageFacts): RuleOutcome {
   let reason = decision.reason;
   const only = decision.authorities.length === 1 ? decision.authorities[0] : undefined;
   // One authority: its own line, named (the multi-authority reason already names each one).
-  if (only) reason = `${only.authority}: ${only.reason}${decision.ignoredCandidates > 0 ? ` (${decision.ignoredCandidates} signatures not checked)` : ''}`;
+  if (only)
+    reason = `${only.authority}: ${only.reason}${decision.ignoredCandidates > 0 ? ` (${decision.ignoredCandidates} signatures not checked)` : ''}`;
   if (candidates.length === 0 && looked.length > 0) {
     const kind = rule.format === 'any' ? '' : `${rule.format} `;
     reason += ` (looked for ${kind}signatures of ${digest.value} in ${looked.join(', ')})`;
