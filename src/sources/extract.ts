@@ -7,7 +7,13 @@ import { extractKubernetesObject } from './kubernetes.ts';
 import type { YamlDocumentContext } from './kubernetes.ts';
 import { LIMITS } from './types.ts';
 import type { ExtractionResult, ExtractOptions, SourceProblem } from './types.ts';
-import { describeNode, nodePosition, parseYamlDocuments } from './yaml-documents.ts';
+import {
+  YamlWorkLimitReached,
+  describeNode,
+  nodePosition,
+  parseYamlDocuments,
+  shareWorkBudget,
+} from './yaml-documents.ts';
 
 const DOCKERFILE_NAME = /^(?:(?:Docker|Container)file(?:\..+)?|.+\.(?:docker|container)file)$/i;
 const YAML_NAME = /\.(?:ya?ml|json)$/i;
@@ -38,6 +44,12 @@ export function extractImages(file: string, text: string, options: ExtractOption
       findings.problems.push({
         file,
         message: `more than ${LIMITS.maxFindingsPerFile} images and problems in one file; the rest was not read`,
+        code: 'LIMIT_EXCEEDED',
+      });
+    } else if (error instanceof YamlWorkLimitReached) {
+      findings.problems.push({
+        file,
+        message: `${error.message}; the rest was not read`,
         code: 'LIMIT_EXCEEDED',
       });
     } else {
@@ -99,6 +111,7 @@ function looksLikeDockerfile(file: string, text: string): boolean {
 function extractYaml(file: string, text: string, findings: Findings): void {
   const parsed = parseYamlDocuments(file, text);
   findings.problems.push(...parsed.problems);
+  shareWorkBudget(parsed.documents);
   parsed.documents.forEach((doc, documentIndex) => {
     // A document with syntax errors has been reported; its partial tree could show images that are not there.
     if (doc.errors.length > 0) return;

@@ -84,6 +84,8 @@ export const LIMITS = {
   maxYamlDocuments: 10_000,
   maxYamlDepth: 128,
   maxYamlErrorsPerFile: 20,
+  /** Mapping entries looked at while following aliases and merge keys, for a whole file. */
+  maxYamlWork: 20_000_000,
   maxFindingsPerFile: 100_000,
   maxFilesPerWalk: 10_000,
   maxDirectoryDepth: 64,

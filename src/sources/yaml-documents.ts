@@ -5,7 +5,18 @@
  * `parseAllDocuments`, so that a hostile file (10 MB of `[`, or millions of tiny documents) is cut off
  * after a fixed number of tokens or nesting levels, long before it can exhaust memory.
  */
-import { Composer, Lexer, LineCounter, Parser, isAlias, isMap, isScalar, isSeq, visit } from 'yaml';
+import {
+  Composer,
+  Lexer,
+  LineCounter,
+  Parser,
+  YAMLParseError,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  visit,
+} from 'yaml';
 import type { Alias, Document, Node, YAMLMap, YAMLSeq } from 'yaml';
 import { LIMITS } from './types.ts';
 import type { SourceProblem } from './types.ts';
@@ -28,7 +39,9 @@ export function parseYamlDocuments(file: string, text: string): ParsedYaml {
   // Parser.parse() would announce the first line itself; driving it token by token, we must.
   lineCounter.addNewLine(0);
   const parser = new Parser(lineCounter.addNewLine);
-  const composer = new Composer({ prettyErrors: false, uniqueKeys: true });
+  // The library's own unique-key check compares each key with every earlier one: quadratic, so that
+  // 30 000 distinct keys took 16 s. Duplicates are found in one pass by rejectDuplicateKeys instead.
+  const composer = new Composer({ prettyErrors: false, uniqueKeys: false });
   const at = (offset: number): Position => {
     const { line, col } = lineCounter.linePos(offset);
     return { line, column: col };
@@ -60,6 +73,7 @@ export function parseYamlDocuments(file: string, text: string): ParsedYaml {
     const detail = error instanceof Error ? error.message : String(error);
     return stop(`YAML parser failed: ${detail}`);
   }
+  for (const doc of documents) if (doc.errors.length === 0) rejectDuplicateKeys(doc);
   let reported = 0;
   const syntaxErrors = [...documents.flatMap((doc) => doc.errors), ...composer.streamInfo().errors];
   for (const error of syntaxErrors) {
@@ -79,6 +93,30 @@ export function parseYamlDocuments(file: string, text: string): ParsedYaml {
     });
   }
   return { documents, lineCounter, problems };
+}
+
+/**
+ * Duplicate keys are an error, not "last one wins": tools disagree on which one wins (encoding/json takes the
+ * last, go-yaml refuses), so a checked `image` could differ from the deployed one. Keys are compared as
+ * strings, which is stricter than YAML (`1` and `"1"` collide) in the safe direction.
+ */
+function rejectDuplicateKeys(doc: Document.Parsed): void {
+  visit(doc, {
+    Map: (_key, map) => {
+      const keys = new Set<string>();
+      for (const pair of map.items) {
+        if (!isScalar(pair.key)) continue;
+        const key = String(pair.key.value);
+        if (keys.has(key)) {
+          const offset = pair.key.range?.[0] ?? 0;
+          doc.errors.push(
+            new YAMLParseError([offset, offset + 1], 'DUPLICATE_KEY', 'Map keys must be unique'),
+          );
+        }
+        keys.add(key);
+      }
+    },
+  });
 }
 
 const aliasTargets = new WeakMap<Document.Parsed, Map<Alias, Node | undefined>>();
@@ -108,12 +146,43 @@ export function deref(doc: Document.Parsed, node: unknown): unknown {
   return targets.get(node);
 }
 
+/** Aliases let a small file make us look at the same big mapping many times; this bounds the total. */
+export class YamlWorkLimitReached extends Error {
+  readonly code = 'LIMIT_EXCEEDED';
+  constructor() {
+    super(`YAML aliases and merge keys make reading this file take more than ${LIMITS.maxYamlWork} steps`);
+    this.name = 'YamlWorkLimitReached';
+  }
+}
+
+const budgets = new WeakMap<Document.Parsed, { left: number }>();
+
+/** All documents of one file draw on one budget of mapping entries looked at. */
+export function shareWorkBudget(documents: readonly Document.Parsed[]): void {
+  const budget = { left: LIMITS.maxYamlWork };
+  for (const doc of documents) budgets.set(doc, budget);
+}
+
+function spend(doc: Document.Parsed, steps: number): void {
+  const budget = budgets.get(doc);
+  if (budget === undefined) return;
+  budget.left -= steps;
+  if (budget.left < 0) throw new YamlWorkLimitReached();
+}
+
 /**
  * The value node of `key` in a mapping, honouring YAML merge keys (`<<: *defaults`), which Compose files
- * and go-yaml based Kubernetes tooling both accept. Keys written in the map win over merged ones.
- * Returns undefined when the key is absent; a YAML null counts as absent.
+ * and go-yaml based Kubernetes tooling both accept. Keys written in the map win over merged ones, and
+ * earlier merge sources over later ones. Returns undefined when the key is absent; a YAML null counts as absent.
  */
-export function getField(doc: Document.Parsed, map: YAMLMap, key: string, depth = 0): Node | undefined {
+export function getField(
+  doc: Document.Parsed,
+  map: YAMLMap,
+  key: string,
+  seen: Set<YAMLMap> = new Set(),
+): Node | undefined {
+  spend(doc, map.items.length + 1);
+  seen.add(map);
   const merges: unknown[] = [];
   for (const pair of map.items) {
     const k = deref(doc, pair.key);
@@ -126,12 +195,12 @@ export function getField(doc: Document.Parsed, map: YAMLMap, key: string, depth 
     }
     if (k.value === '<<' && k.source === '<<') merges.push(deref(doc, pair.value));
   }
-  if (depth > 8) return undefined;
   for (const merge of merges) {
     const sources = isSeq(merge) ? merge.items.map((item) => deref(doc, item)) : [merge];
+    // Each merged mapping is looked into once per lookup, so chains and diamonds of merges stay linear.
     for (const source of sources) {
-      if (!isMap(source)) continue;
-      const found = getField(doc, source, key, depth + 1);
+      if (!isMap(source) || seen.has(source)) continue;
+      const found = getField(doc, source, key, seen);
       if (found !== undefined) return found;
     }
   }

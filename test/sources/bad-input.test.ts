@@ -205,3 +205,62 @@ void test('a document of 150 000 aliases is resolved in one pass (alias resoluti
     [['last:1', 'items[150000].spec.containers[0].image']],
   );
 });
+
+void test('duplicate keys are errors at the second key, also inside flow mappings and JSON', () => {
+  const cases: [string, string, number, number][] = [
+    ['c.yaml', 'kind: Pod\nspec:\n  containers:\n  - name: a\n    image: good:1\n    image: evil:1\n', 6, 5],
+    ['c.json', '{"kind": "Pod", "spec": {"containers": [{"image": "good:1", "image": "evil:1"}]}}', 1, 61],
+    ['c.yaml', 'services: {web: {image: a, image: b}}\n', 1, 28],
+  ];
+  for (const [file, text, line, column] of cases) {
+    assert.deepEqual(
+      extractImages(file, text),
+      {
+        images: [],
+        problems: [
+          { file, line, column, message: 'invalid YAML: Map keys must be unique', code: 'YAML_SYNTAX' },
+        ],
+      },
+      text,
+    );
+  }
+});
+
+void test('many distinct keys are parsed in linear time (the library check was quadratic)', () => {
+  const keys = Array.from({ length: 30_000 }, (_, i) => `k${i}: ${i}`).join(', ');
+  const text = `kind: Pod\nmetadata: {annotations: {${keys}}}\nspec: {containers: [{name: c, image: "x:1"}]}\n`;
+  assert.deepEqual(
+    extractImages('keys.yaml', text).images.map((i) => i.image),
+    ['x:1'],
+  );
+});
+
+void test('aliases that make us look at one big mapping again and again stop at the work limit', () => {
+  const big = Array.from({ length: 5_000 }, (_, i) => `k${i}: ${i}`).join(', ');
+  const aliases = Array.from({ length: 10_000 }, () => '*m').join(', ');
+  const text = `kind: Pod\nx: &m {${big}}\nspec:\n  containers: [${aliases}]\n`;
+  const result = extractImages('work.yaml', text);
+  assert.deepEqual(result.images, []);
+  assert.deepEqual(result.problems.at(-1), {
+    file: 'work.yaml',
+    message: `YAML aliases and merge keys make reading this file take more than ${LIMITS.maxYamlWork} steps; the rest was not read`,
+    code: 'LIMIT_EXCEEDED',
+  });
+});
+
+void test('merge keys: explicit keys win, then merge sources in order; chains and diamonds are followed once', () => {
+  let levels = 'l0: &l0 {name: base, image: "deep:1"}\n';
+  for (let i = 1; i < 40; i++)
+    levels += `l${i}: &l${i} {<<: [${Array.from({ length: 10 }, () => `*l${i - 1}`).join(', ')}]}\n`;
+  const text = `kind: Pod\n${levels}a: &a {image: "first:1"}\nb: &b {image: "second:1"}\nspec:\n  containers:\n  - <<: *l39\n  - <<: [*a, *b]\n  - <<: [*a, *b]\n    image: own:1\n`;
+  const result = extractImages('merge.yaml', text);
+  assert.deepEqual(result.problems, []);
+  assert.deepEqual(
+    result.images.map((i) => [i.image, i.source.container]),
+    [
+      ['deep:1', 'base'],
+      ['first:1', undefined],
+      ['own:1', undefined],
+    ],
+  );
+});
