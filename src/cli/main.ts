@@ -9,6 +9,7 @@ import { registerVerify } from './commands/verify.ts';
 import { registerCheck } from './commands/check.ts';
 import { registerLint } from './commands/lint.ts';
 import { registerResolve } from './commands/resolve.ts';
+import { registerVerifyBundle } from './commands/verify-bundle.ts';
 
 export type { Io } from './command.ts';
 
@@ -18,6 +19,7 @@ const COMMANDS: ReadonlyArray<(program: Command, ctx: CommandContext) => void> =
   registerCheck,
   registerResolve,
   registerLint,
+  registerVerifyBundle,
 ];
 
 const defaultIo: Io = {
