@@ -32,7 +32,10 @@ export async function loadPoliciesOrExplain(
   if (!fromPaths) return fromFlags as PolicySet;
   if (!fromFlags) return fromPaths;
   const clash = fromFlags.policies.find((p) => fromPaths.policies.some((q) => q.name === p.name));
-  if (clash) throw new UsageError(`a policy named ${clash.name} is already in the policy set; the command-line policy needs that name`);
+  if (clash)
+    throw new UsageError(
+      `a policy named ${clash.name} is already in the policy set; the command-line policy needs that name`,
+    );
   const policies = [...fromPaths.policies, ...fromFlags.policies];
   return { policies, noMatch: fromPaths.noMatch, version: setVersion(policies, fromPaths.noMatch) };
 }
@@ -87,14 +90,18 @@ export function adHocSignaturePolicy(flags: SignatureFlags): PolicyFile | undefi
     throw new UsageError('give either --key or --certificate-identity/--certificate-oidc-issuer, not both');
   }
   if (flags.key === undefined && !keyless) {
-    throw new UsageError('signature flags need --key FILE, or --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]');
+    throw new UsageError(
+      'signature flags need --key FILE, or --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]',
+    );
   }
   const both = (a?: string, b?: string) => a !== undefined && b !== undefined;
   if (both(flags.certificateIdentity, flags.certificateIdentityRegexp)) {
     throw new UsageError('give either --certificate-identity or --certificate-identity-regexp, not both');
   }
   if (both(flags.certificateOidcIssuer, flags.certificateOidcIssuerRegexp)) {
-    throw new UsageError('give either --certificate-oidc-issuer or --certificate-oidc-issuer-regexp, not both');
+    throw new UsageError(
+      'give either --certificate-oidc-issuer or --certificate-oidc-issuer-regexp, not both',
+    );
   }
   if (keyless && (identity === undefined || issuer === undefined)) {
     throw new UsageError(
@@ -150,7 +157,10 @@ export async function deciderFor(
 ): Promise<{ decider: ImageDecider; close: () => Promise<void> }> {
   const deadline = timeoutMs(opts);
   if (opts.offline) {
-    return { decider: createDecider(policySet, { offline: true, timeoutMs: deadline }), close: async () => {} };
+    return {
+      decider: createDecider(policySet, { offline: true, timeoutMs: deadline }),
+      close: async () => {},
+    };
   }
   const registry = await registryClientFromFlags(opts);
   return {

@@ -19,7 +19,9 @@ export interface VerifyBundleOptions {
 export async function runVerifyBundle(artifact: string, opts: VerifyBundleOptions, io: Io): Promise<number> {
   const byIdentity = opts.certificateIdentity !== undefined || opts.certificateOidcIssuer !== undefined;
   if (byIdentity && opts.key !== undefined) {
-    throw new UsageError('give either --certificate-identity and --certificate-oidc-issuer, or --key, not both');
+    throw new UsageError(
+      'give either --certificate-identity and --certificate-oidc-issuer, or --key, not both',
+    );
   }
   if (!byIdentity && opts.key === undefined) {
     throw new UsageError('give --certificate-identity and --certificate-oidc-issuer, or --key');
@@ -31,7 +33,9 @@ export async function runVerifyBundle(artifact: string, opts: VerifyBundleOption
     bundle: opts.bundle,
     artifact,
     ...(opts.certificateIdentity !== undefined ? { certificateIdentity: opts.certificateIdentity } : {}),
-    ...(opts.certificateOidcIssuer !== undefined ? { certificateOidcIssuer: opts.certificateOidcIssuer } : {}),
+    ...(opts.certificateOidcIssuer !== undefined
+      ? { certificateOidcIssuer: opts.certificateOidcIssuer }
+      : {}),
     ...(opts.key !== undefined ? { key: opts.key } : {}),
     ...(opts.trustedRoot !== undefined ? { trustedRoot: opts.trustedRoot } : {}),
   });
@@ -46,12 +50,16 @@ export async function runVerifyBundle(artifact: string, opts: VerifyBundleOption
 export function registerVerifyBundle(program: Command, { io, setExitCode }: CommandContext): void {
   program
     .command('verify-bundle')
-    .description('verify a Sigstore bundle over a file or a digest (the sigstore-conformance client protocol)')
+    .description(
+      'verify a Sigstore bundle over a file or a digest (the sigstore-conformance client protocol)',
+    )
     .argument('<artifact>', 'the signed file, or sha256:HEX of it')
     .requiredOption('--bundle <file>', 'the Sigstore bundle (JSON)')
     .option('--certificate-identity <id>', 'the exact certificate identity (SAN) expected')
     .option('--certificate-oidc-issuer <url>', 'the exact OIDC issuer expected')
     .option('--key <file>', 'verify with this PEM public key instead of a certificate identity')
     .option('--trusted-root <file>', 'trusted_root.json (default: Sigstore public-good, offline)')
-    .action(async (artifact: string, opts: VerifyBundleOptions) => setExitCode(await runVerifyBundle(artifact, opts, io)));
+    .action(async (artifact: string, opts: VerifyBundleOptions) =>
+      setExitCode(await runVerifyBundle(artifact, opts, io)),
+    );
 }
