@@ -9,6 +9,8 @@ import { registerVerify } from './commands/verify.ts';
 import { registerCheck } from './commands/check.ts';
 import { registerLint } from './commands/lint.ts';
 import { registerResolve } from './commands/resolve.ts';
+import { registerSign } from './commands/sign.ts';
+import { registerGenerateKeyPair } from './commands/generate-key-pair.ts';
 import { registerVerifyBundle } from './commands/verify-bundle.ts';
 
 export type { Io } from './command.ts';
@@ -18,6 +20,8 @@ const COMMANDS: ReadonlyArray<(program: Command, ctx: CommandContext) => void> =
   registerVerify,
   registerCheck,
   registerResolve,
+  registerSign,
+  registerGenerateKeyPair,
   registerLint,
   registerVerifyBundle,
 ];

@@ -98,9 +98,10 @@ export function timeoutMs(flags: RegistryFlags): number {
   return seconds * 1000;
 }
 
-export async function registryClientFromFlags(flags: RegistryFlags): Promise<RegistryClient> {
+/** The settings the flags (and `--registry-config`) describe, for clients that are built elsewhere (e.g. pushers). */
+export async function registrySettingsFromFlags(flags: RegistryFlags): Promise<RegistrySettings> {
   const file = flags.registryConfig ? await readRegistryFile(flags.registryConfig) : {};
-  const settings: RegistrySettings = {
+  return {
     ...(flags.dockerConfig ?? file.dockerConfig ? { dockerConfigPath: flags.dockerConfig ?? file.dockerConfig } : {}),
     insecureRegistries: [...(file.insecureRegistries ?? []), ...(flags.insecureRegistry ?? [])],
     caFiles: [...(file.caFiles ?? []), ...(flags.caFile ?? [])],
@@ -111,6 +112,10 @@ export async function registryClientFromFlags(flags: RegistryFlags): Promise<Reg
     },
     limits: { ...(file.limits ?? {}) },
   };
+}
+
+export async function registryClientFromFlags(flags: RegistryFlags): Promise<RegistryClient> {
+  const settings = await registrySettingsFromFlags(flags);
   try {
     return await createRegistryClientFromSettings(settings);
   } catch (error) {
