@@ -15,6 +15,9 @@ import {
   shareWorkBudget,
 } from './yaml-documents.ts';
 
+export const TEMPLATE_HINT =
+  'this looks like a template (it contains "{{"): render it first, e.g. `helm template ... | portcullis check -`';
+
 const DOCKERFILE_NAME = /^(?:(?:Docker|Container)file(?:\..+)?|.+\.(?:docker|container)file)$/i;
 const YAML_NAME = /\.(?:ya?ml|json)$/i;
 
@@ -110,7 +113,13 @@ function looksLikeDockerfile(file: string, text: string): boolean {
 
 function extractYaml(file: string, text: string, findings: Findings): void {
   const parsed = parseYamlDocuments(file, text);
-  findings.problems.push(...parsed.problems);
+  // Helm and other Go templates are not YAML until rendered; say so rather than only "invalid YAML".
+  const template = text.includes('{{') ? `; ${TEMPLATE_HINT}` : '';
+  for (const problem of parsed.problems) {
+    findings.problems.push(
+      problem.code === 'YAML_SYNTAX' ? { ...problem, message: problem.message + template } : problem,
+    );
+  }
   shareWorkBudget(parsed.documents);
   parsed.documents.forEach((doc, documentIndex) => {
     // A document with syntax errors has been reported; its partial tree could show images that are not there.

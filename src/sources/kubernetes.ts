@@ -222,7 +222,12 @@ function imageAt(
     path,
   };
   if (extra.container !== undefined) source.container = extra.container;
-  ctx.findings.image(extra.note === undefined ? { image, source } : { image, source, note: extra.note });
+  const notes = [
+    extra.note,
+    image.includes('{{') ? 'looks like an unrendered template placeholder' : undefined,
+  ];
+  const note = notes.filter((n) => n !== undefined).join('; ');
+  ctx.findings.image(note === '' ? { image, source } : { image, source, note });
 }
 
 /** Follows `keys` through nested mappings, reporting a non-mapping on the way; absent means no pod spec. */

@@ -264,3 +264,29 @@ void test('merge keys: explicit keys win, then merge sources in order; chains an
     ],
   );
 });
+
+void test('unrendered Helm templates: invalid YAML says to render first; placeholders are noted', () => {
+  const broken = extractImages(
+    'deployment.yaml',
+    'kind: Pod\nspec:\n  {{- with .Values.podSpec }}\n  containers: []\n  {{- end }}\n',
+  );
+  assert.deepEqual(broken.images, []);
+  assert.ok(broken.problems.length > 0);
+  for (const problem of broken.problems) {
+    assert.equal(problem.code, 'YAML_SYNTAX');
+    assert.ok(
+      problem.message.endsWith(
+        '; this looks like a template (it contains "{{"): render it first, e.g. `helm template ... | portcullis check -`',
+      ),
+      problem.message,
+    );
+  }
+  const quoted = extractImages(
+    'pod.yaml',
+    'kind: Pod\nspec:\n  containers:\n  - name: c\n    image: "{{ .Values.image }}"\n',
+  );
+  assert.deepEqual(
+    quoted.images.map((i) => [i.image, i.note]),
+    [['{{ .Values.image }}', 'looks like an unrendered template placeholder']],
+  );
+});
