@@ -236,7 +236,7 @@ void test('many distinct keys are parsed in linear time (the library check was q
 });
 
 void test('aliases that make us look at one big mapping again and again stop at the work limit', () => {
-  const big = Array.from({ length: 5_000 }, (_, i) => `k${i}: ${i}`).join(', ');
+  const big = Array.from({ length: 2_000 }, (_, i) => `k${i}: ${i}`).join(', ');
   const aliases = Array.from({ length: 10_000 }, () => '*m').join(', ');
   const text = `kind: Pod\nx: &m {${big}}\nspec:\n  containers: [${aliases}]\n`;
   const result = extractImages('work.yaml', text);
