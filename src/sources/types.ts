@@ -85,7 +85,7 @@ export const LIMITS = {
   maxYamlDepth: 128,
   maxYamlErrorsPerFile: 20,
   /** Mapping entries looked at while following aliases and merge keys, for a whole file. */
-  maxYamlWork: 20_000_000,
+  maxYamlWork: 5_000_000,
   maxFindingsPerFile: 100_000,
   maxFilesPerWalk: 10_000,
   maxDirectoryDepth: 64,
