@@ -2,7 +2,7 @@
 # The tests run against real components (an OCI registry, skopeo, htpasswd, Redis) from Debian's
 # packages. Install whichever is missing; as non-root, say exactly what to run instead.
 set -euo pipefail
-declare -A pkg_for=([docker-registry]=docker-registry [skopeo]=skopeo [htpasswd]=apache2-utils [redis-server]=redis-server)
+declare -A pkg_for=([docker-registry]=docker-registry [skopeo]=skopeo [htpasswd]=apache2-utils [redis-server]=redis-server [openssl]=openssl)
 missing=()
 for cmd in "${!pkg_for[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg_for[$cmd]}")
