@@ -62,7 +62,8 @@ export function toText(report: Report, stream: NodeJS.WritableStream): string {
     for (const r of d.reasons) lines.push(`      ${r}`);
     for (const w of d.warnings) lines.push(`      ${style('yellow', 'warning:')} ${w}`);
     if (d.outcome === 'allow' && d.policies.length > 0) {
-      lines.push(style('dim', `      passed: ${d.policies.map((p) => p.name).join(', ')}`));
+      const passed = d.policies.map((p) => `${p.name} (${p.rules.map((r) => r.name).join(', ')})`);
+      lines.push(style('dim', `      passed: ${passed.join('; ')}`));
     } else if (d.outcome === 'allow' && d.noMatch) {
       lines.push(style('dim', `      no policy applies (noMatch: ${d.noMatch})`));
     }
