@@ -34,7 +34,12 @@ export interface PushRepository {
   /** Upload `bytes` unless the repository already has them; returns their descriptor. */
   pushBlob(bytes: Uint8Array, mediaType: string, options?: OperationOptions): Promise<Descriptor>;
   /** PUT a manifest under `tag`, or by its digest when `tag` is absent; returns its descriptor. */
-  pushManifest(bytes: Uint8Array, mediaType: string, tag?: string, options?: OperationOptions): Promise<Descriptor>;
+  pushManifest(
+    bytes: Uint8Array,
+    mediaType: string,
+    tag?: string,
+    options?: OperationOptions,
+  ): Promise<Descriptor>;
   /** Whether the registry serves the OCI 1.1 referrers API (if not, writers maintain the tag-schema index). */
   supportsReferrers(digest: string, options?: OperationOptions): Promise<boolean>;
 }
@@ -46,9 +51,13 @@ export interface RegistryPusher {
 }
 
 /** Same settings as the reading client (see createRegistryClientFromSettings). */
-export async function createRegistryPusherFromSettings(settings: RegistrySettings = {}): Promise<RegistryPusher> {
+export async function createRegistryPusherFromSettings(
+  settings: RegistrySettings = {},
+): Promise<RegistryPusher> {
   const timeouts = resolveTimeLimits(settings.timeouts);
-  const credentials = await loadDockerConfig(settings.dockerConfigPath, { helperTimeoutMs: timeouts.credentialHelperMs });
+  const credentials = await loadDockerConfig(settings.dockerConfigPath, {
+    helperTimeoutMs: timeouts.credentialHelperMs,
+  });
   return createRegistryPusher({ ...settings, credentials });
 }
 
@@ -56,7 +65,9 @@ export function createRegistryPusher(options: RegistryClientOptions = {}): Regis
   const limits = wrapConfig(() => resolveLimits(options.limits));
   const time = wrapConfig(() => resolveTimeLimits(options.timeouts));
   const ca = [...(options.ca ?? []), ...(options.caFiles ?? []).map(readCa)];
-  const insecureRegistries = (options.insecureRegistries ?? []).map((host) => wrapConfig(() => canonicalHost(host)));
+  const insecureRegistries = (options.insecureRegistries ?? []).map((host) =>
+    wrapConfig(() => canonicalHost(host)),
+  );
   const transport = new Transport({ insecureRegistries, ca, limits, time });
   const auth = new Authenticator(options.credentials ?? anonymousCredentials, transport, options.now);
   return {
@@ -85,10 +96,16 @@ class Pusher implements PushRepository {
     try {
       canonical = canonicalHost(registry);
     } catch (error) {
-      throw new RegistryError('BAD_REFERENCE', (error as Error).message, { registry: sanitize(registry, 100) });
+      throw new RegistryError('BAD_REFERENCE', (error as Error).message, {
+        registry: sanitize(registry, 100),
+      });
     }
     if (repository.length > 255 || !REPOSITORY.test(repository)) {
-      throw new RegistryError('BAD_REFERENCE', `invalid repository name ${JSON.stringify(sanitize(repository, 100))}`, { registry: canonical });
+      throw new RegistryError(
+        'BAD_REFERENCE',
+        `invalid repository name ${JSON.stringify(sanitize(repository, 100))}`,
+        { registry: canonical },
+      );
     }
     this.#transport = transport;
     this.#auth = auth;
@@ -101,7 +118,11 @@ class Pusher implements PushRepository {
   }
 
   #context(reference?: string): RegistryErrorContext {
-    return { registry: this.registry, repository: this.repository, ...(reference !== undefined && { reference }) };
+    return {
+      registry: this.registry,
+      repository: this.repository,
+      ...(reference !== undefined && { reference }),
+    };
   }
 
   #url(path: string): URL {
@@ -110,35 +131,60 @@ class Pusher implements PushRepository {
 
   async hasBlob(digest: string, options: OperationOptions = {}): Promise<boolean> {
     const context = this.#context(digest);
-    return this.#send(this.#url(`blobs/${digest}`), 'HEAD', {}, undefined, context, options.signal, async (response) => {
-      await drain(response);
-      if (response.status === 200) return true;
-      if (response.status === 404) return false;
-      return this.#fail(response, context, 'blob HEAD');
-    });
+    return this.#send(
+      this.#url(`blobs/${digest}`),
+      'HEAD',
+      {},
+      undefined,
+      context,
+      options.signal,
+      async (response) => {
+        await drain(response);
+        if (response.status === 200) return true;
+        if (response.status === 404) return false;
+        return this.#fail(response, context, 'blob HEAD');
+      },
+    );
   }
 
   async pushBlob(bytes: Uint8Array, mediaType: string, options: OperationOptions = {}): Promise<Descriptor> {
     const digest = computeDigest(bytes);
     const context = this.#context(digest);
     if (bytes.length > MAX_PUSH_BLOB_BYTES) {
-      throw new RegistryError('TOO_LARGE', `blob of ${bytes.length} bytes is more than the push limit of ${MAX_PUSH_BLOB_BYTES}`, context);
+      throw new RegistryError(
+        'TOO_LARGE',
+        `blob of ${bytes.length} bytes is more than the push limit of ${MAX_PUSH_BLOB_BYTES}`,
+        context,
+      );
     }
     const descriptor: Descriptor = { mediaType, digest, size: bytes.length };
     if (await this.hasBlob(digest, options)) return descriptor;
 
     const uploads = this.#url('blobs/uploads/');
-    const location = await this.#send(uploads, 'POST', { 'content-length': '0' }, undefined, context, options.signal, async (response) => {
-      if (response.status !== 202) return this.#fail(response, context, 'blob upload start');
-      await drain(response);
-      const value = header(response.headers, 'location');
-      if (value === undefined || value.length > 4096) throw new RegistryError('BAD_RESPONSE', 'blob upload start without a usable Location', context);
-      try {
-        return new URL(value, response.url);
-      } catch {
-        throw new RegistryError('BAD_RESPONSE', `blob upload Location ${JSON.stringify(sanitize(value, 120))} is not a URL`, context);
-      }
-    });
+    const location = await this.#send(
+      uploads,
+      'POST',
+      { 'content-length': '0' },
+      undefined,
+      context,
+      options.signal,
+      async (response) => {
+        if (response.status !== 202) return this.#fail(response, context, 'blob upload start');
+        await drain(response);
+        const value = header(response.headers, 'location');
+        if (value === undefined || value.length > 4096)
+          throw new RegistryError('BAD_RESPONSE', 'blob upload start without a usable Location', context);
+        try {
+          return new URL(value, response.url);
+        } catch {
+          throw new RegistryError(
+            'BAD_RESPONSE',
+            `blob upload Location ${JSON.stringify(sanitize(value, 120))} is not a URL`,
+            context,
+          );
+        }
+      },
+    );
     location.searchParams.set('digest', digest);
     const headers = { 'content-type': 'application/octet-stream' };
     await this.#send(location, 'PUT', headers, bytes, context, options.signal, async (response) => {
@@ -149,36 +195,68 @@ class Pusher implements PushRepository {
     return descriptor;
   }
 
-  async pushManifest(bytes: Uint8Array, mediaType: string, tag?: string, options: OperationOptions = {}): Promise<Descriptor> {
+  async pushManifest(
+    bytes: Uint8Array,
+    mediaType: string,
+    tag?: string,
+    options: OperationOptions = {},
+  ): Promise<Descriptor> {
     const digest = computeDigest(bytes);
     const reference = tag ?? digest;
     const context = this.#context(reference);
-    if (tag !== undefined && !TAG_PATTERN.test(tag)) throw new RegistryError('BAD_REFERENCE', `invalid tag ${JSON.stringify(sanitize(tag, 140))}`, context);
+    if (tag !== undefined && !TAG_PATTERN.test(tag))
+      throw new RegistryError('BAD_REFERENCE', `invalid tag ${JSON.stringify(sanitize(tag, 140))}`, context);
     if (bytes.length > this.#transport.limits.manifestBytes) {
-      throw new RegistryError('TOO_LARGE', `manifest of ${bytes.length} bytes is more than the limit of ${this.#transport.limits.manifestBytes}`, context);
+      throw new RegistryError(
+        'TOO_LARGE',
+        `manifest of ${bytes.length} bytes is more than the limit of ${this.#transport.limits.manifestBytes}`,
+        context,
+      );
     }
-    await this.#send(this.#url(`manifests/${reference}`), 'PUT', { 'content-type': mediaType }, bytes, context, options.signal, async (response) => {
-      if (response.status !== 201 && response.status !== 200) return this.#fail(response, context, 'manifest PUT');
-      await drain(response);
-      this.#checkDigest(response, digest, context, 'manifest');
-    });
+    await this.#send(
+      this.#url(`manifests/${reference}`),
+      'PUT',
+      { 'content-type': mediaType },
+      bytes,
+      context,
+      options.signal,
+      async (response) => {
+        if (response.status !== 201 && response.status !== 200)
+          return this.#fail(response, context, 'manifest PUT');
+        await drain(response);
+        this.#checkDigest(response, digest, context, 'manifest');
+      },
+    );
     return { mediaType, digest, size: bytes.length };
   }
 
   async supportsReferrers(digest: string, options: OperationOptions = {}): Promise<boolean> {
     const context = this.#context(digest);
     const accept = { accept: 'application/vnd.oci.image.index.v1+json' };
-    return this.#send(this.#url(`referrers/${digest}`), 'GET', accept, undefined, context, options.signal, async (response) => {
-      if (response.status !== 200 && ![400, 404, 405, 501].includes(response.status)) return this.#fail(response, context, 'referrers probe');
-      await drain(response);
-      return response.status === 200;
-    });
+    return this.#send(
+      this.#url(`referrers/${digest}`),
+      'GET',
+      accept,
+      undefined,
+      context,
+      options.signal,
+      async (response) => {
+        if (response.status !== 200 && ![400, 404, 405, 501].includes(response.status))
+          return this.#fail(response, context, 'referrers probe');
+        await drain(response);
+        return response.status === 200;
+      },
+    );
   }
 
   #checkDigest(response: HttpResponse, digest: string, context: RegistryErrorContext, what: string): void {
     const returned = header(response.headers, 'docker-content-digest')?.trim();
     if (returned !== undefined && returned !== digest) {
-      throw new RegistryError('DIGEST_MISMATCH', `registry stored the ${what} as ${sanitize(returned, 100)}, we pushed ${digest}`, context);
+      throw new RegistryError(
+        'DIGEST_MISMATCH',
+        `registry stored the ${what} as ${sanitize(returned, 100)}, we pushed ${digest}`,
+        context,
+      );
     }
   }
 
@@ -186,9 +264,14 @@ class Pusher implements PushRepository {
     const detail = await this.#transport.errorDetail(response, context);
     const suffix = detail ? `: ${detail}` : '';
     const status = response.status;
-    if (status === 404) throw new RegistryError('NOT_FOUND', `${what}: not found${suffix}`, { ...context, status });
-    if (status === 403) throw new RegistryError('DENIED', `${what}: access denied (403)${suffix}`, { ...context, status });
-    throw new RegistryError('HTTP_ERROR', `${what}: unexpected status ${status}${suffix}`, { ...context, status });
+    if (status === 404)
+      throw new RegistryError('NOT_FOUND', `${what}: not found${suffix}`, { ...context, status });
+    if (status === 403)
+      throw new RegistryError('DENIED', `${what}: access denied (403)${suffix}`, { ...context, status });
+    throw new RegistryError('HTTP_ERROR', `${what}: unexpected status ${status}${suffix}`, {
+      ...context,
+      status,
+    });
   }
 
   /** One request with authentication: what we hold up front, then at most one answer to a 401 challenge. */
@@ -201,7 +284,13 @@ class Pusher implements PushRepository {
     signal: AbortSignal | undefined,
     consume: (response: HttpResponse) => Promise<T>,
   ): Promise<T> {
-    let authorization = await this.#auth.authorization(this.registry, this.#apiHost, this.#scope, context, signal);
+    let authorization = await this.#auth.authorization(
+      this.registry,
+      this.#apiHost,
+      this.#scope,
+      context,
+      signal,
+    );
     for (let round = 0; ; round++) {
       const result = await this.#transport.perform(
         writeRequest({
@@ -221,9 +310,19 @@ class Pusher implements PushRepository {
       );
       if ('value' in result) return result.value as T;
       if (round >= 1) {
-        throw new RegistryError('UNAUTHORIZED', `the registry refused our credentials for ${this.#scope}`, { ...context, status: 401 });
+        throw new RegistryError('UNAUTHORIZED', `the registry refused our credentials for ${this.#scope}`, {
+          ...context,
+          status: 401,
+        });
       }
-      authorization = await this.#auth.respond(this.registry, this.#apiHost, this.#scope, result.challenge, context, signal);
+      authorization = await this.#auth.respond(
+        this.registry,
+        this.#apiHost,
+        this.#scope,
+        result.challenge,
+        context,
+        signal,
+      );
     }
   }
 }

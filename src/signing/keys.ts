@@ -10,7 +10,15 @@
  * go-tuf refuses any other scrypt parameters; so do we, which also bounds the work an attacker-supplied
  * key file can make us do.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, scrypt, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  scrypt,
+  type KeyObject,
+} from 'node:crypto';
 import nacl from 'tweetnacl';
 
 export const SIGSTORE_PRIVATE_KEY_PEM = 'ENCRYPTED SIGSTORE PRIVATE KEY';
@@ -97,7 +105,8 @@ interface EncryptedKeyJson {
   readonly ciphertext: Buffer;
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function base64Field(value: unknown, what: string): Buffer {
   if (typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value) || value.length % 4 !== 0) {
@@ -118,22 +127,37 @@ function parseEncryptedJson(text: string): EncryptedKeyJson {
   if (!isRecord(json) || !isRecord(kdf) || !isRecord(cipher)) {
     throw new SigningKeyError('KEY_FORMAT', 'encrypted key: expected "kdf", "cipher" and "ciphertext"');
   }
-  if (kdf.name !== 'scrypt') throw new SigningKeyError('KEY_UNSUPPORTED', `encrypted key: unsupported kdf ${JSON.stringify(kdf.name)}`);
+  if (kdf.name !== 'scrypt')
+    throw new SigningKeyError(
+      'KEY_UNSUPPORTED',
+      `encrypted key: unsupported kdf ${JSON.stringify(kdf.name)}`,
+    );
   const params = kdf.params;
   if (!isRecord(params) || params.N !== SCRYPT.N || params.r !== SCRYPT.r || params.p !== SCRYPT.p) {
-    throw new SigningKeyError('KEY_UNSUPPORTED', 'encrypted key: unexpected kdf parameters (cosign uses scrypt N=32768 r=8 p=1)');
+    throw new SigningKeyError(
+      'KEY_UNSUPPORTED',
+      'encrypted key: unexpected kdf parameters (cosign uses scrypt N=32768 r=8 p=1)',
+    );
   }
   if (cipher.name !== 'nacl/secretbox') {
-    throw new SigningKeyError('KEY_UNSUPPORTED', `encrypted key: unsupported cipher ${JSON.stringify(cipher.name)}`);
+    throw new SigningKeyError(
+      'KEY_UNSUPPORTED',
+      `encrypted key: unsupported cipher ${JSON.stringify(cipher.name)}`,
+    );
   }
   const salt = base64Field(kdf.salt, 'kdf.salt');
   const nonce = base64Field(cipher.nonce, 'cipher.nonce');
   const ciphertext = base64Field(json.ciphertext, 'ciphertext');
-  if (salt.length === 0 || salt.length > 64) throw new SigningKeyError('KEY_FORMAT', `encrypted key: salt of ${salt.length} bytes`);
+  if (salt.length === 0 || salt.length > 64)
+    throw new SigningKeyError('KEY_FORMAT', `encrypted key: salt of ${salt.length} bytes`);
   if (nonce.length !== nacl.secretbox.nonceLength) {
-    throw new SigningKeyError('KEY_FORMAT', `encrypted key: nonce is ${nonce.length} bytes, not ${nacl.secretbox.nonceLength}`);
+    throw new SigningKeyError(
+      'KEY_FORMAT',
+      `encrypted key: nonce is ${nonce.length} bytes, not ${nacl.secretbox.nonceLength}`,
+    );
   }
-  if (ciphertext.length <= nacl.secretbox.overheadLength) throw new SigningKeyError('KEY_FORMAT', 'encrypted key: ciphertext is too short');
+  if (ciphertext.length <= nacl.secretbox.overheadLength)
+    throw new SigningKeyError('KEY_FORMAT', 'encrypted key: ciphertext is too short');
   return { salt, nonce, ciphertext };
 }
 
@@ -155,7 +179,8 @@ export function signingKeyFrom(privateKey: KeyObject): SigningKey {
  * indistinguishable by design of secretbox: both are "wrong password or corrupt key".
  */
 export async function decryptPrivateKey(pem: string, password: string): Promise<SigningKey> {
-  if (pem.length > MAX_KEY_FILE) throw new SigningKeyError('KEY_FORMAT', `private key file is larger than ${MAX_KEY_FILE} bytes`);
+  if (pem.length > MAX_KEY_FILE)
+    throw new SigningKeyError('KEY_FORMAT', `private key file is larger than ${MAX_KEY_FILE} bytes`);
   const block = PEM_BLOCK.exec(pem);
   if (!block) throw new SigningKeyError('KEY_FORMAT', 'no PEM block found in the private key file');
   const type = block[1] as string;
@@ -169,7 +194,11 @@ export async function decryptPrivateKey(pem: string, password: string): Promise<
   const { salt, nonce, ciphertext } = parseEncryptedJson(Buffer.from(body, 'base64').toString('utf8'));
   const key = await deriveKey(password, salt);
   const der = nacl.secretbox.open(new Uint8Array(ciphertext), new Uint8Array(nonce), new Uint8Array(key));
-  if (der === null) throw new SigningKeyError('KEY_PASSWORD', 'cannot decrypt the private key: wrong password or corrupt key');
+  if (der === null)
+    throw new SigningKeyError(
+      'KEY_PASSWORD',
+      'cannot decrypt the private key: wrong password or corrupt key',
+    );
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' });
@@ -178,7 +207,10 @@ export async function decryptPrivateKey(pem: string, password: string): Promise<
   }
   const kind = privateKey.asymmetricKeyType;
   if (kind !== 'ec' && kind !== 'rsa' && kind !== 'ed25519') {
-    throw new SigningKeyError('KEY_UNSUPPORTED', `unsupported private key type ${String(kind)} (ECDSA, RSA or Ed25519 expected)`);
+    throw new SigningKeyError(
+      'KEY_UNSUPPORTED',
+      `unsupported private key type ${String(kind)} (ECDSA, RSA or Ed25519 expected)`,
+    );
   }
   return signingKeyFrom(privateKey);
 }

@@ -25,7 +25,11 @@ export function passwordFromEnv(env: NodeJS.ProcessEnv = process.env): string | 
 }
 
 /** The password, from the environment or a prompt; `confirm` asks twice (new keys). */
-export async function readPassword(prompt: string, confirm: boolean, source: PasswordSource = {}): Promise<string> {
+export async function readPassword(
+  prompt: string,
+  confirm: boolean,
+  source: PasswordSource = {},
+): Promise<string> {
   const fromEnv = passwordFromEnv(source.env);
   if (fromEnv !== undefined) return fromEnv;
   const input = source.input ?? process.stdin;
@@ -44,7 +48,11 @@ export async function readPassword(prompt: string, confirm: boolean, source: Pas
 }
 
 /** Read one line in raw mode without echoing it. */
-function promptHidden(prompt: string, input: NodeJS.ReadStream, output: NodeJS.WritableStream): Promise<string> {
+function promptHidden(
+  prompt: string,
+  input: NodeJS.ReadStream,
+  output: NodeJS.WritableStream,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     output.write(prompt);
     let value = '';
@@ -62,10 +70,12 @@ function promptHidden(prompt: string, input: NodeJS.ReadStream, output: NodeJS.W
     const onData = (chunk: Buffer): void => {
       for (const char of chunk.toString('utf8')) {
         if (char === '\r' || char === '\n') return done();
-        if (char === '\u0003' || char === '\u0004') return done(new PasswordUnavailableError('password entry cancelled'));
+        if (char === '\u0003' || char === '\u0004')
+          return done(new PasswordUnavailableError('password entry cancelled'));
         if (char === '\u007f' || char === '\b') value = value.slice(0, -1);
         else value += char;
-        if (value.length > MAX_PASSWORD) return done(new PasswordUnavailableError(`password longer than ${MAX_PASSWORD} characters`));
+        if (value.length > MAX_PASSWORD)
+          return done(new PasswordUnavailableError(`password longer than ${MAX_PASSWORD} characters`));
       }
     };
     input.on('data', onData);

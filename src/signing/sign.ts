@@ -23,7 +23,14 @@
 import { createHash, sign as cryptoSign } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { computeDigest, parseDigest } from '../oci/digest.ts';
-import { OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, COSIGN_SIMPLE_SIGNING, SIGSTORE_BUNDLE_V03 } from '../oci/media-types.ts';
+import {
+  OCI_CONFIG,
+  OCI_EMPTY,
+  OCI_INDEX,
+  OCI_MANIFEST,
+  COSIGN_SIMPLE_SIGNING,
+  SIGSTORE_BUNDLE_V03,
+} from '../oci/media-types.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { Descriptor, OperationOptions } from '../registry/content.ts';
 import { cosignAttachmentTag, referrersTag } from '../registry/cosign.ts';
@@ -99,9 +106,15 @@ export async function signImage(
   ref: ImageReference,
   options: SignOptions = {},
 ): Promise<SignResult> {
-  if (ref.digest === undefined) throw new SigningError('SIGN_INPUT', `${ref.original}: sign needs the image digest (resolve the tag first)`);
+  if (ref.digest === undefined)
+    throw new SigningError(
+      'SIGN_INPUT',
+      `${ref.original}: sign needs the image digest (resolve the tag first)`,
+    );
   parseDigest(ref.digest);
-  return (options.format ?? 'legacy') === 'bundle' ? signBundle(client, pusher, key, ref, ref.digest, options) : signLegacy(client, pusher, key, ref, ref.digest, options);
+  return (options.format ?? 'legacy') === 'bundle'
+    ? signBundle(client, pusher, key, ref, ref.digest, options)
+    : signLegacy(client, pusher, key, ref, ref.digest, options);
 }
 
 function target(ref: ImageReference, options: SignOptions): SignatureRepository {
@@ -122,7 +135,12 @@ async function signLegacy(
 
   const payload = simpleSigningPayload(cosignDockerReference(ref), digest);
   const signature = signBytes(key, payload).toString('base64');
-  const layer = { mediaType: COSIGN_SIMPLE_SIGNING, size: payload.length, digest: computeDigest(payload), annotations: { [ANNOTATION_SIGNATURE]: signature } };
+  const layer = {
+    mediaType: COSIGN_SIMPLE_SIGNING,
+    size: payload.length,
+    digest: computeDigest(payload),
+    annotations: { [ANNOTATION_SIGNATURE]: signature },
+  };
 
   const existing = await existingSignatureLayers(client, where, tag, operation);
   const layers: unknown[] = [...existing];
@@ -130,7 +148,10 @@ async function signLegacy(
   if (!unchanged) layers.push(layer);
   const maxLayers = client.limits.signatureLayers;
   if (layers.length > maxLayers) {
-    throw new SigningError('SIGN_CONFLICT', `${where.registry}/${where.repository}:${tag} already holds ${existing.length} signatures; more than ${maxLayers} would not be read by verifiers`);
+    throw new SigningError(
+      'SIGN_CONFLICT',
+      `${where.registry}/${where.repository}:${tag} already holds ${existing.length} signatures; more than ${maxLayers} would not be read by verifiers`,
+    );
   }
 
   const repo = pusher.repository(where.registry, where.repository);
@@ -166,13 +187,19 @@ async function existingSignatureLayers(
   if (found === undefined) return [];
   const manifest = await source.fetchManifest(found.digest, operation);
   if (manifest.parsed.kind !== 'image') {
-    throw new SigningError('SIGN_CONFLICT', `${source.location}:${tag} is an index, not a cosign signature manifest; refusing to overwrite it`);
+    throw new SigningError(
+      'SIGN_CONFLICT',
+      `${source.location}:${tag} is an index, not a cosign signature manifest; refusing to overwrite it`,
+    );
   }
   const layers = (manifest.json as { layers?: unknown }).layers;
   if (!Array.isArray(layers)) return [];
   for (const l of manifest.parsed.layers) {
     if (l.mediaType !== COSIGN_SIMPLE_SIGNING) {
-      throw new SigningError('SIGN_CONFLICT', `${source.location}:${tag} holds a ${l.mediaType} layer, not a cosign signature manifest; refusing to overwrite it`);
+      throw new SigningError(
+        'SIGN_CONFLICT',
+        `${source.location}:${tag} holds a ${l.mediaType} layer, not a cosign signature manifest; refusing to overwrite it`,
+      );
     }
   }
   return layers as Record<string, unknown>[];
@@ -187,16 +214,24 @@ async function signBundle(
   options: SignOptions,
 ): Promise<SignResult> {
   if (key.privateKey.asymmetricKeyType === 'ed25519') {
-    throw new SigningError('SIGN_UNSUPPORTED', 'bundle signatures over a digest need a prehashing key (ECDSA or RSA), not Ed25519');
+    throw new SigningError(
+      'SIGN_UNSUPPORTED',
+      'bundle signatures over a digest need a prehashing key (ECDSA or RSA), not Ed25519',
+    );
   }
-  if (parseDigest(digest).algorithm !== 'sha256') throw new SigningError('SIGN_UNSUPPORTED', 'bundle signatures need a sha256 image digest');
+  if (parseDigest(digest).algorithm !== 'sha256')
+    throw new SigningError('SIGN_UNSUPPORTED', 'bundle signatures need a sha256 image digest');
   const operation = options.signal ? { signal: options.signal } : {};
   const image = await client.repository(ref.registry, ref.repository).fetchManifest(digest, operation);
   const manifestDigest = createHash('sha256').update(image.bytes).digest();
   const bundle = Buffer.from(
     JSON.stringify({
       mediaType: SIGSTORE_BUNDLE_V03,
-      verificationMaterial: { publicKey: { hint: key.hint }, tlogEntries: [], timestampVerificationData: { rfc3161Timestamps: [] } },
+      verificationMaterial: {
+        publicKey: { hint: key.hint },
+        tlogEntries: [],
+        timestampVerificationData: { rfc3161Timestamps: [] },
+      },
       messageSignature: {
         messageDigest: { algorithm: 'SHA2_256', digest: manifestDigest.toString('base64') },
         signature: signBytes(key, image.bytes).toString('base64'),
@@ -227,18 +262,35 @@ async function signBundle(
     'utf8',
   );
   const pushed = await repo.pushManifest(manifest, OCI_MANIFEST, undefined, operation);
-  const result: SignResult = { format: 'bundle', imageDigest: digest, written: `${repo.location}@${pushed.digest}`, manifestDigest: pushed.digest };
+  const result: SignResult = {
+    format: 'bundle',
+    imageDigest: digest,
+    written: `${repo.location}@${pushed.digest}`,
+    manifestDigest: pushed.digest,
+  };
   if (await repo.supportsReferrers(digest, operation)) return result;
 
   // Referrers tag schema (distribution-spec): the index tagged `sha256-<hex>` lists the referrers.
   const indexTag = referrersTag(digest);
-  const entry = { mediaType: OCI_MANIFEST, digest: pushed.digest, size: pushed.size, artifactType: SIGSTORE_BUNDLE_V03, annotations };
+  const entry = {
+    mediaType: OCI_MANIFEST,
+    digest: pushed.digest,
+    size: pushed.size,
+    artifactType: SIGSTORE_BUNDLE_V03,
+    annotations,
+  };
   const listed = await existingReferrers(client, where, indexTag, operation);
   if (!listed.some((d) => (d as { digest?: unknown }).digest === pushed.digest)) listed.push(entry);
   if (listed.length > client.limits.referrers) {
-    throw new SigningError('SIGN_CONFLICT', `${repo.location}:${indexTag} would list more than ${client.limits.referrers} referrers`);
+    throw new SigningError(
+      'SIGN_CONFLICT',
+      `${repo.location}:${indexTag} would list more than ${client.limits.referrers} referrers`,
+    );
   }
-  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: listed }), 'utf8');
+  const index = Buffer.from(
+    JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: listed }),
+    'utf8',
+  );
   await repo.pushManifest(index, OCI_INDEX, indexTag, operation);
   return { ...result, referrersIndex: `${repo.location}:${indexTag}` };
 }
@@ -263,7 +315,10 @@ async function existingReferrers(
     throw error;
   }
   if (manifest.parsed.kind !== 'index') {
-    throw new SigningError('SIGN_CONFLICT', `${source.location}:${tag} is not an image index; refusing to overwrite it as the referrers index`);
+    throw new SigningError(
+      'SIGN_CONFLICT',
+      `${source.location}:${tag} is not an image index; refusing to overwrite it as the referrers index`,
+    );
   }
   const manifests = (manifest.json as { manifests?: unknown }).manifests;
   return Array.isArray(manifests) ? [...(manifests as unknown[])] : [];

@@ -18,7 +18,10 @@ import { cli } from '../cli/run.ts';
 let registry: RunningRegistry;
 let dir: string;
 const image = buildImage({ seed: 'cli-sign' });
-const saved = { PORTCULLIS_PASSWORD: process.env.PORTCULLIS_PASSWORD, COSIGN_PASSWORD: process.env.COSIGN_PASSWORD };
+const saved = {
+  PORTCULLIS_PASSWORD: process.env.PORTCULLIS_PASSWORD,
+  COSIGN_PASSWORD: process.env.COSIGN_PASSWORD,
+};
 
 before(async () => {
   registry = await startRegistry();
@@ -48,7 +51,16 @@ async function legacyCandidates(repo: string, digest: string): Promise<Signature
     const out: SignatureCandidate[] = [];
     for (const layer of manifest.parsed.layers) {
       const payload = await source.fetchBlob(layer, { maxBytes: 1 << 20 });
-      out.push({ kind: 'legacy', source: layer.digest, signature: { payload, annotations: layer.annotations ?? {}, mediaType: layer.mediaType, digest: layer.digest } });
+      out.push({
+        kind: 'legacy',
+        source: layer.digest,
+        signature: {
+          payload,
+          annotations: layer.annotations ?? {},
+          mediaType: layer.mediaType,
+          digest: layer.digest,
+        },
+      });
     }
     return out;
   } finally {
@@ -68,55 +80,137 @@ test('generate-key-pair writes cosign.key (0600) and cosign.pub once; sign with 
 
   const again = await cli(['generate-key-pair', '--output-key-prefix', prefix]);
   assert.equal(again.code, 2);
-  assert.equal(again.stderr, `portcullis: ${prefix}.key already exists; refusing to overwrite it (choose another --output-key-prefix)\n`);
+  assert.equal(
+    again.stderr,
+    `portcullis: ${prefix}.key already exists; refusing to overwrite it (choose another --output-key-prefix)\n`,
+  );
 
   const ref = `${registry.host}/acme/api:v1`;
   const sign = await cli(['sign', ref, '--key', `${prefix}.key`, '--insecure-registry', registry.host]);
   assert.equal(sign.code, 0, sign.stderr);
-  assert.equal(sign.stdout, `signed ${ref}@${image.digest} (${registry.host}/acme/api:sha256-${image.digest.slice(7)}.sig)\n`);
+  assert.equal(
+    sign.stdout,
+    `signed ${ref}@${image.digest} (${registry.host}/acme/api:sha256-${image.digest.slice(7)}.sig)\n`,
+  );
 
-  const authority = compileAuthority({ kind: 'key', name: 'ci', keys: [await readFile(`${prefix}.pub`, 'utf8')], tlog: { required: false } });
-  const decision = evaluateAuthorities({ authorities: [authority], candidates: await legacyCandidates('acme/api', image.digest), imageDigest: image.digest });
+  const authority = compileAuthority({
+    kind: 'key',
+    name: 'ci',
+    keys: [await readFile(`${prefix}.pub`, 'utf8')],
+    tlog: { required: false },
+  });
+  const decision = evaluateAuthorities({
+    authorities: [authority],
+    candidates: await legacyCandidates('acme/api', image.digest),
+    imageDigest: image.digest,
+  });
   assert.equal(decision.satisfied, true, decision.reason);
 
   // And through `verify --key` (the ad hoc policy from flags): no tlog entry, so only with --insecure-ignore-tlog.
-  const verify = await cli(['verify', ref, '--key', `${prefix}.pub`, '--insecure-ignore-tlog', '--insecure-registry', registry.host]);
+  const verify = await cli([
+    'verify',
+    ref,
+    '--key',
+    `${prefix}.pub`,
+    '--insecure-ignore-tlog',
+    '--insecure-registry',
+    registry.host,
+  ]);
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
-  const otherKey = await cli(['verify', ref, '--key', fixturePath('skopeo-signed', 'keys', 'k2.pub'), '--insecure-ignore-tlog', '--insecure-registry', registry.host]);
+  const otherKey = await cli([
+    'verify',
+    ref,
+    '--key',
+    fixturePath('skopeo-signed', 'keys', 'k2.pub'),
+    '--insecure-ignore-tlog',
+    '--insecure-registry',
+    registry.host,
+  ]);
   assert.equal(otherKey.code, 1, 'a signature by another key does not satisfy --key k2.pub');
   const tlog = await cli(['verify', ref, '--key', `${prefix}.pub`, '--insecure-registry', registry.host]);
   assert.equal(tlog.code, 1);
   assert.match(tlog.stdout, /key: not in transparency log/);
 });
 
-test('sign with cosign\'s COSIGN_PASSWORD and a fixture key; bundle format reports the referrers index', async () => {
+test("sign with cosign's COSIGN_PASSWORD and a fixture key; bundle format reports the referrers index", async () => {
   delete process.env.PORTCULLIS_PASSWORD;
-  process.env.COSIGN_PASSWORD = (await readFile(fixturePath('skopeo-signed', 'keys', 'passphrase.txt'), 'utf8')).trim();
+  process.env.COSIGN_PASSWORD = (
+    await readFile(fixturePath('skopeo-signed', 'keys', 'passphrase.txt'), 'utf8')
+  ).trim();
   const bundled = buildImage({ seed: 'cli-sign-bundle' });
   await pushBuilt(registry.host, 'acme/bundled', bundled, 'v1');
   const ref = `${registry.host}/acme/bundled@${bundled.digest}`;
-  const r = await cli(['sign', ref, '--key', fixturePath('skopeo-signed', 'keys', 'k1.private'), '--format', 'bundle', '--insecure-registry', registry.host]);
+  const r = await cli([
+    'sign',
+    ref,
+    '--key',
+    fixturePath('skopeo-signed', 'keys', 'k1.private'),
+    '--format',
+    'bundle',
+    '--insecure-registry',
+    registry.host,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(
     r.stdout,
-    new RegExp(`^signed ${ref.replace(/[.]/g, '\\.')} \\(${registry.host}/acme/bundled@sha256:[0-9a-f]{64}, listed in ${registry.host}/acme/bundled:sha256-${bundled.digest.slice(7)}\\)\n$`),
+    new RegExp(
+      `^signed ${ref.replace(/[.]/g, '\\.')} \\(${registry.host}/acme/bundled@sha256:[0-9a-f]{64}, listed in ${registry.host}/acme/bundled:sha256-${bundled.digest.slice(7)}\\)\n$`,
+    ),
   );
   const k1 = fixturePath('skopeo-signed', 'keys', 'k1.pub');
-  const verify = await cli(['verify', ref, '--key', k1, '--insecure-ignore-tlog', '--insecure-registry', registry.host]);
+  const verify = await cli([
+    'verify',
+    ref,
+    '--key',
+    k1,
+    '--insecure-ignore-tlog',
+    '--insecure-registry',
+    registry.host,
+  ]);
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
 });
 
 test('sign and verify agree on a tag prefix and a signature repository', async () => {
-  process.env.PORTCULLIS_PASSWORD = (await readFile(fixturePath('skopeo-signed', 'keys', 'passphrase.txt'), 'utf8')).trim();
+  process.env.PORTCULLIS_PASSWORD = (
+    await readFile(fixturePath('skopeo-signed', 'keys', 'passphrase.txt'), 'utf8')
+  ).trim();
   const ref = `${registry.host}/acme/api:v1`;
   const where = ['--attachment-tag-prefix', 'ci-', '--signature-repository', `${registry.host}/acme/sigs`];
-  const r = await cli(['sign', ref, '--key', fixturePath('skopeo-signed', 'keys', 'k2.private'), '--insecure-registry', registry.host, ...where]);
+  const r = await cli([
+    'sign',
+    ref,
+    '--key',
+    fixturePath('skopeo-signed', 'keys', 'k2.private'),
+    '--insecure-registry',
+    registry.host,
+    ...where,
+  ]);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout, `signed ${ref}@${image.digest} (${registry.host}/acme/sigs:ci-sha256-${image.digest.slice(7)}.sig)\n`);
+  assert.equal(
+    r.stdout,
+    `signed ${ref}@${image.digest} (${registry.host}/acme/sigs:ci-sha256-${image.digest.slice(7)}.sig)\n`,
+  );
   const k2 = fixturePath('skopeo-signed', 'keys', 'k2.pub');
-  const found = await cli(['verify', ref, '--key', k2, '--insecure-ignore-tlog', '--insecure-registry', registry.host, ...where]);
+  const found = await cli([
+    'verify',
+    ref,
+    '--key',
+    k2,
+    '--insecure-ignore-tlog',
+    '--insecure-registry',
+    registry.host,
+    ...where,
+  ]);
   assert.equal(found.code, 0, found.stdout + found.stderr);
-  const elsewhere = await cli(['verify', ref, '--key', k2, '--insecure-ignore-tlog', '--insecure-registry', registry.host]);
+  const elsewhere = await cli([
+    'verify',
+    ref,
+    '--key',
+    k2,
+    '--insecure-ignore-tlog',
+    '--insecure-registry',
+    registry.host,
+  ]);
   assert.equal(elsewhere.code, 1, 'not in the image repository');
 });
 
@@ -124,17 +218,37 @@ test('password problems are exit 2 with a message, never a prompt in CI or a sta
   delete process.env.PORTCULLIS_PASSWORD;
   delete process.env.COSIGN_PASSWORD;
   const key = fixturePath('skopeo-signed', 'keys', 'k1.private');
-  const none = await cli(['sign', `${registry.host}/acme/api:v1`, '--key', key, '--insecure-registry', registry.host]);
+  const none = await cli([
+    'sign',
+    `${registry.host}/acme/api:v1`,
+    '--key',
+    key,
+    '--insecure-registry',
+    registry.host,
+  ]);
   assert.equal(none.code, 2);
-  assert.equal(none.stderr, 'portcullis: no password: set PORTCULLIS_PASSWORD (or COSIGN_PASSWORD), or run on a terminal to be prompted\n');
+  assert.equal(
+    none.stderr,
+    'portcullis: no password: set PORTCULLIS_PASSWORD (or COSIGN_PASSWORD), or run on a terminal to be prompted\n',
+  );
   const gen = await cli(['generate-key-pair', '--output-key-prefix', join(dir, 'nopass')]);
   assert.equal(gen.code, 2);
   assert.match(gen.stderr, /no password/);
 
   process.env.PORTCULLIS_PASSWORD = 'wrong';
-  const wrong = await cli(['sign', `${registry.host}/acme/api:v1`, '--key', key, '--insecure-registry', registry.host]);
+  const wrong = await cli([
+    'sign',
+    `${registry.host}/acme/api:v1`,
+    '--key',
+    key,
+    '--insecure-registry',
+    registry.host,
+  ]);
   assert.equal(wrong.code, 2);
-  assert.equal(wrong.stderr, `portcullis: ${key}: cannot decrypt the private key: wrong password or corrupt key\n`);
+  assert.equal(
+    wrong.stderr,
+    `portcullis: ${key}: cannot decrypt the private key: wrong password or corrupt key\n`,
+  );
 });
 
 test('bad inputs: missing key file, a public key, a bad reference, a bad signature repository', async () => {
@@ -153,7 +267,14 @@ test('bad inputs: missing key file, a public key, a bad reference, a bad signatu
   const badRef = await cli(['sign', 'UPPER/Case:tag', '--key', pubKey]);
   assert.equal(badRef.code, 2);
   assert.match(badRef.stderr, /^portcullis: invalid image reference/);
-  const badRepo = await cli(['sign', ref, '--key', pubKey, '--signature-repository', `${registry.host}/sigs:v1`]);
+  const badRepo = await cli([
+    'sign',
+    ref,
+    '--key',
+    pubKey,
+    '--signature-repository',
+    `${registry.host}/sigs:v1`,
+  ]);
   assert.equal(badRepo.code, 2);
   assert.match(badRepo.stderr, /must name a repository, without tag or digest/);
   const badFormat = await cli(['sign', ref, '--key', pubKey, '--format', 'pgp']);
@@ -161,11 +282,25 @@ test('bad inputs: missing key file, a public key, a bad reference, a bad signatu
 });
 
 test('a tag that does not exist is exit 1 and says so; plain HTTP is refused unless allowed', async () => {
-  process.env.PORTCULLIS_PASSWORD = (await readFile(fixturePath('skopeo-signed', 'keys', 'passphrase.txt'), 'utf8')).trim();
+  process.env.PORTCULLIS_PASSWORD = (
+    await readFile(fixturePath('skopeo-signed', 'keys', 'passphrase.txt'), 'utf8')
+  ).trim();
   const key = fixturePath('skopeo-signed', 'keys', 'k1.private');
-  const missing = await cli(['sign', `${registry.host}/acme/api:nope`, '--key', key, '--insecure-registry', registry.host]);
+  const missing = await cli([
+    'sign',
+    `${registry.host}/acme/api:nope`,
+    '--key',
+    key,
+    '--insecure-registry',
+    registry.host,
+  ]);
   assert.equal(missing.code, 1);
-  assert.match(missing.stderr, new RegExp(`^portcullis: cannot sign ${registry.host}/acme/api:nope: registry ${registry.host}/acme/api:nope: tag not found\n$`));
+  assert.match(
+    missing.stderr,
+    new RegExp(
+      `^portcullis: cannot sign ${registry.host}/acme/api:nope: registry ${registry.host}/acme/api:nope: tag not found\n$`,
+    ),
+  );
   const plain = await cli(['sign', `${registry.host}/acme/api:v1`, '--key', key]);
   assert.equal(plain.code, 1);
   assert.match(plain.stderr, /not configured as insecure/);

@@ -37,7 +37,11 @@ test('both PEM types are read (COSIGN before cosign 2, SIGSTORE after)', () => {
 });
 
 test('a wrong password is "wrong password or corrupt key", not a stack', async () => {
-  await rejects(decryptPrivateKey(read('k1.private'), 'not-the-password'), 'KEY_PASSWORD', /^cannot decrypt the private key: wrong password or corrupt key$/);
+  await rejects(
+    decryptPrivateKey(read('k1.private'), 'not-the-password'),
+    'KEY_PASSWORD',
+    /^cannot decrypt the private key: wrong password or corrupt key$/,
+  );
 });
 
 test('a damaged ciphertext is refused like a wrong password', async () => {
@@ -52,14 +56,22 @@ test('a damaged ciphertext is refused like a wrong password', async () => {
 });
 
 test('other scrypt parameters are refused before any work (as go-tuf does)', async () => {
-  const json = { kdf: { name: 'scrypt', params: { N: 1 << 22, r: 8, p: 1 }, salt: 'AAAA' }, cipher: { name: 'nacl/secretbox', nonce: Buffer.alloc(24).toString('base64') }, ciphertext: Buffer.alloc(64).toString('base64') };
+  const json = {
+    kdf: { name: 'scrypt', params: { N: 1 << 22, r: 8, p: 1 }, salt: 'AAAA' },
+    cipher: { name: 'nacl/secretbox', nonce: Buffer.alloc(24).toString('base64') },
+    ciphertext: Buffer.alloc(64).toString('base64'),
+  };
   const pem = `-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n${Buffer.from(JSON.stringify(json)).toString('base64')}\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n`;
   await rejects(decryptPrivateKey(pem, 'x'), 'KEY_UNSUPPORTED', /unexpected kdf parameters/);
 });
 
 test('bad inputs say what is wrong', async () => {
   await rejects(decryptPrivateKey('hello', 'x'), 'KEY_FORMAT', /no PEM block found/);
-  await rejects(decryptPrivateKey(read('k1.pub'), 'x'), 'KEY_UNSUPPORTED', /unsupported PEM type "PUBLIC KEY"/);
+  await rejects(
+    decryptPrivateKey(read('k1.pub'), 'x'),
+    'KEY_UNSUPPORTED',
+    /unsupported PEM type "PUBLIC KEY"/,
+  );
   const notJson = `-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----\n${Buffer.from('nope').toString('base64')}\n-----END ENCRYPTED COSIGN PRIVATE KEY-----\n`;
   await rejects(decryptPrivateKey(notJson, 'x'), 'KEY_FORMAT', /not JSON/);
   await rejects(decryptPrivateKey('x'.repeat(70000), 'x'), 'KEY_FORMAT', /larger than/);
@@ -67,9 +79,14 @@ test('bad inputs say what is wrong', async () => {
 
 test('generate-key-pair output decrypts to its public key, in cosign 2 format and parameters', async () => {
   const pair = await generateKeyPair('s3cret');
-  assert.match(pair.privatePem, /^-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n(?:[A-Za-z0-9+/=]{64}\n)*[A-Za-z0-9+/=]{1,64}\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n$/);
+  assert.match(
+    pair.privatePem,
+    /^-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n(?:[A-Za-z0-9+/=]{64}\n)*[A-Za-z0-9+/=]{1,64}\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n$/,
+  );
   assert.match(pair.publicPem, /^-----BEGIN PUBLIC KEY-----\n/);
-  const json = JSON.parse(Buffer.from(pair.privatePem.split('\n').slice(1, -2).join(''), 'base64').toString('utf8')) as Record<string, unknown>;
+  const json = JSON.parse(
+    Buffer.from(pair.privatePem.split('\n').slice(1, -2).join(''), 'base64').toString('utf8'),
+  ) as Record<string, unknown>;
   assert.deepEqual(Object.keys(json), ['kdf', 'cipher', 'ciphertext']);
   assert.deepEqual((json.kdf as { params: unknown }).params, { N: 32768, r: 8, p: 1 });
   assert.equal(Buffer.from((json.kdf as { salt: string }).salt, 'base64').length, 32);

@@ -24,7 +24,11 @@ import {
   type SigningAuthority,
 } from '../../src/sigstore/index.ts';
 import { decryptPrivateKey, signingKeyFrom, type SigningKey } from '../../src/signing/keys.ts';
-import { cosignDockerReference, cosignSignatureConfig, simpleSigningPayload } from '../../src/signing/payload.ts';
+import {
+  cosignDockerReference,
+  cosignSignatureConfig,
+  simpleSigningPayload,
+} from '../../src/signing/payload.ts';
 import { signImage, SigningError } from '../../src/signing/sign.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { buildImage, pushBuilt, sha256 } from '../harness/images.ts';
@@ -35,7 +39,12 @@ const KEYS = fixturePath('skopeo-signed', 'keys');
 const passphrase = readFileSync(join(KEYS, 'passphrase.txt'), 'utf8').trim();
 const pub = (name: string): string => readFileSync(join(KEYS, `${name}.pub`), 'utf8');
 const keyAuthority = (name: string, keyName = name): SigningAuthority =>
-  compileAuthority({ kind: 'key', name, keys: [pub(keyName)], tlog: { required: false } }) as SigningAuthority;
+  compileAuthority({
+    kind: 'key',
+    name,
+    keys: [pub(keyName)],
+    tlog: { required: false },
+  }) as SigningAuthority;
 
 let registry: RunningRegistry;
 let client: RegistryClient;
@@ -78,7 +87,12 @@ async function legacyCandidates(repo: string, digest: string, prefix = '') {
     candidates.push({
       kind: 'legacy',
       source: `${tag} ${layer.digest}`,
-      signature: { payload, annotations: layer.annotations ?? {}, mediaType: layer.mediaType, digest: layer.digest },
+      signature: {
+        payload,
+        annotations: layer.annotations ?? {},
+        mediaType: layer.mediaType,
+        digest: layer.digest,
+      },
     });
   }
   return { manifest, candidates };
@@ -87,19 +101,47 @@ async function legacyCandidates(repo: string, digest: string, prefix = '') {
 test('payload bytes are the ones cosign writes (dangerzone public-good signature, cosign-style fixture)', () => {
   const dangerzone = readFileSync(fixturePath('cosign-dangerzone', 'simplesigning-payload.json'));
   assert.deepEqual(
-    Buffer.from(simpleSigningPayload('ghcr.io/freedomofpress/dangerzone/v1', 'sha256:7396780b5862cf8b37527854a2a2331e5c746b6a71aa1f424258c3bfaf3a1bd7')),
+    Buffer.from(
+      simpleSigningPayload(
+        'ghcr.io/freedomofpress/dangerzone/v1',
+        'sha256:7396780b5862cf8b37527854a2a2331e5c746b6a71aa1f424258c3bfaf3a1bd7',
+      ),
+    ),
     dangerzone,
   );
   const style = readFileSync(
-    fixturePath('skopeo-signed', 'registry-dump', 'test', 'cosignstyle', 'blobs', 'sha256-9a580d43f47876bc52acb5bb311cfd5496b378a9c899f83fb98a95463173ad8c'),
+    fixturePath(
+      'skopeo-signed',
+      'registry-dump',
+      'test',
+      'cosignstyle',
+      'blobs',
+      'sha256-9a580d43f47876bc52acb5bb311cfd5496b378a9c899f83fb98a95463173ad8c',
+    ),
   );
   const ref = parseReference('127.0.0.1:5055/test/cosignstyle:v1');
-  assert.deepEqual(Buffer.from(simpleSigningPayload(cosignDockerReference(ref), 'sha256:a26b9f2187e829cdbda806d6729e554ec8534d6d856a10b33667191ab33a28c9')), style);
+  assert.deepEqual(
+    Buffer.from(
+      simpleSigningPayload(
+        cosignDockerReference(ref),
+        'sha256:a26b9f2187e829cdbda806d6729e554ec8534d6d856a10b33667191ab33a28c9',
+      ),
+    ),
+    style,
+  );
   assert.equal(cosignDockerReference(parseReference('busybox')), 'index.docker.io/library/busybox');
 });
 
-test('the .sig config blob is byte-identical to cosign\'s (dangerzone: 233 bytes, a3b01184…)', () => {
-  const manifest = JSON.parse(readFileSync(fixturePath('cosign-dangerzone', 'sha256-7396780b5862cf8b37527854a2a2331e5c746b6a71aa1f424258c3bfaf3a1bd7.sig.manifest.json'), 'utf8')) as {
+test("the .sig config blob is byte-identical to cosign's (dangerzone: 233 bytes, a3b01184…)", () => {
+  const manifest = JSON.parse(
+    readFileSync(
+      fixturePath(
+        'cosign-dangerzone',
+        'sha256-7396780b5862cf8b37527854a2a2331e5c746b6a71aa1f424258c3bfaf3a1bd7.sig.manifest.json',
+      ),
+      'utf8',
+    ),
+  ) as {
     config: { digest: string; size: number };
     layers: Array<{ digest: string }>;
   };
@@ -108,7 +150,7 @@ test('the .sig config blob is byte-identical to cosign\'s (dangerzone: 233 bytes
   assert.equal(sha256(config), manifest.config.digest);
 });
 
-test('legacy: a signature by k1 verifies with k1 only, and has cosign\'s manifest shape', async () => {
+test("legacy: a signature by k1 verifies with k1 only, and has cosign's manifest shape", async () => {
   const { image, ref } = await pushed('acme/legacy', 'sign-legacy');
   const result = await signImage(client, pusher, k1, ref);
   const tag = `sha256-${image.digest.slice(7)}.sig`;
@@ -135,9 +177,15 @@ test('legacy: a signature by k1 verifies with k1 only, and has cosign\'s manifes
   );
   const verified = verifyLegacySignature(candidate.signature, image.digest, keyAuthority('k1'));
   assert.match(verified.summary, /^key sha256:[0-9a-f]{64}/);
-  assert.throws(() => verifyLegacySignature(candidate.signature, image.digest, keyAuthority('k2')), /signature/i);
+  assert.throws(
+    () => verifyLegacySignature(candidate.signature, image.digest, keyAuthority('k2')),
+    /signature/i,
+  );
   const other = buildImage({ seed: 'sign-legacy-other' });
-  assert.throws(() => verifyLegacySignature(candidate.signature, other.digest, keyAuthority('k1')), /not for the image/);
+  assert.throws(
+    () => verifyLegacySignature(candidate.signature, other.digest, keyAuthority('k1')),
+    /not for the image/,
+  );
 });
 
 test('legacy: a second signature (k2) is appended; both verify, 2 of 2', async () => {
@@ -147,7 +195,12 @@ test('legacy: a second signature (k2) is appended; both verify, 2 of 2', async (
   assert.equal(second.layers, 2);
   const { candidates } = await legacyCandidates('acme/two', image.digest);
   assert.equal(candidates.length, 2);
-  const decision = evaluateAuthorities({ authorities: [keyAuthority('k1'), keyAuthority('k2')], threshold: 2, candidates, imageDigest: image.digest });
+  const decision = evaluateAuthorities({
+    authorities: [keyAuthority('k1'), keyAuthority('k2')],
+    threshold: 2,
+    candidates,
+    imageDigest: image.digest,
+  });
   assert.equal(decision.satisfied, true, decision.reason);
   assert.match(decision.reason, /^threshold 2 of 2 met \(2\)/);
 
@@ -157,7 +210,10 @@ test('legacy: a second signature (k2) is appended; both verify, 2 of 2', async (
   const manifest = await source.fetchManifest(found?.digest ?? '');
   if (manifest.parsed.kind !== 'image') throw new Error('not an image manifest');
   const config = await source.fetchBlob(manifest.parsed.config, { maxBytes: 4096 });
-  assert.deepEqual(Buffer.from(config), Buffer.from(cosignSignatureConfig(manifest.parsed.layers.map((l) => l.digest))));
+  assert.deepEqual(
+    Buffer.from(config),
+    Buffer.from(cosignSignatureConfig(manifest.parsed.layers.map((l) => l.digest))),
+  );
 });
 
 test('legacy: appending to a skopeo-written .sig keeps its layer (replayed fixture shape)', async () => {
@@ -165,13 +221,31 @@ test('legacy: appending to a skopeo-written .sig keeps its layer (replayed fixtu
   // A .sig written by another tool (skopeo's config shape), holding one k2 signature made by us.
   const payload = simpleSigningPayload(`${registry.host}/acme/mixed:v1`, image.digest);
   const { signBytes } = await import('../../src/signing/sign.ts');
-  const layer = { mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha256(payload), size: payload.length, annotations: { 'dev.cosignproject.cosign/signature': signBytes(k2, payload).toString('base64') } };
+  const layer = {
+    mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+    digest: sha256(payload),
+    size: payload.length,
+    annotations: { 'dev.cosignproject.cosign/signature': signBytes(k2, payload).toString('base64') },
+  };
   const repo = pusher.repository(registry.host, 'acme/mixed');
   await repo.pushBlob(payload, layer.mediaType);
-  const config = Buffer.from(`{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":["${layer.digest}"]}}`);
+  const config = Buffer.from(
+    `{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":["${layer.digest}"]}}`,
+  );
   const configDescriptor = await repo.pushBlob(config, 'application/vnd.oci.image.config.v1+json');
   const tag = `sha256-${image.digest.slice(7)}.sig`;
-  await repo.pushManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: configDescriptor, layers: [layer] })), 'application/vnd.oci.image.manifest.v1+json', tag);
+  await repo.pushManifest(
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: configDescriptor,
+        layers: [layer],
+      }),
+    ),
+    'application/vnd.oci.image.manifest.v1+json',
+    tag,
+  );
 
   const result = await signImage(client, pusher, k1, ref);
   assert.equal(result.layers, 2);
@@ -179,7 +253,12 @@ test('legacy: appending to a skopeo-written .sig keeps its layer (replayed fixtu
   const first = candidates[0];
   assert.ok(first?.kind === 'legacy');
   assert.deepEqual(Buffer.from(first.signature.payload), Buffer.from(payload));
-  const decision = evaluateAuthorities({ authorities: [keyAuthority('k1'), keyAuthority('k2')], threshold: 2, candidates, imageDigest: image.digest });
+  const decision = evaluateAuthorities({
+    authorities: [keyAuthority('k1'), keyAuthority('k2')],
+    threshold: 2,
+    candidates,
+    imageDigest: image.digest,
+  });
   assert.equal(decision.satisfied, true, decision.reason);
 });
 
@@ -191,22 +270,39 @@ test('legacy: signing twice with a deterministic key (Ed25519) adds no duplicate
   assert.deepEqual([first.layers, first.unchanged, again.layers, again.unchanged], [1, false, 1, true]);
   assert.equal(again.manifestDigest, first.manifestDigest);
   const { candidates } = await legacyCandidates('acme/dedupe', image.digest);
-  const authority = compileAuthority({ kind: 'key', name: 'ed', keys: [ed.publicPem], tlog: { required: false } });
-  assert.equal(evaluateAuthorities({ authorities: [authority], candidates, imageDigest: image.digest }).satisfied, true);
+  const authority = compileAuthority({
+    kind: 'key',
+    name: 'ed',
+    keys: [ed.publicPem],
+    tlog: { required: false },
+  });
+  assert.equal(
+    evaluateAuthorities({ authorities: [authority], candidates, imageDigest: image.digest }).satisfied,
+    true,
+  );
   await assert.rejects(signImage(client, pusher, ed, ref, { format: 'bundle' }), /need a prehashing key/);
 });
 
 test('legacy: tag prefix and another signature repository', async () => {
   const { image, ref } = await pushed('acme/app', 'sign-elsewhere');
-  const result = await signImage(client, pusher, k1, ref, { tagPrefix: 'team-', signatureRepository: { registry: registry.host, repository: 'acme/signatures' } });
+  const result = await signImage(client, pusher, k1, ref, {
+    tagPrefix: 'team-',
+    signatureRepository: { registry: registry.host, repository: 'acme/signatures' },
+  });
   assert.equal(result.written, `${registry.host}/acme/signatures:team-sha256-${image.digest.slice(7)}.sig`);
   const { candidates } = await legacyCandidates('acme/signatures', image.digest, 'team-');
   const candidate = candidates[0];
   assert.ok(candidate?.kind === 'legacy');
   // The payload names the image's repository, as cosign does with COSIGN_REPOSITORY.
-  assert.match(Buffer.from(candidate.signature.payload).toString('utf8'), new RegExp(`"docker-reference":"${registry.host}/acme/app"`));
+  assert.match(
+    Buffer.from(candidate.signature.payload).toString('utf8'),
+    new RegExp(`"docker-reference":"${registry.host}/acme/app"`),
+  );
   verifyLegacySignature(candidate.signature, image.digest, keyAuthority('k1'));
-  assert.equal(await client.repository(registry.host, 'acme/app').resolveTag(`sha256-${image.digest.slice(7)}.sig`), undefined);
+  assert.equal(
+    await client.repository(registry.host, 'acme/app').resolveTag(`sha256-${image.digest.slice(7)}.sig`),
+    undefined,
+  );
 });
 
 test('legacy: something other than a signature manifest under the .sig tag is not overwritten', async () => {
@@ -222,24 +318,37 @@ test('legacy: something other than a signature manifest under the .sig tag is no
 });
 
 test('signing needs a digest: a tag alone is refused', async () => {
-  await assert.rejects(signImage(client, pusher, k1, parseReference(`${registry.host}/acme/legacy:v1`)), /needs the image digest/);
+  await assert.rejects(
+    signImage(client, pusher, k1, parseReference(`${registry.host}/acme/legacy:v1`)),
+    /needs the image digest/,
+  );
 });
 
 interface BundleJson {
   readonly mediaType: string;
   readonly verificationMaterial: { readonly publicKey: { readonly hint: string } };
-  readonly messageSignature: { readonly messageDigest: { readonly algorithm: string; readonly digest: string } };
+  readonly messageSignature: {
+    readonly messageDigest: { readonly algorithm: string; readonly digest: string };
+  };
 }
 
 test('bundle: a v0.3 message-signature bundle as a referrer, listed in the tag-schema index, verifies', async () => {
   const { image, ref } = await pushed('acme/bundle', 'sign-bundle');
-  const result = await signImage(client, pusher, k1, ref, { format: 'bundle', now: () => new Date('2026-11-27T10:00:00.123Z') });
+  const result = await signImage(client, pusher, k1, ref, {
+    format: 'bundle',
+    now: () => new Date('2026-11-27T10:00:00.123Z'),
+  });
   assert.equal(result.referrersIndex, `${registry.host}/acme/bundle:sha256-${image.digest.slice(7)}`);
   const second = await signImage(client, pusher, k2, ref, { format: 'bundle' });
 
   const source = client.repository(registry.host, 'acme/bundle');
-  const referrers = await source.referrers(image.digest, { artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json' });
-  assert.deepEqual(referrers.map((r) => r.digest), [result.manifestDigest, second.manifestDigest]);
+  const referrers = await source.referrers(image.digest, {
+    artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+  });
+  assert.deepEqual(
+    referrers.map((r) => r.digest),
+    [result.manifestDigest, second.manifestDigest],
+  );
   const candidates: SignatureCandidate[] = [];
   for (const r of referrers) {
     const m = await source.fetchManifest(r.digest);
@@ -249,21 +358,42 @@ test('bundle: a v0.3 message-signature bundle as a referrer, listed in the tag-s
     assert.equal(m.parsed.config.mediaType, 'application/vnd.oci.empty.v1+json');
     const [layer] = m.parsed.layers;
     assert.ok(layer);
-    const bundle = JSON.parse(Buffer.from(await source.fetchBlob(layer, { maxBytes: 1 << 20 })).toString('utf8')) as BundleJson;
+    const bundle = JSON.parse(
+      Buffer.from(await source.fetchBlob(layer, { maxBytes: 1 << 20 })).toString('utf8'),
+    ) as BundleJson;
     assert.equal(bundle.mediaType, 'application/vnd.dev.sigstore.bundle.v0.3+json');
     assert.equal(bundle.messageSignature.messageDigest.algorithm, 'SHA2_256');
-    assert.equal(Buffer.from(bundle.messageSignature.messageDigest.digest, 'base64').toString('hex'), image.digest.slice(7));
+    assert.equal(
+      Buffer.from(bundle.messageSignature.messageDigest.digest, 'base64').toString('hex'),
+      image.digest.slice(7),
+    );
     assert.ok([k1.hint, k2.hint].includes(bundle.verificationMaterial.publicKey.hint));
     candidates.push({ kind: 'bundle', source: r.digest, bundle });
   }
   const first = await source.fetchManifest(result.manifestDigest);
-  assert.equal((first.json as { annotations: Record<string, string> }).annotations['org.opencontainers.image.created'], '2026-11-27T10:00:00Z');
+  assert.equal(
+    (first.json as { annotations: Record<string, string> }).annotations['org.opencontainers.image.created'],
+    '2026-11-27T10:00:00Z',
+  );
 
-  const decision = evaluateAuthorities({ authorities: [keyAuthority('k1'), keyAuthority('k2')], threshold: 2, candidates, imageDigest: image.digest });
+  const decision = evaluateAuthorities({
+    authorities: [keyAuthority('k1'), keyAuthority('k2')],
+    threshold: 2,
+    candidates,
+    imageDigest: image.digest,
+  });
   assert.equal(decision.satisfied, true, decision.reason);
-  const wrong = evaluateAuthorities({ authorities: [keyAuthority('gen')], candidates, imageDigest: image.digest });
+  const wrong = evaluateAuthorities({
+    authorities: [keyAuthority('gen')],
+    candidates,
+    imageDigest: image.digest,
+  });
   assert.equal(wrong.satisfied, false);
-  const other = evaluateAuthorities({ authorities: [keyAuthority('k1')], candidates, imageDigest: buildImage({ seed: 'x' }).digest });
+  const other = evaluateAuthorities({
+    authorities: [keyAuthority('k1')],
+    candidates,
+    imageDigest: buildImage({ seed: 'x' }).digest,
+  });
   assert.equal(other.satisfied, false);
   assert.match(other.reason, /not for the artifact/);
 });
@@ -276,9 +406,21 @@ test('bundle signatures need a tlog-optional authority (no transparency log here
   assert.ok(r);
   const m = await source.fetchManifest(r.digest);
   if (m.parsed.kind !== 'image') throw new Error('not an image manifest');
-  const bundle = Buffer.from(await source.fetchBlob(m.parsed.layers[0] ?? m.parsed.config, { maxBytes: 1 << 20 }));
-  const strict = compileAuthority({ kind: 'key', name: 'k1', keys: [pub('k1')], tlog: { required: true }, trustRoot: loadPublicGoodTrustRoot() });
-  const decision = evaluateAuthorities({ authorities: [strict], candidates: [{ kind: 'bundle', source: 'x', bundle }], imageDigest: image.digest });
+  const bundle = Buffer.from(
+    await source.fetchBlob(m.parsed.layers[0] ?? m.parsed.config, { maxBytes: 1 << 20 }),
+  );
+  const strict = compileAuthority({
+    kind: 'key',
+    name: 'k1',
+    keys: [pub('k1')],
+    tlog: { required: true },
+    trustRoot: loadPublicGoodTrustRoot(),
+  });
+  const decision = evaluateAuthorities({
+    authorities: [strict],
+    candidates: [{ kind: 'bundle', source: 'x', bundle }],
+    imageDigest: image.digest,
+  });
   assert.equal(decision.satisfied, false);
   assert.match(decision.reason, /transparency log/);
 });
@@ -286,11 +428,29 @@ test('bundle signatures need a tlog-optional authority (no transparency log here
 test('skopeo still reads a signed image and its .sig manifest', async () => {
   const { image, ref } = await pushed('acme/skopeo', 'sign-skopeo');
   await signImage(client, pusher, k1, ref);
-  const raw = execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/acme/skopeo:v1`]);
+  const raw = execFileSync('skopeo', [
+    'inspect',
+    '--raw',
+    '--tls-verify=false',
+    `docker://${registry.host}/acme/skopeo:v1`,
+  ]);
   assert.equal(sha256(raw), image.digest);
-  const sig = execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/acme/skopeo:sha256-${image.digest.slice(7)}.sig`], { encoding: 'utf8' });
+  const sig = execFileSync(
+    'skopeo',
+    [
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      `docker://${registry.host}/acme/skopeo:sha256-${image.digest.slice(7)}.sig`,
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal((JSON.parse(sig) as { layers: unknown[] }).layers.length, 1);
-  const inspect = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/acme/skopeo:v1`], { encoding: 'utf8' })) as { Digest: string };
+  const inspect = JSON.parse(
+    execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/acme/skopeo:v1`], {
+      encoding: 'utf8',
+    }),
+  ) as { Digest: string };
   assert.equal(inspect.Digest, image.digest);
 });
 
@@ -313,7 +473,10 @@ test('pushes to a Basic-auth registry send credentials to that host only', async
     assert.ok(writes.length >= 3);
     for (const w of writes) assert.match(String(w.headers.authorization), /^Basic /);
 
-    await assert.rejects(signImage(reader, anonymous, k2, ref), (e: unknown) => e instanceof RegistryError && e.code === 'UNAUTHORIZED');
+    await assert.rejects(
+      signImage(reader, anonymous, k2, ref),
+      (e: unknown) => e instanceof RegistryError && e.code === 'UNAUTHORIZED',
+    );
 
     // An upload Location on another host gets the bytes but never the credentials.
     proxy.setFaults([
@@ -323,11 +486,16 @@ test('pushes to a Basic-auth registry send credentials to that host only', async
         fault: 'custom',
         handle: async (_req, _res, context) => {
           const upstream = await context.forward();
-          context.send({ ...upstream, headers: { ...upstream.headers, location: `${recorder.url}/upload/elsewhere` } });
+          context.send({
+            ...upstream,
+            headers: { ...upstream.headers, location: `${recorder.url}/upload/elsewhere` },
+          });
         },
       },
     ]);
-    await authed.repository(proxy.host, 'acme/private').pushBlob(Buffer.from('a blob for elsewhere'), 'application/octet-stream');
+    await authed
+      .repository(proxy.host, 'acme/private')
+      .pushBlob(Buffer.from('a blob for elsewhere'), 'application/octet-stream');
     assert.equal(recorder.requests.length, 1);
     assert.equal(recorder.requests[0]?.method, 'PUT');
     assert.equal(recorder.requests[0]?.headers.authorization, undefined);
@@ -346,7 +514,14 @@ test('a registry that stores our bytes under another digest is an error', async 
   const lying = createRegistryPusher({ insecureRegistries: [proxy.host] });
   const reader = createRegistryClient({ insecureRegistries: [proxy.host] });
   try {
-    proxy.setFaults([{ method: 'PUT', path: /\/manifests\//, fault: 'header', headers: { 'docker-content-digest': `sha256:${'0'.repeat(64)}` } }]);
+    proxy.setFaults([
+      {
+        method: 'PUT',
+        path: /\/manifests\//,
+        fault: 'header',
+        headers: { 'docker-content-digest': `sha256:${'0'.repeat(64)}` },
+      },
+    ]);
     const { ref } = await pushed('acme/lying', 'sign-lying');
     await assert.rejects(signImage(reader, lying, k1, { ...ref, registry: proxy.host }), (e: unknown) => {
       assert.ok(e instanceof RegistryError);

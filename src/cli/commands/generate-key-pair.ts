@@ -21,7 +21,10 @@ export async function runGenerateKeyPair(opts: GenerateKeyPairOptions, io: Io): 
   const keyPath = `${prefix}.key`;
   const pubPath = `${prefix}.pub`;
   for (const path of [keyPath, pubPath]) {
-    if (existsSync(path)) throw new UsageError(`${path} already exists; refusing to overwrite it (choose another --output-key-prefix)`);
+    if (existsSync(path))
+      throw new UsageError(
+        `${path} already exists; refusing to overwrite it (choose another --output-key-prefix)`,
+      );
   }
   let password: string;
   try {

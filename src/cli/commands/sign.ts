@@ -11,7 +11,13 @@ import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import type { CommandContext, Io } from '../command.ts';
 import { EXIT_ALLOWED, EXIT_DENIED, UsageError } from '../exit-codes.ts';
-import { addRegistryOptions, registryClientFromFlags, registrySettingsFromFlags, timeoutMs, type RegistryFlags } from '../registry-options.ts';
+import {
+  addRegistryOptions,
+  registryClientFromFlags,
+  registrySettingsFromFlags,
+  timeoutMs,
+  type RegistryFlags,
+} from '../registry-options.ts';
 import { canonical, parseReference, ReferenceParseError, withDigest } from '../../reference/index.ts';
 import type { ImageReference } from '../../reference/types.ts';
 import { createRegistryPusherFromSettings } from '../../registry/push.ts';
@@ -19,7 +25,12 @@ import { RegistryConfigError, RegistryError } from '../../registry/errors.ts';
 import { TagError } from '../../registry/cosign.ts';
 import { decryptPrivateKey, SigningKeyError, type SigningKey } from '../../signing/keys.ts';
 import { PasswordUnavailableError, readPassword } from '../../signing/password.ts';
-import { signImage, SigningError, type SignatureFormat, type SignatureRepository } from '../../signing/sign.ts';
+import {
+  signImage,
+  SigningError,
+  type SignatureFormat,
+  type SignatureRepository,
+} from '../../signing/sign.ts';
 
 export interface SignCommandOptions extends RegistryFlags {
   readonly key: string;
@@ -34,7 +45,9 @@ async function loadKey(path: string): Promise<SigningKey> {
   try {
     pem = await readFile(path, 'utf8');
   } catch (error) {
-    throw new UsageError(`cannot read key ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new UsageError(
+      `cannot read key ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
   try {
     const password = await readPassword(`Enter password for private key ${path}: `, false);
@@ -58,19 +71,27 @@ function parseImage(image: string): ImageReference {
 function parseSignatureRepository(value: string): SignatureRepository {
   const ref = parseImage(value);
   if (ref.tag !== undefined || ref.digest !== undefined) {
-    throw new UsageError(`--signature-repository ${JSON.stringify(value)} must name a repository, without tag or digest`);
+    throw new UsageError(
+      `--signature-repository ${JSON.stringify(value)} must name a repository, without tag or digest`,
+    );
   }
   return { registry: ref.registry, repository: ref.repository };
 }
 
 export async function runSign(image: string, opts: SignCommandOptions, io: Io): Promise<number> {
-  if (opts.tagPrefix !== undefined && opts.attachmentTagPrefix !== undefined && opts.tagPrefix !== opts.attachmentTagPrefix) {
+  if (
+    opts.tagPrefix !== undefined &&
+    opts.attachmentTagPrefix !== undefined &&
+    opts.tagPrefix !== opts.attachmentTagPrefix
+  ) {
     throw new UsageError('--tag-prefix and --attachment-tag-prefix disagree; give one');
   }
   const tagPrefix = opts.tagPrefix ?? opts.attachmentTagPrefix;
-  if (tagPrefix !== undefined && opts.format === 'bundle') throw new UsageError('--tag-prefix applies to --format legacy only');
+  if (tagPrefix !== undefined && opts.format === 'bundle')
+    throw new UsageError('--tag-prefix applies to --format legacy only');
   const ref = parseImage(image);
-  const signatureRepository = opts.signatureRepository === undefined ? undefined : parseSignatureRepository(opts.signatureRepository);
+  const signatureRepository =
+    opts.signatureRepository === undefined ? undefined : parseSignatureRepository(opts.signatureRepository);
   const deadline = timeoutMs(opts);
   const key = await loadKey(opts.key);
 
@@ -99,8 +120,13 @@ export async function runSign(image: string, opts: SignCommandOptions, io: Io): 
     io.stdout.write(`signed ${canonical(resolved)} (${where})\n`);
     return EXIT_ALLOWED;
   } catch (error) {
-    if (error instanceof TagError || (error instanceof SigningError && error.code === 'SIGN_INPUT')) throw new UsageError(error.message);
-    if (error instanceof RegistryError || error instanceof SigningError || error instanceof RegistryConfigError) {
+    if (error instanceof TagError || (error instanceof SigningError && error.code === 'SIGN_INPUT'))
+      throw new UsageError(error.message);
+    if (
+      error instanceof RegistryError ||
+      error instanceof SigningError ||
+      error instanceof RegistryConfigError
+    ) {
       io.stderr.write(`portcullis: cannot sign ${image}: ${error.message}\n`);
       return EXIT_DENIED;
     }
@@ -113,13 +139,28 @@ export async function runSign(image: string, opts: SignCommandOptions, io: Io): 
 export function registerSign(program: Command, { io, setExitCode }: CommandContext): void {
   const command = program
     .command('sign')
-    .description('sign IMAGE by digest with a cosign key; writes a cosign .sig signature (or a Sigstore bundle referrer)')
+    .description(
+      'sign IMAGE by digest with a cosign key; writes a cosign .sig signature (or a Sigstore bundle referrer)',
+    )
     .argument('<image>', 'image reference; a tag is resolved once and the digest is signed')
-    .requiredOption('--key <file>', 'encrypted cosign private key (password from PORTCULLIS_PASSWORD / COSIGN_PASSWORD or a prompt)')
-    .addOption(new Option('--format <format>', 'legacy: cosign .sig tag; bundle: Sigstore bundle v0.3 as an OCI referrer').choices(['legacy', 'bundle']).default('legacy'))
+    .requiredOption(
+      '--key <file>',
+      'encrypted cosign private key (password from PORTCULLIS_PASSWORD / COSIGN_PASSWORD or a prompt)',
+    )
+    .addOption(
+      new Option(
+        '--format <format>',
+        'legacy: cosign .sig tag; bundle: Sigstore bundle v0.3 as an OCI referrer',
+      )
+        .choices(['legacy', 'bundle'])
+        .default('legacy'),
+    )
     .option('--tag-prefix <prefix>', 'prefix of the .sig tag (cosign --attachment-tag-prefix)')
     .option('--attachment-tag-prefix <prefix>', 'same as --tag-prefix, spelled as verify and cosign spell it')
-    .option('--signature-repository <repo>', 'write signatures to this registry/repository instead (cosign COSIGN_REPOSITORY)')
+    .option(
+      '--signature-repository <repo>',
+      'write signatures to this registry/repository instead (cosign COSIGN_REPOSITORY)',
+    )
     .action(async (image: string, opts: SignCommandOptions) => setExitCode(await runSign(image, opts, io)));
   addRegistryOptions(command);
 }
