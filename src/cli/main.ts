@@ -13,6 +13,8 @@ import { registerSign } from './commands/sign.ts';
 import { registerGenerateKeyPair } from './commands/generate-key-pair.ts';
 import { registerVerifyBundle } from './commands/verify-bundle.ts';
 
+import { LIMITS } from '../sources/index.ts';
+
 export type { Io } from './command.ts';
 
 /** Every command, in the order `--help` lists them. A new command is one module and one line here. */
@@ -30,8 +32,18 @@ const defaultIo: Io = {
   stdout: process.stdout,
   stderr: process.stderr,
   readStdin: async () => {
+    // Stop reading just past the size `check` accepts, so a huge pipe cannot exhaust memory; the
+    // extractor then reports the input as too large.
     const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    let size = 0;
+    for await (const chunk of process.stdin) {
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (size > LIMITS.maxFileBytes) {
+        process.stdin.destroy();
+        break;
+      }
+    }
     return Buffer.concat(chunks).toString('utf8');
   },
 };

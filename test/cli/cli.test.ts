@@ -184,3 +184,19 @@ test('the installed command runs on a clone: npx portcullis exits 1 on the demo 
   assert.match(r.stdout, /^DENY {2}/m);
   assert.equal(r.stderr, '');
 });
+
+test('check --build-arg fills a Dockerfile ARG that has no default; without it the image is an input error', async () => {
+  const path = await tempFile('Dockerfile', 'ARG TAG\nFROM ghcr.io/acme/base:${TAG}\n');
+  const without = await cli(['check', path, '-p', POLICIES, '--offline', '-o', 'json']);
+  assert.equal(without.code, 2);
+  assert.match(JSON.parse(without.stdout).problems[0].message, /ARG TAG has no default; pass it with --build-arg TAG=<value>/);
+
+  const withArg = await cli(['check', path, '-p', POLICIES, '--offline', '-o', 'json', '--build-arg', 'TAG=1.0']);
+  const report = JSON.parse(withArg.stdout);
+  assert.deepEqual(report.problems, []);
+  assert.equal(report.results[0].image, 'ghcr.io/acme/base:1.0');
+
+  const bad = await cli(['check', path, '-p', POLICIES, '--build-arg', 'TAG']);
+  assert.equal(bad.code, 2);
+  assert.equal(bad.stderr, 'portcullis: --build-arg takes NAME=VALUE, not "TAG"\n');
+});

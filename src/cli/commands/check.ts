@@ -6,12 +6,28 @@ import type { DecisionOptions } from './common.ts';
 import { DECISION_CONCURRENCY, deciderFor, loadPoliciesOrExplain, progress } from './common.ts';
 import { extractFromPaths } from '../../sources/index.ts';
 import { toJson, toText, type ReportEntry } from '../report.ts';
-import { EXIT_ALLOWED, EXIT_DENIED, EXIT_ERROR } from '../exit-codes.ts';
+import { EXIT_ALLOWED, EXIT_DENIED, EXIT_ERROR, UsageError } from '../exit-codes.ts';
 import { mapLimit } from '../../util/map-limit.ts';
 
-export async function runCheck(paths: string[], opts: DecisionOptions, io: Io): Promise<number> {
+export interface CheckOptions extends DecisionOptions {
+  /** Dockerfile ARG values, as `docker build --build-arg` takes them. */
+  readonly buildArg?: string[];
+}
+
+function parseBuildArgs(values: readonly string[] = []): Record<string, string> {
+  const args: Record<string, string> = {};
+  for (const value of values) {
+    const eq = value.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--build-arg takes NAME=VALUE, not ${JSON.stringify(value)}`);
+    args[value.slice(0, eq)] = value.slice(eq + 1);
+  }
+  return args;
+}
+
+export async function runCheck(paths: string[], opts: CheckOptions, io: Io): Promise<number> {
+  const buildArgs = parseBuildArgs(opts.buildArg);
   const policySet = await loadPoliciesOrExplain(opts.policy, io);
-  const { images, problems } = await extractFromPaths(paths, io.readStdin);
+  const { images, problems } = await extractFromPaths(paths, io.readStdin, { buildArgs });
   const { decider, close } = await deciderFor(policySet, opts);
   let entries: ReportEntry[];
   try {
@@ -39,6 +55,7 @@ export function registerCheck(program: Command, { io, setExitCode }: CommandCont
     .option('-p, --policy <path>', 'policy file or directory (repeatable)', collect)
     .addOption(outputOption())
     .option('--offline', 'use only what the references say; never contact a registry', false)
-    .action(async (paths: string[], opts: DecisionOptions) => setExitCode(await runCheck(paths, opts, io)));
+    .option('--build-arg <name=value>', 'Dockerfile ARG value, as docker build takes it (repeatable)', collect)
+    .action(async (paths: string[], opts: CheckOptions) => setExitCode(await runCheck(paths, opts, io)));
   addRegistryOptions(command);
 }
