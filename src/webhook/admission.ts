@@ -1,0 +1,306 @@
+/**
+ * AdmissionReview (`admission.k8s.io/v1`) in, AdmissionReview out: which requests are checked, each
+ * image decided under the internal deadline, and a response people can read in kubectl.
+ *
+ * Fail closed: an object we cannot read, an image without a decision, an internal error or the deadline
+ * all deny. Nothing is ever allowed because something failed, and nothing a client writes into the
+ * object (annotations, labels) is trusted as evidence of an earlier verification.
+ */
+import type { Decision } from '../engine/decision.ts';
+import type {
+  AdmissionRequest,
+  AdmissionResponse,
+  AdmissionReviewRequest,
+  AdmissionReviewResponse,
+  Operation,
+} from '../kubernetes/types.ts';
+import { ADMISSION_API_VERSION } from '../kubernetes/types.ts';
+import type { PodImage } from '../kubernetes/pod-spec.ts';
+import { podImages } from '../kubernetes/pod-spec.ts';
+import type { Engine, ImageResult } from './engine.ts';
+import { decideAll } from './engine.ts';
+import { buildPinPatch, type PatchOperation } from './mutate.ts';
+import { formatDenial, formatWarnings, oneLine } from './messages.ts';
+import type { AuditImage, AuditRecord } from './audit.ts';
+import { auditImage } from './audit.ts';
+
+/** A body that is not a usable AdmissionReview: answered with HTTP 400 and this message. */
+export class AdmissionReviewError extends Error {
+  readonly code = 'ADMISSION_REVIEW_INVALID';
+  constructor(message: string) {
+    super(message);
+    this.name = 'AdmissionReviewError';
+  }
+}
+
+const OPERATIONS: readonly Operation[] = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'];
+const MAX_UID_LENGTH = 128;
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Checks the envelope; the object inside is read later, and its problems deny rather than 400. */
+export function parseAdmissionReview(body: unknown): AdmissionReviewRequest {
+  const fail = (message: string): never => {
+    throw new AdmissionReviewError(message);
+  };
+  if (!isObject(body)) fail('the request body must be a JSON object (an AdmissionReview)');
+  const review = body as Record<string, unknown>;
+  if (review.kind !== 'AdmissionReview') {
+    fail(`kind must be "AdmissionReview", got ${JSON.stringify(review.kind ?? null)}`);
+  }
+  if (review.apiVersion !== ADMISSION_API_VERSION) {
+    fail(
+      `apiVersion must be "${ADMISSION_API_VERSION}", got ${JSON.stringify(review.apiVersion ?? null)}` +
+        ' (set admissionReviewVersions: ["v1"] in the webhook configuration)',
+    );
+  }
+  const request = review.request;
+  if (!isObject(request)) fail('request is missing: an AdmissionReview sent to a webhook must carry a request');
+  const r = request as Record<string, unknown>;
+  if (typeof r.uid !== 'string' || r.uid === '') fail('request.uid is missing or not a string');
+  if ((r.uid as string).length > MAX_UID_LENGTH) fail(`request.uid is longer than ${MAX_UID_LENGTH} characters`);
+  if (typeof r.operation !== 'string' || !OPERATIONS.includes(r.operation as Operation)) {
+    fail(`request.operation must be one of ${OPERATIONS.join(', ')}, got ${JSON.stringify(r.operation ?? null)}`);
+  }
+  const gvk = r.kind;
+  if (!isObject(gvk) || typeof gvk.kind !== 'string' || typeof gvk.version !== 'string') {
+    fail('request.kind must be an object with group, version and kind');
+  }
+  const gvr = r.resource;
+  if (!isObject(gvr) || typeof gvr.resource !== 'string') {
+    fail('request.resource must be an object with group, version and resource');
+  }
+  for (const field of ['subResource', 'name', 'namespace'] as const) {
+    if (r[field] !== undefined && typeof r[field] !== 'string') fail(`request.${field} must be a string`);
+  }
+  if (r.userInfo !== undefined && !isObject(r.userInfo)) fail('request.userInfo must be an object');
+  const k = gvk as Record<string, unknown>;
+  const res = gvr as Record<string, unknown>;
+  const userInfo = isObject(r.userInfo) ? r.userInfo : {};
+  return {
+    apiVersion: ADMISSION_API_VERSION,
+    kind: 'AdmissionReview',
+    request: {
+      uid: r.uid as string,
+      kind: { group: typeof k.group === 'string' ? k.group : '', version: k.version as string, kind: k.kind as string },
+      resource: {
+        group: typeof res.group === 'string' ? res.group : '',
+        version: typeof res.version === 'string' ? res.version : '',
+        resource: res.resource as string,
+      },
+      ...(typeof r.subResource === 'string' && r.subResource !== '' ? { subResource: r.subResource } : {}),
+      ...(typeof r.name === 'string' ? { name: r.name } : {}),
+      ...(typeof r.namespace === 'string' ? { namespace: r.namespace } : {}),
+      operation: r.operation as Operation,
+      userInfo: {
+        ...(typeof userInfo.username === 'string' ? { username: userInfo.username } : {}),
+        ...(typeof userInfo.uid === 'string' ? { uid: userInfo.uid } : {}),
+      },
+      ...(r.object !== undefined ? { object: r.object } : {}),
+      ...(r.oldObject !== undefined && r.oldObject !== null ? { oldObject: r.oldObject } : {}),
+      ...(r.dryRun === true ? { dryRun: true } : {}),
+    },
+  };
+}
+
+const PODSCALABLE = new Set(['Deployment', 'ReplicaSet', 'StatefulSet', 'ReplicationController']);
+
+/**
+ * Why a request needs no check, or undefined when it must be checked. Only facts the API server
+ * vouches for count: the operation, the subresource, and the stored object (`oldObject`) compared
+ * with the new one. Objects being deleted (deletionTimestamp) are still checked: skipping them was a
+ * bypass elsewhere (Kyverno CVE-2023-34091).
+ */
+export function skipReason(request: AdmissionRequest): string | undefined {
+  if (request.operation === 'DELETE' || request.operation === 'CONNECT') {
+    return `${request.operation} requests are not checked`;
+  }
+  if (request.subResource !== undefined && request.subResource !== 'ephemeralcontainers') {
+    // status, scale, binding, eviction...: none of them can change an image.
+    return `the ${request.subResource} subresource cannot change images`;
+  }
+  if (request.operation !== 'UPDATE' || request.oldObject === undefined) return undefined;
+  const now = podImages(request.object);
+  const before = podImages(request.oldObject);
+  if (now.problems.length > 0 || before.problems.length > 0) return undefined;
+  if (!sameImages(now.images, before.images)) return undefined;
+  // Same images at the same places: nothing new would run. A scale-down is only skipped this way;
+  // policy-controller skips any scale-down, even one that also changes an image.
+  if (PODSCALABLE.has(now.kind) && replicas(request.object) < replicas(request.oldObject)) {
+    return 'a scale-down that does not change images';
+  }
+  return 'an update that does not change images';
+}
+
+function sameImages(a: readonly PodImage[], b: readonly PodImage[]): boolean {
+  return a.length === b.length && a.every((x, i) => x.pointer === b[i]!.pointer && x.image === b[i]!.image);
+}
+
+function replicas(object: unknown): number {
+  const spec = isObject(object) && isObject(object.spec) ? object.spec : {};
+  return typeof spec.replicas === 'number' ? spec.replicas : 1;
+}
+
+export interface AdmissionOptions {
+  /** The engine now; undefined while policies are not loaded (every request is then denied). */
+  readonly engine: () => Engine | undefined;
+  readonly deadlineMs: number;
+  /** Whether /mutate pins images to the digest verified in the request (`--no-pin` turns it off). */
+  readonly pin: boolean;
+}
+
+export interface AdmissionResult {
+  readonly review: AdmissionReviewResponse;
+  readonly audit: AuditRecord;
+}
+
+export type Webhook = 'validate' | 'mutate';
+
+/** Decides one parsed AdmissionReview. Never throws. */
+export async function admit(
+  review: AdmissionReviewRequest,
+  webhook: Webhook,
+  options: AdmissionOptions,
+): Promise<AdmissionResult> {
+  const request = review.request;
+  const record = auditBase(request, webhook);
+  const respond = (response: Omit<AdmissionResponse, 'uid'>, audit: Partial<AuditRecord>): AdmissionResult => ({
+    review: { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response: { uid: request.uid, ...response } },
+    audit: { ...record, allowed: response.allowed, ...audit } as AuditRecord,
+  });
+  const deny = (message: string, audit: Partial<AuditRecord> = {}, warnings: readonly string[] = []) =>
+    respond(
+      {
+        allowed: false,
+        status: { code: 403, reason: 'Forbidden', message },
+        ...(warnings.length > 0 ? { warnings } : {}),
+      },
+      { verdict: 'deny', reasons: [message], ...audit },
+    );
+
+  try {
+    const skip = skipReason(request);
+    if (skip !== undefined) return respond({ allowed: true }, { verdict: 'skip', skipped: skip });
+
+    const found = podImages(request.object);
+    const objectName = `${request.kind.kind}${record.name ? ` ${record.name}` : ''}`;
+    if (found.problems.length > 0) {
+      return deny(formatDenial([`portcullis cannot check ${objectName}: ${found.problems.join('; ')}`]));
+    }
+    const engine = options.engine();
+    if (!engine) return deny('portcullis has no policies loaded yet; nothing can be admitted until it has');
+    const results = await decideAll(
+      engine,
+      found.images.map((i) => i.image),
+      options.deadlineMs,
+    );
+    const judged = found.images.map((at) => ({ at, result: results.get(at.image)! }));
+    const images: AuditImage[] = judged.map(({ at, result }) => auditImage(at, result));
+    const policySetVersion = engine.policySet.version;
+
+    const denials = judged.flatMap(({ at, result }) => denialLine(at, result) ?? []);
+    const warnings = formatWarnings(judged.flatMap(({ at, result }) => warningLines(at, result)));
+    if (denials.length > 0) {
+      return deny(formatDenial(denials), { images, policySetVersion, reasons: denials }, warnings);
+    }
+    let patch: PatchOperation[] = [];
+    if (webhook === 'mutate' && options.pin) {
+      patch = buildPinPatch(pinnable(request, found.images), results);
+    }
+    return respond(
+      {
+        allowed: true,
+        ...(warnings.length > 0 ? { warnings } : {}),
+        ...(patch.length > 0
+          ? { patchType: 'JSONPatch' as const, patch: Buffer.from(JSON.stringify(patch)).toString('base64') }
+          : {}),
+      },
+      {
+        verdict: warnings.length > 0 ? 'warn' : 'allow',
+        images,
+        policySetVersion,
+        reasons: [],
+        ...(patch.length > 0 ? { pinned: patch.map((p) => ({ path: p.path, value: p.value })) } : {}),
+      },
+    );
+  } catch (error) {
+    // Our bug; still an answer, and still a denial.
+    const message = error instanceof Error ? error.message : String(error);
+    return deny(`portcullis failed to check this request (internal error: ${oneLine(message)}); denied`);
+  }
+}
+
+/**
+ * The images a patch may touch. On UPDATE only images that changed (re-pinning an unchanged one would
+ * restart its container); on the ephemeralcontainers subresource only ephemeral containers (the rest
+ * of a running pod's spec cannot be changed through it).
+ */
+function pinnable(request: AdmissionRequest, images: readonly PodImage[]): PodImage[] {
+  let candidates = images;
+  if (request.subResource === 'ephemeralcontainers') {
+    candidates = candidates.filter((i) => i.field === 'ephemeralContainers');
+  }
+  if (request.operation === 'UPDATE' && request.oldObject !== undefined) {
+    const before = new Map(podImages(request.oldObject).images.map((i) => [i.pointer, i.image]));
+    candidates = candidates.filter((i) => before.get(i.pointer) !== i.image);
+  }
+  return [...candidates];
+}
+
+/** One line per denied image: the path, the image as written, and every failing enforce rule. */
+export function denialLine(at: PodImage, result: ImageResult): string | undefined {
+  if ('error' in result) return `${at.path} ${at.image}: not verified, so denied: ${result.error}`;
+  const d = result.decision;
+  if (d.allowed) return undefined;
+  return `${at.path} ${at.image}: ${denialReasons(d).join('; ')}`;
+}
+
+function denialReasons(d: Decision): string[] {
+  const fromPolicies = d.policies
+    .filter((p) => p.mode === 'enforce' && p.verdict === 'fail')
+    .flatMap((p) =>
+      p.reason !== undefined
+        ? [`denied by policy ${p.name}: ${p.reason}`]
+        : p.rules
+            .filter((r) => r.verdict === 'fail')
+            .map((r) => `denied by policy ${p.name}, rule ${r.name}: ${r.reason}`),
+    );
+  if (fromPolicies.length > 0) return fromPolicies;
+  // No policy (noMatch: deny) or an unusable reference: the engine's own sentences.
+  return d.reasons.length > 0 ? d.reasons.map((r) => `denied: ${r}`) : ['denied: no verdict'];
+}
+
+function warningLines(at: PodImage, result: ImageResult): string[] {
+  if ('error' in result) return [];
+  return result.decision.warnings.map((w) => `${at.path} ${at.image}: ${w}`);
+}
+
+function auditBase(request: AdmissionRequest, webhook: Webhook): AuditRecord {
+  const meta = metadataOf(request.object) ?? metadataOf(request.oldObject) ?? {};
+  const name =
+    request.name ??
+    (typeof meta.name === 'string' ? meta.name : typeof meta.generateName === 'string' ? `${meta.generateName}*` : '');
+  const namespace = request.namespace ?? (typeof meta.namespace === 'string' ? meta.namespace : '');
+  const { group, version, kind } = request.kind;
+  return {
+    time: new Date().toISOString(),
+    webhook,
+    uid: request.uid,
+    user: request.userInfo.username ?? '',
+    operation: request.operation,
+    kind: `${group === '' ? '' : `${group}/`}${version}/${kind}`,
+    ...(request.subResource ? { subResource: request.subResource } : {}),
+    namespace,
+    name,
+    dryRun: request.dryRun === true,
+    allowed: false,
+    verdict: 'deny',
+    images: [],
+    reasons: [],
+  };
+}
+
+function metadataOf(object: unknown): Record<string, unknown> | undefined {
+  return isObject(object) && isObject(object.metadata) ? object.metadata : undefined;
+}
