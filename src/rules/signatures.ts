@@ -421,6 +421,8 @@ function compileAuthorityItem(
         : {}),
       trustRoot,
       ...(tlog ? { tlog } : {}),
+      // policy-controller's name: a certificate without an embedded CT-log timestamp is accepted.
+      ...(k.insecureIgnoreSCT === true ? { ctlogThreshold: 0 } : {}),
       ...(signatures ? { signatures } : {}),
     };
   }
