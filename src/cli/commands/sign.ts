@@ -140,7 +140,8 @@ export function registerSign(program: Command, { io, setExitCode }: CommandConte
   const command = program
     .command('sign')
     .description(
-      'sign IMAGE by digest with a cosign key; writes a cosign .sig signature (or a Sigstore bundle referrer)',
+      'sign IMAGE by digest with a cosign key; writes a cosign .sig signature (or a Sigstore bundle referrer). ' +
+        'No transparency log is used: verify with tlog not required (verify --insecure-ignore-tlog, cosign --insecure-ignore-tlog)',
     )
     .argument('<image>', 'image reference; a tag is resolved once and the digest is signed')
     .requiredOption(
