@@ -1,0 +1,27 @@
+/**
+ * The variables Portcullis proposes for its two kinds of condition. `now` is always declared too.
+ * The attestation and image-attribute rules bind them; the shapes are documented in docs/cel.md.
+ */
+import type { VariableDecl } from './compile.ts';
+
+export const IMAGE_VARIABLES: readonly VariableDecl[] = [
+  { name: 'image', description: 'the image: {reference, registry, repository, tag, digest}' },
+  {
+    name: 'manifest',
+    description: 'the image manifest for the platform being judged (OCI or Docker v2 JSON)',
+  },
+  {
+    name: 'config',
+    description: 'the image config JSON (config.config.User, config.created, config.os, ...)',
+  },
+];
+
+export const ATTESTATION_VARIABLES: readonly VariableDecl[] = [
+  {
+    name: 'statement',
+    description: 'the verified in-toto Statement (_type, subject, predicateType, predicate)',
+  },
+  { name: 'predicate', description: 'statement.predicate' },
+  { name: 'signer', description: 'who signed the attestation: {authority, keyId, issuer, subject}' },
+  { name: 'image', description: 'the image: {reference, registry, repository, tag, digest}' },
+];
