@@ -9,7 +9,8 @@
  *   not added twice, and its layers are kept byte for byte.
  *
  * bundle (`--format bundle`): a Sigstore bundle v0.3 whose messageSignature is over the image manifest
- *   (messageDigest = the manifest digest), with `verificationMaterial.publicKey.hint`, pushed as an
+ *   (messageDigest = the manifest digest), or on request the DSSE in-toto statement cosign v3 writes
+ *   (bundle.ts), with `verificationMaterial.publicKey.hint`, pushed as an
  *   OCI 1.1 referrer of the image (artifactType `application/vnd.dev.sigstore.bundle.v0.3+json`); when
  *   the registry has no referrers API, the referrers tag-schema index `sha256-<hex>` is updated too.
  *
@@ -20,7 +21,7 @@
  * Read-modify-write of the `.sig` tag and of the referrers index is not atomic: two signers writing
  * the same image at the same moment can lose one signature, as with cosign.
  */
-import { createHash, sign as cryptoSign } from 'node:crypto';
+import { sign as cryptoSign } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { computeDigest, parseDigest } from '../oci/digest.ts';
 import {
@@ -37,11 +38,11 @@ import { cosignAttachmentTag, referrersTag } from '../registry/cosign.ts';
 import { RegistryError } from '../registry/errors.ts';
 import type { RegistryPusher } from '../registry/push.ts';
 import type { ImageReference } from '../reference/types.ts';
+import { dsseSignatureBundle, messageSignatureBundle, type BundleContent } from './bundle.ts';
 import type { SigningKey } from './keys.ts';
 import { cosignDockerReference, cosignSignatureConfig, simpleSigningPayload } from './payload.ts';
 
 export const ANNOTATION_SIGNATURE = 'dev.cosignproject.cosign/signature';
-export const BUNDLE_CONTENT_ANNOTATION = 'dev.sigstore.bundle.content';
 export const CREATED_ANNOTATION = 'org.opencontainers.image.created';
 /** The OCI empty descriptor's blob, `{}`. */
 const EMPTY_JSON = Buffer.from('{}', 'utf8');
@@ -68,6 +69,8 @@ export interface SignOptions extends OperationOptions {
   readonly tagPrefix?: string;
   /** Where signatures are written instead of the image's repository (cosign `COSIGN_REPOSITORY`). */
   readonly signatureRepository?: SignatureRepository;
+  /** Bundle format: a message signature over the manifest (default) or cosign v3's DSSE statement. */
+  readonly bundleContent?: BundleContent;
   /** Clock for the bundle manifest's creation annotation (tests). */
   readonly now?: () => Date;
 }
@@ -213,39 +216,30 @@ async function signBundle(
   digest: string,
   options: SignOptions,
 ): Promise<SignResult> {
-  if (key.privateKey.asymmetricKeyType === 'ed25519') {
+  const content = options.bundleContent ?? 'message-signature';
+  if (content === 'message-signature' && key.privateKey.asymmetricKeyType === 'ed25519') {
     throw new SigningError(
       'SIGN_UNSUPPORTED',
-      'bundle signatures over a digest need a prehashing key (ECDSA or RSA), not Ed25519',
+      'message-signature bundles over a digest need a prehashing key (ECDSA or RSA), not Ed25519; use the dsse bundle content',
     );
   }
-  if (parseDigest(digest).algorithm !== 'sha256')
-    throw new SigningError('SIGN_UNSUPPORTED', 'bundle signatures need a sha256 image digest');
+  if (content === 'message-signature' && parseDigest(digest).algorithm !== 'sha256') {
+    throw new SigningError('SIGN_UNSUPPORTED', 'message-signature bundles need a sha256 image digest');
+  }
   const operation = options.signal ? { signal: options.signal } : {};
   const image = await client.repository(ref.registry, ref.repository).fetchManifest(digest, operation);
-  const manifestDigest = createHash('sha256').update(image.bytes).digest();
-  const bundle = Buffer.from(
-    JSON.stringify({
-      mediaType: SIGSTORE_BUNDLE_V03,
-      verificationMaterial: {
-        publicKey: { hint: key.hint },
-        tlogEntries: [],
-        timestampVerificationData: { rfc3161Timestamps: [] },
-      },
-      messageSignature: {
-        messageDigest: { algorithm: 'SHA2_256', digest: manifestDigest.toString('base64') },
-        signature: signBytes(key, image.bytes).toString('base64'),
-      },
-    }),
-    'utf8',
-  );
+  const sign = (bytes: Uint8Array): Buffer => signBytes(key, bytes);
+  const built =
+    content === 'dsse'
+      ? dsseSignatureBundle(key, digest, sign)
+      : messageSignatureBundle(key, image.bytes, sign);
 
   const where = target(ref, options);
   const repo = pusher.repository(where.registry, where.repository);
   const empty = await repo.pushBlob(EMPTY_JSON, OCI_EMPTY, operation);
-  const layer = await repo.pushBlob(bundle, SIGSTORE_BUNDLE_V03, operation);
+  const layer = await repo.pushBlob(built.bytes, SIGSTORE_BUNDLE_V03, operation);
   const annotations = {
-    [BUNDLE_CONTENT_ANNOTATION]: 'message-signature',
+    ...built.annotations,
     [CREATED_ANNOTATION]: (options.now?.() ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
   };
   const subject: Descriptor = { mediaType: image.descriptor.mediaType, digest, size: image.descriptor.size };

@@ -170,6 +170,43 @@ test("sign with cosign's COSIGN_PASSWORD and a fixture key; bundle format report
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
 });
 
+test("--bundle-content dsse writes cosign v3's statement, and verify --key accepts it", async () => {
+  process.env.PORTCULLIS_PASSWORD = (
+    await readFile(fixturePath('skopeo-signed', 'keys', 'passphrase.txt'), 'utf8')
+  ).trim();
+  const dsse = buildImage({ seed: 'cli-sign-dsse' });
+  await pushBuilt(registry.host, 'acme/dsse', dsse, 'v1');
+  const ref = `${registry.host}/acme/dsse:v1`;
+  const key = fixturePath('skopeo-signed', 'keys', 'k2.private');
+  const mixed = await cli(['sign', ref, '--key', key, '--bundle-content', 'dsse']);
+  assert.equal(mixed.code, 2);
+  assert.equal(mixed.stderr, 'portcullis: --bundle-content applies to --format bundle only\n');
+  const r = await cli([
+    'sign',
+    ref,
+    '--key',
+    key,
+    '--format',
+    'bundle',
+    '--bundle-content',
+    'dsse',
+    '--insecure-registry',
+    registry.host,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const k2 = fixturePath('skopeo-signed', 'keys', 'k2.pub');
+  const verify = await cli([
+    'verify',
+    ref,
+    '--key',
+    k2,
+    '--insecure-ignore-tlog',
+    '--insecure-registry',
+    registry.host,
+  ]);
+  assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+});
+
 test('sign and verify agree on a tag prefix and a signature repository', async () => {
   process.env.PORTCULLIS_PASSWORD = (
     await readFile(fixturePath('skopeo-signed', 'keys', 'passphrase.txt'), 'utf8')

@@ -280,7 +280,10 @@ test('legacy: signing twice with a deterministic key (Ed25519) adds no duplicate
     evaluateAuthorities({ authorities: [authority], candidates, imageDigest: image.digest }).satisfied,
     true,
   );
-  await assert.rejects(signImage(client, pusher, ed, ref, { format: 'bundle' }), /need a prehashing key/);
+  await assert.rejects(
+    signImage(client, pusher, ed, ref, { format: 'bundle' }),
+    /message-signature bundles over a digest need a prehashing key/,
+  );
 });
 
 test('legacy: tag prefix and another signature repository', async () => {
@@ -396,6 +399,56 @@ test('bundle: a v0.3 message-signature bundle as a referrer, listed in the tag-s
   });
   assert.equal(other.satisfied, false);
   assert.match(other.reason, /not for the artifact/);
+});
+
+test("bundle (dsse): cosign v3's in-toto statement in a DSSE envelope verifies, Ed25519 included", async () => {
+  const { image, ref } = await pushed('acme/dsse', 'sign-dsse');
+  const ed = signingKeyFrom(generateKeyPairSync('ed25519').privateKey);
+  const first = await signImage(client, pusher, k1, ref, { format: 'bundle', bundleContent: 'dsse' });
+  await signImage(client, pusher, ed, ref, { format: 'bundle', bundleContent: 'dsse' });
+  const source = client.repository(registry.host, 'acme/dsse');
+  const referrers = await source.referrers(image.digest);
+  assert.equal(referrers.length, 2);
+  assert.equal(
+    referrers[0]?.annotations?.['dev.sigstore.bundle.predicateType'],
+    'https://sigstore.dev/cosign/sign/v1',
+  );
+  assert.equal(referrers[0]?.annotations?.['dev.sigstore.bundle.content'], 'dsse-envelope');
+  const candidates: SignatureCandidate[] = [];
+  for (const r of referrers) {
+    const m = await source.fetchManifest(r.digest);
+    if (m.parsed.kind !== 'image' || !m.parsed.layers[0]) throw new Error('not a bundle manifest');
+    const bundle = JSON.parse(
+      Buffer.from(await source.fetchBlob(m.parsed.layers[0], { maxBytes: 1 << 20 })).toString('utf8'),
+    ) as { dsseEnvelope: { payload: string; payloadType: string } };
+    assert.equal(bundle.dsseEnvelope.payloadType, 'application/vnd.in-toto+json');
+    assert.equal(
+      Buffer.from(bundle.dsseEnvelope.payload, 'base64').toString('utf8'),
+      `{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"${image.digest.slice(7)}"}}],"predicateType":"https://sigstore.dev/cosign/sign/v1","predicate":{}}`,
+    );
+    candidates.push({ kind: 'bundle', source: r.digest, bundle });
+  }
+  assert.equal(first.manifestDigest, referrers[0]?.digest);
+  const edAuthority = compileAuthority({
+    kind: 'key',
+    name: 'ed',
+    keys: [ed.publicPem],
+    tlog: { required: false },
+  });
+  const both = evaluateAuthorities({
+    authorities: [keyAuthority('k1'), edAuthority],
+    threshold: 2,
+    candidates,
+    imageDigest: image.digest,
+  });
+  assert.equal(both.satisfied, true, both.reason);
+  const attestation = evaluateAuthorities({
+    authorities: [keyAuthority('k1')],
+    candidates,
+    imageDigest: image.digest,
+    predicateType: 'https://slsa.dev/provenance/v1',
+  });
+  assert.equal(attestation.satisfied, false, 'an image signature is not an attestation of another type');
 });
 
 test('bundle signatures need a tlog-optional authority (no transparency log here)', async () => {

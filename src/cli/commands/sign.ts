@@ -25,6 +25,7 @@ import { RegistryConfigError, RegistryError } from '../../registry/errors.ts';
 import { TagError } from '../../registry/cosign.ts';
 import { decryptPrivateKey, SigningKeyError, type SigningKey } from '../../signing/keys.ts';
 import { PasswordUnavailableError, readPassword } from '../../signing/password.ts';
+import type { BundleContent } from '../../signing/bundle.ts';
 import {
   signImage,
   SigningError,
@@ -38,6 +39,7 @@ export interface SignCommandOptions extends RegistryFlags {
   readonly tagPrefix?: string;
   readonly attachmentTagPrefix?: string;
   readonly signatureRepository?: string;
+  readonly bundleContent?: BundleContent;
 }
 
 async function loadKey(path: string): Promise<SigningKey> {
@@ -87,6 +89,9 @@ export async function runSign(image: string, opts: SignCommandOptions, io: Io): 
     throw new UsageError('--tag-prefix and --attachment-tag-prefix disagree; give one');
   }
   const tagPrefix = opts.tagPrefix ?? opts.attachmentTagPrefix;
+  if (opts.bundleContent !== undefined && opts.format !== 'bundle') {
+    throw new UsageError('--bundle-content applies to --format bundle only');
+  }
   if (tagPrefix !== undefined && opts.format === 'bundle')
     throw new UsageError('--tag-prefix applies to --format legacy only');
   const ref = parseImage(image);
@@ -113,6 +118,7 @@ export async function runSign(image: string, opts: SignCommandOptions, io: Io): 
       signal,
       ...(tagPrefix !== undefined && { tagPrefix }),
       ...(signatureRepository !== undefined && { signatureRepository }),
+      ...(opts.bundleContent !== undefined && { bundleContent: opts.bundleContent }),
     });
     let where = result.written;
     if (result.unchanged) where += ', already there';
@@ -155,6 +161,12 @@ export function registerSign(program: Command, { io, setExitCode }: CommandConte
       )
         .choices(['legacy', 'bundle'])
         .default('legacy'),
+    )
+    .addOption(
+      new Option(
+        '--bundle-content <kind>',
+        'with --format bundle: message-signature over the manifest (default), or dsse (the in-toto statement cosign v3 signs)',
+      ).choices(['message-signature', 'dsse']),
     )
     .option('--tag-prefix <prefix>', 'prefix of the .sig tag (cosign --attachment-tag-prefix)')
     .option('--attachment-tag-prefix <prefix>', 'same as --tag-prefix, spelled as verify and cosign spell it')
