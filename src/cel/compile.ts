@@ -82,6 +82,20 @@ const PLANNER_CALLS = new Set([
   '@not_strictly_false',
   '__not_strictly_false__',
 ]);
+// Type names are identifiers too (`type(x) == string`).
+const TYPE_NAMES = new Set([
+  'int',
+  'uint',
+  'double',
+  'bool',
+  'string',
+  'bytes',
+  'list',
+  'map',
+  'null_type',
+  'type',
+]);
+const QUALIFIED_TYPE_NAMES = new Set(['google.protobuf.Timestamp', 'google.protobuf.Duration']);
 const MACROS: Record<string, string> = {
   all: 'list.all(x, condition)',
   exists: 'list.exists(x, condition)',
@@ -202,14 +216,24 @@ class Checker {
         return;
       case 'identExpr':
         this.identifiers.set(e.id, k.value.name);
-        if (!scope.has(k.value.name) && !this.declared.has(k.value.name)) {
+        if (!scope.has(k.value.name) && !this.declared.has(k.value.name) && !TYPE_NAMES.has(k.value.name)) {
           const known = [...this.declared].sort().join(', ');
           this.error('CEL_UNDECLARED', `undeclared variable '${k.value.name}' (available: ${known})`, e.id);
         }
         return;
-      case 'selectExpr':
+      case 'selectExpr': {
+        const name = qualifiedName(e);
+        if (
+          name !== undefined &&
+          QUALIFIED_TYPE_NAMES.has(name) &&
+          !scope.has('google') &&
+          !this.declared.has('google')
+        ) {
+          return;
+        }
         if (k.value.operand !== undefined) this.check(k.value.operand, scope, depth + 1);
         return;
+      }
       case 'listExpr':
         for (const el of k.value.elements) this.check(el, scope, depth + 1);
         return;

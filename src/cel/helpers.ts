@@ -1,20 +1,25 @@
 /**
- * Helper functions for what plain CEL makes clumsy: "within the last 7 days" and version ranges.
+ * Helper functions for what plain CEL makes clumsy: "within the last 7 days", version ranges,
+ * adding up sizes.
  * Each is documented, with examples, in docs/cel.md; keep the two in step.
  */
 import {
   CelScalar,
   celEnv,
   celFunc,
+  celType,
   isCelError,
+  isCelUint,
+  listType,
   objectType,
   type CelFunc,
+  type CelList,
   type CelValue,
 } from '@bufbuild/cel';
 import { compareSemVerStrings, isSemVer, satisfiesSemVer } from './semver.ts';
 import { currentEvaluation } from './meter.ts';
 
-const { STRING, BOOL, INT } = CelScalar;
+const { STRING, BOOL, INT, DYN } = CelScalar;
 const TIMESTAMP = objectType('google.protobuf.Timestamp');
 const DURATION = objectType('google.protobuf.Duration');
 
@@ -50,6 +55,29 @@ function isWithin(at: SecondsNanos, window: SecondsNanos): boolean {
   return t <= now && now - t <= w;
 }
 
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** Sum of a list of numbers: int when every element is an int, double as soon as one is a double. */
+function sum(list: CelList): bigint | number {
+  let ints = 0n;
+  let doubles = 0;
+  let anyDouble = false;
+  let i = 0;
+  for (const v of list) {
+    if (typeof v === 'bigint') ints += v;
+    else if (typeof v === 'number') {
+      doubles += v;
+      anyDouble = true;
+    } else if (isCelUint(v)) ints += v.value;
+    else throw new Error(`sum() takes a list of numbers; element ${i} is a ${celType(v).name}`);
+    i++;
+  }
+  if (anyDouble) return Number(ints) + doubles;
+  if (ints < INT64_MIN || ints > INT64_MAX) throw new Error('int overflow in sum()');
+  return ints;
+}
+
 export const helperFunctions: readonly CelFunc[] = [
   celFunc('isWithin', [STRING, STRING], BOOL, (t, d) =>
     isWithin(convert('timestamp', t), convert('duration', d)),
@@ -57,6 +85,7 @@ export const helperFunctions: readonly CelFunc[] = [
   celFunc('isWithin', [STRING, DURATION], BOOL, (t, d) => isWithin(convert('timestamp', t), messageOf(d))),
   celFunc('isWithin', [TIMESTAMP, STRING], BOOL, (t, d) => isWithin(messageOf(t), convert('duration', d))),
   celFunc('isWithin', [TIMESTAMP, DURATION], BOOL, (t, d) => isWithin(messageOf(t), messageOf(d))),
+  celFunc('sum', [listType(DYN)], DYN, sum),
   celFunc('semver.isValid', [STRING], BOOL, (v) => isSemVer(v)),
   celFunc('semver.compare', [STRING, STRING], INT, (a, b) => BigInt(compareSemVerStrings(a, b))),
   celFunc('semver.satisfies', [STRING, STRING], BOOL, (v, range) => satisfiesSemVer(v, range)),
