@@ -31,7 +31,7 @@ import {
 } from '../../src/signing/payload.ts';
 import { signImage, SigningError } from '../../src/signing/sign.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
-import { buildImage, pushBuilt, sha256 } from '../harness/images.ts';
+import { buildImage, buildMultiPlatform, pushBuilt, sha256 } from '../harness/images.ts';
 import { startFaultProxy, startHeaderRecorder } from '../harness/fault-proxy.ts';
 import { fixturePath } from '../harness/fixtures.ts';
 
@@ -585,6 +585,115 @@ test('a registry that stores our bytes under another digest is an error', async 
   } finally {
     await reader.close();
     await lying.close();
+    await proxy.stop();
+  }
+});
+
+test("token auth: the push asks for pull,push on the repository, with the host's credentials only", async () => {
+  const token = await startRegistry({ token: { users: { ci: 'ci-pw' } } });
+  const credentials = staticCredentials({
+    [token.host]: { kind: 'basic', username: 'ci', password: 'ci-pw' },
+  });
+  const insecureRegistries = [token.host, new URL(token.token?.realm ?? token.url).host];
+  const reader = createRegistryClient({ insecureRegistries, credentials });
+  const writer = createRegistryPusher({ insecureRegistries, credentials });
+  try {
+    const image = buildImage({ seed: 'sign-token' });
+    await pushBuilt(token.host, 'acme/tokened', image, 'v1', { auth: { username: 'ci', password: 'ci-pw' } });
+    const before = token.token?.requests.length ?? 0;
+    const ref = withDigest(parseReference(`${token.host}/acme/tokened:v1`), image.digest);
+    await signImage(reader, writer, k1, ref);
+    const requests = token.token?.requests.slice(before) ?? [];
+    assert.ok(
+      requests.some((r) => r.scopes.includes('repository:acme/tokened:pull,push') && r.account === 'ci'),
+    );
+    assert.ok(
+      requests.every((r) => r.account === 'ci'),
+      'every token request carried the credentials for this host',
+    );
+    const { candidates } = await (async () => {
+      const source = reader.repository(token.host, 'acme/tokened');
+      const found = await source.resolveTag(`sha256-${image.digest.slice(7)}.sig`);
+      const m = await source.fetchManifest(found?.digest ?? '');
+      if (m.parsed.kind !== 'image' || !m.parsed.layers[0]) throw new Error('no signature layer');
+      const layer = m.parsed.layers[0];
+      const payload = await source.fetchBlob(layer, { maxBytes: 1 << 20 });
+      const candidate: SignatureCandidate = {
+        kind: 'legacy',
+        source: layer.digest,
+        signature: { payload, annotations: layer.annotations ?? {}, mediaType: layer.mediaType },
+      };
+      return { candidates: [candidate] };
+    })();
+    assert.equal(
+      evaluateAuthorities({ authorities: [keyAuthority('k1')], candidates, imageDigest: image.digest })
+        .satisfied,
+      true,
+    );
+  } finally {
+    await reader.close();
+    await writer.close();
+    await token.stop();
+  }
+});
+
+test('bounds: a .sig already at the layer limit is not extended; an oversized manifest is not pushed', async () => {
+  const { ref } = await pushed('acme/full', 'sign-full');
+  const small = createRegistryClient({ insecureRegistries: [registry.host], limits: { signatureLayers: 1 } });
+  try {
+    await signImage(small, pusher, k1, ref);
+    await assert.rejects(signImage(small, pusher, k2, ref), (e: unknown) => {
+      assert.ok(e instanceof SigningError);
+      assert.match(e.message, /already holds 1 signatures; more than 1 would not be read by verifiers$/);
+      return true;
+    });
+  } finally {
+    await small.close();
+  }
+  const tiny = createRegistryPusher({ insecureRegistries: [registry.host], limits: { manifestBytes: 1024 } });
+  try {
+    await assert.rejects(
+      tiny
+        .repository(registry.host, 'acme/full')
+        .pushManifest(Buffer.alloc(2048, 0x20), 'application/vnd.oci.image.manifest.v1+json', 'big'),
+      /manifest of 2048 bytes is more than the limit of 1024/,
+    );
+  } finally {
+    await tiny.close();
+  }
+});
+
+test('a transient 503 on the manifest PUT is retried; a multi-platform index is signed at its own digest', async () => {
+  const proxy = await startFaultProxy(registry.url);
+  const reader = createRegistryClient({ insecureRegistries: [proxy.host] });
+  const writer = createRegistryPusher({
+    insecureRegistries: [proxy.host],
+    timeouts: { backoffBaseMs: 1, backoffMaxMs: 5 },
+  });
+  try {
+    const index = buildMultiPlatform('sign-index');
+    await pushBuilt(proxy.host, 'acme/multi', index, 'v1');
+    proxy.setFaults([
+      { method: 'PUT', path: /\/manifests\/sha256-/, fault: 'status', status: 503, count: 1 },
+    ]);
+    const ref = withDigest(parseReference(`${proxy.host}/acme/multi:v1`), index.digest);
+    const result = await signImage(reader, writer, k1, ref);
+    assert.equal(result.layers, 1);
+    assert.equal(
+      proxy.requests.filter((r) => r.method === 'PUT' && r.path.includes('/manifests/sha256-')).length,
+      2,
+    );
+    const bundle = await signImage(reader, writer, k2, ref, { format: 'bundle' });
+    const referrers = await reader.repository(proxy.host, 'acme/multi').referrers(index.digest);
+    assert.deepEqual(
+      referrers.map((r) => r.digest),
+      [bundle.manifestDigest],
+    );
+    const m = await reader.repository(proxy.host, 'acme/multi').fetchManifest(bundle.manifestDigest);
+    assert.equal(m.parsed.subject?.mediaType, 'application/vnd.oci.image.index.v1+json');
+  } finally {
+    await reader.close();
+    await writer.close();
     await proxy.stop();
   }
 });
