@@ -12,6 +12,7 @@ import { registerResolve } from './commands/resolve.ts';
 import { registerSign } from './commands/sign.ts';
 import { registerGenerateKeyPair } from './commands/generate-key-pair.ts';
 import { registerVerifyBundle } from './commands/verify-bundle.ts';
+import { registerServe } from './commands/serve.ts';
 
 import { LIMITS } from '../sources/index.ts';
 
@@ -26,6 +27,7 @@ const COMMANDS: ReadonlyArray<(program: Command, ctx: CommandContext) => void> =
   registerGenerateKeyPair,
   registerLint,
   registerVerifyBundle,
+  registerServe,
 ];
 
 const defaultIo: Io = {

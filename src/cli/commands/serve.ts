@@ -1,0 +1,158 @@
+/**
+ * `portcullis serve`: the admission webhook (docs/webhook.md). Policies that do not load at start are a
+ * configuration error (exit 2); later changes to them are reloaded, and a bad change is rejected with
+ * the last good set kept. Logs (pino JSON) go to stderr; audit lines to stdout or `--audit-log`.
+ */
+import type { Command } from 'commander';
+import { pino, type Logger } from 'pino';
+import type { CommandContext, Io } from '../command.ts';
+import { collect } from '../command.ts';
+import { addRegistryOptions, registryClientFromFlags, timeoutMs, type RegistryFlags } from '../registry-options.ts';
+import { EXIT_ALLOWED, EXIT_ERROR, UsageError } from '../exit-codes.ts';
+import { createDecider } from '../../app/decide.ts';
+import { PolicyStore } from '../../webhook/policies.ts';
+import { startWebhookServer, type WebhookServer } from '../../webhook/server.ts';
+import { openAuditSink, type AuditSink } from '../../webhook/audit.ts';
+import { WebhookMetrics } from '../../webhook/metrics.ts';
+import { DEFAULT_DEADLINE_MS } from '../../webhook/engine.ts';
+
+export interface ServeOptions extends RegistryFlags {
+  readonly policy?: string[];
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly port: string;
+  readonly host: string;
+  readonly auditLog?: string;
+  /** False with --no-pin. */
+  readonly pin: boolean;
+  readonly deadline: string;
+  readonly logLevel: string;
+}
+
+export interface ServeControl {
+  /** Stops the server (instead of SIGTERM/SIGINT). */
+  readonly signal?: AbortSignal;
+  readonly onListening?: (server: WebhookServer, policies: PolicyStore) => void;
+  /** Fast file watching for tests. */
+  readonly watchOptions?: { debounceMs?: number; pollMs?: number };
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535, not ${JSON.stringify(value)}`);
+  return port;
+}
+
+function parseDeadline(value: string): number {
+  const seconds = Number(value);
+  // The API server's webhook timeoutSeconds is at most 30; the deadline must come before it.
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 29) {
+    throw new UsageError(`--deadline must be a number of seconds above 0 and at most 29, not ${JSON.stringify(value)}`);
+  }
+  return seconds * 1000;
+}
+
+export async function runServe(opts: ServeOptions, io: Io, control: ServeControl = {}): Promise<number> {
+  if (!opts.policy || opts.policy.length === 0) throw new UsageError('at least one --policy PATH is required');
+  if (!opts.tlsCert || !opts.tlsKey) throw new UsageError('--tls-cert FILE and --tls-key FILE are required (the API server only calls webhooks over HTTPS)');
+  if (!LOG_LEVELS.includes(opts.logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const port = parsePort(opts.port);
+  const deadlineMs = parseDeadline(opts.deadline);
+  // Each image's own registry deadline never outlives the request's.
+  const decisionMs = Math.min(timeoutMs(opts), deadlineMs);
+  const logger: Logger = pino({ level: opts.logLevel, base: { service: 'portcullis' } }, io.stderr as NodeJS.WritableStream & { write(s: string): boolean });
+  const metrics = new WebhookMetrics();
+
+  let audit: AuditSink;
+  try {
+    audit = openAuditSink(opts.auditLog, io.stdout, (error) => logger.error({ error: error.message }, 'audit log write failed'));
+  } catch (error) {
+    throw new UsageError(`cannot open --audit-log ${opts.auditLog}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+
+  const registry = await registryClientFromFlags(opts);
+  const policies = new PolicyStore(opts.policy, (set) => createDecider(set, { offline: false, registry, timeoutMs: decisionMs }), {
+    onReload(result, previous) {
+      metrics.policyReloads.inc({ result: result.status });
+      if (result.status === 'loaded') {
+        metrics.policiesLoaded.set(result.policies);
+        logger.info({ version: result.version, previous, policies: result.policies }, 'policy set loaded');
+      } else if (result.status === 'rejected' && previous !== undefined) {
+        logger.error({ diagnostics: result.diagnostics, keeping: previous }, 'policy change rejected; the last good policy set stays in force');
+      }
+    },
+  });
+  let server: WebhookServer | undefined;
+  try {
+    const first = await policies.reload();
+    if (first.status === 'rejected') {
+      for (const line of first.diagnostics) io.stderr.write(line + '\n');
+      io.stderr.write(`portcullis: the policy set has ${first.diagnostics.length} error(s); not serving\n`);
+      return EXIT_ERROR;
+    }
+    policies.watch(control.watchOptions);
+    try {
+      server = await startWebhookServer({
+        tls: { certFile: opts.tlsCert, keyFile: opts.tlsKey },
+        port,
+        host: opts.host,
+        engine: () => policies.current(),
+        deadlineMs,
+        pin: opts.pin,
+        audit,
+        logger,
+        metrics,
+        ...(control.watchOptions ? { watchOptions: control.watchOptions } : {}),
+      });
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    logger.info({ port: server.port, pin: opts.pin, deadlineMs }, 'portcullis webhook listening');
+    control.onListening?.(server, policies);
+    await stopped(control.signal);
+    logger.info('shutting down');
+    return EXIT_ALLOWED;
+  } finally {
+    policies.close();
+    await server?.close();
+    await registry.close();
+    await audit.close();
+  }
+}
+
+/** Until the signal aborts, or SIGTERM/SIGINT when there is none. */
+function stopped(signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal) {
+      if (signal.aborted) return resolve();
+      signal.addEventListener('abort', () => resolve(), { once: true });
+      return;
+    }
+    const done = () => {
+      process.off('SIGTERM', done);
+      process.off('SIGINT', done);
+      resolve();
+    };
+    process.once('SIGTERM', done);
+    process.once('SIGINT', done);
+  });
+}
+
+export function registerServe(program: Command, { io, setExitCode }: CommandContext): void {
+  const command = program
+    .command('serve')
+    .description('run the Kubernetes admission webhook (validate, mutate, ImagePolicyWebhook) over HTTPS')
+    .option('-p, --policy <path>', 'policy file or directory, reloaded on change (repeatable)', collect)
+    .option('--tls-cert <file>', 'PEM certificate (chain) to serve, reloaded on change')
+    .option('--tls-key <file>', 'PEM private key of the certificate, reloaded on change')
+    .option('--port <port>', 'port to listen on', '8443')
+    .option('--host <address>', 'address to listen on', '0.0.0.0')
+    .option('--audit-log <file>', 'append one JSON line per decision to this file (default: stdout)')
+    .option('--no-pin', 'do not pin allowed images to their verified digest in /mutate')
+    .option('--deadline <seconds>', "answer every review within this time, denying what is unfinished (keep it under the webhook's timeoutSeconds)", String(DEFAULT_DEADLINE_MS / 1000))
+    .option('--log-level <level>', `log level (${LOG_LEVELS.join(', ')})`, 'info')
+    .action(async (opts: ServeOptions) => setExitCode(await runServe(opts, io)));
+  addRegistryOptions(command);
+}
