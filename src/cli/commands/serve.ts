@@ -27,6 +27,8 @@ export interface ServeOptions extends RegistryFlags {
   readonly pin: boolean;
   readonly deadline: string;
   readonly logLevel: string;
+  /** Decide from the references alone; never contact a registry (nothing can be pinned then). */
+  readonly offline?: boolean;
 }
 
 export interface ServeControl {
@@ -72,8 +74,8 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
     throw new UsageError(`cannot open --audit-log ${opts.auditLog}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
 
-  const registry = await registryClientFromFlags(opts);
-  const policies = new PolicyStore(opts.policy, (set) => createDecider(set, { offline: false, registry, timeoutMs: decisionMs }), {
+  const registry = opts.offline ? undefined : await registryClientFromFlags(opts);
+  const policies = new PolicyStore(opts.policy, (set) => createDecider(set, registry ? { offline: false, registry, timeoutMs: decisionMs } : { offline: true, timeoutMs: decisionMs }), {
     onReload(result, previous) {
       metrics.policyReloads.inc({ result: result.status });
       if (result.status === 'loaded') {
@@ -109,7 +111,7 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
-    logger.info({ port: server.port, pin: opts.pin, deadlineMs }, 'portcullis webhook listening');
+    logger.info({ port: server.port, pin: opts.pin, offline: opts.offline === true, deadlineMs }, 'portcullis webhook listening');
     control.onListening?.(server, policies);
     await stopped(control.signal);
     logger.info('shutting down');
@@ -117,7 +119,7 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
   } finally {
     policies.close();
     await server?.close();
-    await registry.close();
+    await registry?.close();
     await audit.close();
   }
 }
@@ -152,6 +154,7 @@ export function registerServe(program: Command, { io, setExitCode }: CommandCont
     .option('--audit-log <file>', 'append one JSON line per decision to this file (default: stdout)')
     .option('--no-pin', 'do not pin allowed images to their verified digest in /mutate')
     .option('--deadline <seconds>', "answer every review within this time, denying what is unfinished (keep it under the webhook's timeoutSeconds)", String(DEFAULT_DEADLINE_MS / 1000))
+    .option('--offline', 'decide from the references alone, never contacting a registry (nothing is pinned)', false)
     .option('--log-level <level>', `log level (${LOG_LEVELS.join(', ')})`, 'info')
     .action(async (opts: ServeOptions) => setExitCode(await runServe(opts, io)));
   addRegistryOptions(command);
