@@ -3,9 +3,11 @@
  * Benchmarks print figures; they assert nothing about time (tests never do).
  */
 import { formatRegistryBench, runRegistryBench } from './registry.ts';
+import { runSignatureBench } from './signatures.ts';
 
 const benchmarks: Readonly<Record<string, () => Promise<string>>> = {
   registry: async () => formatRegistryBench(await runRegistryBench({ log: (line) => console.error(line) })),
+  signatures: () => runSignatureBench((line) => console.error(line)),
 };
 
 const wanted = process.argv.slice(2);
