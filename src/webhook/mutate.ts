@@ -42,5 +42,7 @@ export function pinnedImage(image: string, result: ImageResult | undefined): str
   if (ref.digest !== undefined) return undefined;
   // The decision must be about this very reference; anything else is a bug we refuse to act on.
   if (decision.reference !== canonical(ref)) return undefined;
-  return canonical(withDigest(ref, decision.digest));
+  // `nginx` was pulled, and judged, as `nginx:latest`: the pin says so, so a later check of the pinned
+  // reference (the validating webhook) judges the same tag.
+  return canonical(withDigest({ ...ref, tag: ref.tag ?? 'latest' }, decision.digest));
 }
