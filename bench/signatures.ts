@@ -94,6 +94,13 @@ export async function runSignatureBench(log: (line: string) => void = () => {}):
         warm.push(performance.now() - t0);
       }
       const warmRequests = proxy.requests.length / ROUNDS;
+      const kinds = new Map<string, number>();
+      for (const q of proxy.requests) {
+        const path = q.path.split('?', 1)[0]!.replace(/sha256[-:][0-9a-f]{64}/g, '<digest>').replace(/^\/v2\/[^]*?\/(manifests|blobs|referrers)\//, '$1/');
+        const k = `${q.method} ${path}`;
+        kinds.set(k, (kinds.get(k) ?? 0) + 1);
+      }
+      log(`  warm requests per decision: ${[...kinds].map(([k, n]) => `${k} x${n / ROUNDS}`).join(', ')}`);
       await client.close();
       const what = signed ? 'signature (key) verified' : 'baseline: tag rules only';
       series.push({ label: `cold, ${what}`, samples: cold, requestsPerDecision: coldRequests });

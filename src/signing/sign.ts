@@ -69,7 +69,7 @@ export interface SignOptions extends OperationOptions {
   readonly tagPrefix?: string;
   /** Where signatures are written instead of the image's repository (cosign `COSIGN_REPOSITORY`). */
   readonly signatureRepository?: SignatureRepository;
-  /** Bundle format: a message signature over the manifest (default) or cosign v3's DSSE statement. */
+  /** Bundle format: cosign v3's DSSE statement (default), or a message signature over the manifest. */
   readonly bundleContent?: BundleContent;
   /** Clock for the bundle manifest's creation annotation (tests). */
   readonly now?: () => Date;
@@ -216,7 +216,9 @@ async function signBundle(
   digest: string,
   options: SignOptions,
 ): Promise<SignResult> {
-  const content = options.bundleContent ?? 'message-signature';
+  // cosign v3 signs images as a DSSE in-toto statement whose subject is the manifest digest, and verifies
+  // bundles that way; the default follows it so other verifiers accept what we write.
+  const content = options.bundleContent ?? 'dsse';
   if (content === 'message-signature' && key.privateKey.asymmetricKeyType === 'ed25519') {
     throw new SigningError(
       'SIGN_UNSUPPORTED',

@@ -281,7 +281,7 @@ test('legacy: signing twice with a deterministic key (Ed25519) adds no duplicate
     true,
   );
   await assert.rejects(
-    signImage(client, pusher, ed, ref, { format: 'bundle' }),
+    signImage(client, pusher, ed, ref, { format: 'bundle', bundleContent: 'message-signature' }),
     /message-signature bundles over a digest need a prehashing key/,
   );
 });
@@ -339,10 +339,11 @@ test('bundle: a v0.3 message-signature bundle as a referrer, listed in the tag-s
   const { image, ref } = await pushed('acme/bundle', 'sign-bundle');
   const result = await signImage(client, pusher, k1, ref, {
     format: 'bundle',
+    bundleContent: 'message-signature',
     now: () => new Date('2026-11-27T10:00:00.123Z'),
   });
   assert.equal(result.referrersIndex, `${registry.host}/acme/bundle:sha256-${image.digest.slice(7)}`);
-  const second = await signImage(client, pusher, k2, ref, { format: 'bundle' });
+  const second = await signImage(client, pusher, k2, ref, { format: 'bundle', bundleContent: 'message-signature' });
 
   const source = client.repository(registry.host, 'acme/bundle');
   const referrers = await source.referrers(image.digest, {

@@ -165,7 +165,7 @@ export function registerSign(program: Command, { io, setExitCode }: CommandConte
     .addOption(
       new Option(
         '--bundle-content <kind>',
-        'with --format bundle: message-signature over the manifest (default), or dsse (the in-toto statement cosign v3 signs)',
+        'with --format bundle: dsse (the in-toto statement cosign v3 signs; default), or message-signature over the manifest',
       ).choices(['message-signature', 'dsse']),
     )
     .option('--tag-prefix <prefix>', 'prefix of the .sig tag (cosign --attachment-tag-prefix)')
