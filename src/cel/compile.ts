@@ -22,6 +22,7 @@ import {
   type CelInput,
 } from '@bufbuild/cel';
 import { helperFunctions } from './helpers.ts';
+import { listConcat } from './list.ts';
 import { CEL_LIMITS } from './limits.ts';
 import { currentEvaluation } from './meter.ts';
 import { lineAndColumn, scanSource } from './source.ts';
@@ -106,7 +107,7 @@ const MACROS: Record<string, string> = {
 };
 
 const baseEnv = celEnv({
-  funcs: [...helperFunctions, celFunc(STEP, [CelScalar.DYN], CelScalar.DYN, (x) => x)],
+  funcs: [...helperFunctions, listConcat, celFunc(STEP, [CelScalar.DYN], CelScalar.DYN, (x) => x)],
 });
 
 interface Arity {
@@ -141,7 +142,9 @@ function meteredEnv(env: CelEnv): CelEnv {
     [Symbol.iterator]: () => group[Symbol.iterator](),
     call(id, target, args) {
       let cost = 1 + sizeCost(target);
-      for (const arg of args) cost += sizeCost(arg);
+      // Appending to a list copies only the right operand (see list.ts), so the left one is free.
+      const appending = group.name === '_+_' && isCelList(args[0]);
+      for (let i = appending ? 1 : 0; i < args.length; i++) cost += sizeCost(args[i]);
       currentEvaluation().meter.charge(cost);
       return group.call(id, target, args);
     },

@@ -245,3 +245,27 @@ test('a compiled program can be evaluated many times with different inputs', () 
     [true, false, true],
   );
 });
+
+test('map and filter over thousands of elements work (no deep lazy concatenation)', () => {
+  const l = range(20_000);
+  assert.equal(
+    (evaluate('input.l.map(x, x * 2).all(y, y % 2 == 0)', { l }) as { value: boolean }).value,
+    true,
+  );
+  assert.equal(
+    (evaluate('input.l.filter(x, x >= 19990).size() == 10', { l }) as { value: boolean }).value,
+    true,
+  );
+  assert.equal((evaluate('input.l.map(x, x)[19999] == 19999', { l }) as { value: boolean }).value, true);
+});
+
+test('lists stay immutable when one list is extended twice', () => {
+  const r = evaluate(
+    '[[1, 2].map(x, x)].all(l, l + [3] == [1, 2, 3] && l + [4] == [1, 2, 4] && l == [1, 2] && size(l) == 2)',
+  );
+  assert.deepEqual(r.ok && r.value, true);
+  const r2 = evaluate(
+    '[[1, 2].map(x, x)].all(l, [l + [3], l + [4]].map(m, m + [5]) == [[1, 2, 3, 5], [1, 2, 4, 5]])',
+  );
+  assert.deepEqual(r2.ok && r2.value, true);
+});
