@@ -48,11 +48,12 @@ export async function fetchSignatures(
       const content = open(need.source);
       if ('unavailable' in content) return { ...base, candidates: unavailable(content.unavailable) };
       try {
-        const found: SignatureCandidate[] = [];
-        if (need.formats.includes('legacy'))
-          found.push(...(await legacySignatures(content, digest, need.source, options)));
-        if (need.formats.includes('bundle'))
-          found.push(...(await bundleSignatures(content, digest, options)));
+        // Both stores are independent reads under the same deadline: fetch them side by side.
+        const [legacy, bundles] = await Promise.all([
+          need.formats.includes('legacy') ? legacySignatures(content, digest, need.source, options) : [],
+          need.formats.includes('bundle') ? bundleSignatures(content, digest, options) : [],
+        ]);
+        const found: SignatureCandidate[] = [...legacy, ...bundles];
         return { ...base, candidates: known(found) };
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
@@ -81,8 +82,11 @@ async function legacySignatures(
     maxLayers: limits.signatureLayers,
   });
   const out: SignatureCandidate[] = [];
-  for (const layer of manifest.layers) {
-    const payload = await content.fetchBlob(layer, { signal, maxBytes: limits.blob.signaturePayload });
+  const payloads = await Promise.all(
+    manifest.layers.map((layer) => content.fetchBlob(layer, { signal, maxBytes: limits.blob.signaturePayload })),
+  );
+  for (const [index, layer] of manifest.layers.entries()) {
+    const payload = payloads[index]!;
     out.push({
       kind: 'legacy',
       source: `${content.location}:${tag}`,

@@ -92,6 +92,8 @@ export function createRegistryClient(options: RegistryClientOptions = {}): Regis
     auth: new Authenticator(options.credentials ?? anonymousCredentials, transport, options.now),
     flights: new SingleFlight(),
     cache: new ManifestCache<RegistryManifest>(),
+    blobs: new ManifestCache<{ bytes: Uint8Array }>(512, 8 * 1024 * 1024),
+    noReferrersApi: new Map<string, number>(),
     limits,
   };
   const repository = (registry: string, name: string): RegistryRepository => new Repository(shared, registry, name);
@@ -109,8 +111,22 @@ interface Shared {
   readonly auth: Authenticator;
   readonly flights: SingleFlight;
   readonly cache: ManifestCache<RegistryManifest>;
+  /** Small verified blobs (signature payloads, bundles, configs), by repository and digest. */
+  readonly blobs: ManifestCache<{ bytes: Uint8Array }>;
+  /**
+   * Registries that answered the referrers API with "unsupported": the distribution spec requires a
+   * registry that has the API to answer 200 even for an unknown subject, so later lookups go straight to
+   * the tag schema, for a few minutes (a passing 404 from a proxy must not disable the API for the
+   * life of a webhook). Host => time the memo expires.
+   */
+  readonly noReferrersApi: Map<string, number>;
   readonly limits: RegistryLimits;
 }
+
+const NO_REFERRERS_API_MEMO_MS = 5 * 60 * 1000;
+
+/** Blobs up to this size are kept after verification (signature payloads and bundles are far smaller). */
+const BLOB_CACHE_ENTRY_MAX = 256 * 1024;
 
 const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 
@@ -260,11 +276,16 @@ class Repository implements RegistryRepository {
     if (descriptor.size > maxBytes) {
       throw new RegistryError('TOO_LARGE', `blob is ${descriptor.size} bytes by its descriptor, more than the limit of ${maxBytes}`, context);
     }
+    const cacheKey = `${this.location}@${digest}`;
+    const cached = this.#shared.blobs.get(cacheKey);
+    if (cached !== undefined && cached.bytes.length === descriptor.size) return cached.bytes;
     const url = this.#url(`blobs/${digest}`);
     const key = `GET ${url.href} * ${await this.#shared.auth.scopeKey(this.registry, this.#scope)} ${descriptor.size}`;
-    return this.#shared.flights.run(key, (signal) => this.#downloadBlob(url, descriptor, context, signal), options.signal, () =>
+    const bytes = await this.#shared.flights.run(key, (signal) => this.#downloadBlob(url, descriptor, context, signal), options.signal, () =>
       deadlineError(context, options.signal),
     );
+    if (bytes.length <= BLOB_CACHE_ENTRY_MAX) this.#shared.blobs.set(cacheKey, { bytes });
+    return bytes;
   }
 
   async #downloadBlob(url: URL, descriptor: Descriptor, context: RegistryErrorContext, signal: AbortSignal): Promise<Uint8Array> {
@@ -298,6 +319,7 @@ class Repository implements RegistryRepository {
   async referrers(digest: string, options: ReferrersOptions = {}): Promise<readonly Descriptor[]> {
     const context = this.#context(digest);
     this.#checkDigest(digest);
+    if ((this.#shared.noReferrersApi.get(this.#apiHost) ?? 0) > Date.now()) return this.#referrersByTag(digest, options);
     let url: URL | undefined = this.#url(`referrers/${digest}`);
     // A hint only: the registry's own filtering is never trusted, we filter below.
     if (options.artifactType !== undefined) url.searchParams.set('artifactType', options.artifactType);
@@ -307,7 +329,10 @@ class Repository implements RegistryRepository {
         throw new RegistryError('TOO_MANY', `referrers span more than ${this.#shared.limits.pages} pages`, context);
       }
       const result = await this.#indexPage(url, context, options.signal, page === 0);
-      if (result === 'unsupported') return this.#referrersByTag(digest, options);
+      if (result === 'unsupported') {
+        this.#shared.noReferrersApi.set(this.#apiHost, Date.now() + NO_REFERRERS_API_MEMO_MS);
+        return this.#referrersByTag(digest, options);
+      }
       found.push(...result.manifests);
       this.#capReferrers(found.length, context);
       url = result.next;

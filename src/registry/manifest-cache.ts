@@ -1,11 +1,11 @@
 /**
- * A small LRU of verified manifests keyed by registry, repository and digest. Content-addressed and
- * checked before insertion, so a hit can never return unverified data; it lets `resolve` fetch the
- * manifest once and the later `fetchManifest` of that digest cost no request.
+ * A small LRU of verified content (manifests, small blobs) keyed by registry, repository and digest.
+ * Content-addressed and checked before insertion, so a hit can never return unverified data; it lets
+ * `resolve` fetch the manifest once and the later `fetchManifest` of that digest cost no request, and a
+ * signature payload already read cost nothing on the next decision. Keys include the repository, so a
+ * hit never serves content the registry has not shown us in that repository.
  */
-import type { VerifiedManifest } from './content.ts';
-
-export class ManifestCache<T extends VerifiedManifest> {
+export class ManifestCache<T extends { readonly bytes: Uint8Array }> {
   readonly #entries = new Map<string, T>();
   readonly #maxEntries: number;
   readonly #maxBytes: number;

@@ -116,6 +116,20 @@ void describe('registry client against docker-registry', () => {
     assert.equal(proxy.requests.length, 0);
   });
 
+  void test('a verified blob is read once per repository; another repository asks the registry again', async () => {
+    const repo = client.repository(proxy.host, 'app/web');
+    const manifest = await repo.fetchManifest(image.digest);
+    if (manifest.parsed.kind !== 'image') return assert.fail('expected an image');
+    const config = manifest.parsed.config;
+    proxy.clearRequests();
+    const first = await repo.fetchBlob(config, { maxBytes: client.limits.blob.config });
+    const second = await repo.fetchBlob(config, { maxBytes: client.limits.blob.config });
+    assert.deepEqual(second, first);
+    assert.deepEqual(lines(proxy.requests), [`GET /v2/app/web/blobs/${config.digest}`]);
+    await assert.rejects(client.repository(proxy.host, 'app/other').fetchBlob(config, { maxBytes: client.limits.blob.config }));
+    assert.equal(proxy.requests.length, 2, 'the cache never answers for a repository the registry has not shown it in');
+  });
+
   void test('missing tag, manifest and repository are NOT_FOUND with the place named', async () => {
     await assert.rejects(client.resolve(ref(proxy.host, 'app/web', 'nope')), isRegistryError('NOT_FOUND', new RegExp(`registry ${proxy.host}/app/web:nope: tag not found`)));
     const missing = `sha256:${'0'.repeat(64)}`;

@@ -235,6 +235,9 @@ void describe('registry faults', () => {
       } }]);
       await assert.rejects(repo().referrers(a.digest), isRegistryError('TOO_MANY', /lists 3000 manifests/));
 
+      // A fresh client: the one above has learnt that this registry has no referrers API.
+      await client.close();
+      client = createRegistryClient({ insecureRegistries: [proxy.host] });
       let page = 0;
       proxy.setFaults([{ method: 'GET', path: new RegExp(`^/v2/${REPO}/referrers/`), fault: 'custom', handle: (_req, res) => {
         page += 1;
@@ -243,6 +246,17 @@ void describe('registry faults', () => {
       } }]);
       await assert.rejects(repo().referrers(a.digest), isRegistryError('TOO_MANY', /more than 1000 referrers/));
       assert.equal(page, 3);
+    });
+
+    void test('a registry without the referrers API is asked once; later lookups go straight to the tag schema', async () => {
+      assert.deepEqual(await repo().referrers(a.digest), []);
+      assert.deepEqual(await repo().referrers(b.digest), []);
+      const paths = proxy.requests.map((r) => `${r.method} ${r.path.replace(/sha256[-:][0-9a-f]{64}/, 'D')}`);
+      assert.deepEqual(paths, [
+        `GET /v2/${REPO}/referrers/D`,
+        `GET /v2/${REPO}/manifests/D`,
+        `GET /v2/${REPO}/manifests/D`,
+      ]);
     });
 
     void test('referrers API (OCI 1.1 double): artifactType filtered client-side even when the registry ignores it', async () => {
