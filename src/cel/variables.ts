@@ -22,6 +22,10 @@ export const ATTESTATION_VARIABLES: readonly VariableDecl[] = [
     description: 'the verified in-toto Statement (_type, subject, predicateType, predicate)',
   },
   { name: 'predicate', description: 'statement.predicate' },
-  { name: 'signer', description: 'who signed the attestation: {authority, keyId, issuer, subject}' },
+  {
+    name: 'signer',
+    description:
+      'who signed the attestation: {authority, keyFingerprint, issuer, subject, sans: [{type, value}], signedAt: [RFC 3339]}',
+  },
   { name: 'image', description: 'the image: {reference, registry, repository, tag, digest}' },
 ];

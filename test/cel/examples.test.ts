@@ -431,3 +431,20 @@ test('image attributes over a real OCI image (skopeo-signed app-v1: linux/amd64,
   assert.equal(r.ok, false);
   if (!r.ok) assert.equal(r.error, `condition \`${NON_ROOT}\`: field not found: User (line 1, column 14)`);
 });
+
+test('one condition for both SLSA versions', () => {
+  const either =
+    "has(predicate.runDetails) ? predicate.runDetails.builder.id.startsWith('https://github.com/actions/runner') : predicate.builder.id == 'https://github.com/actions/runner'";
+  assert.equal(holds(either, statementBindings(slsaV1()), 'attestation'), true);
+  assert.equal(holds(either, statementBindings(slsaV02()), 'attestation'), true);
+});
+
+test('a 1,000-finding scan is checked well within the default budget', () => {
+  const vulns = Array.from({ length: 1000 }, (_, i) => ({
+    id: `CVE-2026-${10000 + i}`,
+    severity: i % 2 ? 'LOW' : 'HIGH',
+  }));
+  const r = check(NO_CRITICAL, { predicate: vulnPredicate('2026-11-25T10:00:00Z', vulns) }, 'attestation');
+  assert.equal(r.ok && r.value, true);
+  assert.ok(r.cost < 10_000, `cost ${r.cost}`);
+});
