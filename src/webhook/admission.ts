@@ -19,7 +19,7 @@ import type { PodImage } from '../kubernetes/pod-spec.ts';
 import { podImages } from '../kubernetes/pod-spec.ts';
 import type { Engine, ImageResult } from './engine.ts';
 import { decideAll } from './engine.ts';
-import { buildPinPatch, type PatchOperation } from './mutate.ts';
+import { buildPinPatch, pinTarget, type PatchOperation, type PinTarget } from './mutate.ts';
 import { formatDenial, formatWarnings, oneLine } from './messages.ts';
 import type { AuditImage, AuditRecord } from './audit.ts';
 import { auditImage } from './audit.ts';
@@ -190,12 +190,33 @@ export async function admit(
     }
     const engine = options.engine();
     if (!engine) return deny('portcullis has no policies loaded yet; nothing can be admitted until it has');
+    const started = Date.now();
     const results = await decideAll(
       engine,
       found.images.map((i) => i.image),
       options.deadlineMs,
     );
-    const judged = found.images.map((at) => ({ at, result: results.get(at.image)! }));
+    // /mutate judges each image it would pin as pinned (name:tag@digest), which is what gets stored.
+    const targets = new Map<string, PinTarget>();
+    let pinnedResults = new Map<string, ImageResult>();
+    const toPin = webhook === 'mutate' && options.pin ? pinnable(request, found.images) : [];
+    for (const at of toPin) {
+      const target = pinTarget(at.image, results.get(at.image));
+      if (target) targets.set(at.image, target);
+    }
+    if (targets.size > 0) {
+      const remaining = Math.max(1, options.deadlineMs - (Date.now() - started));
+      pinnedResults = await decideAll(
+        engine,
+        [...targets.values()].map((t) => t.pinned),
+        remaining,
+      );
+    }
+    const pinPaths = new Set(toPin.map((i) => i.pointer));
+    const judged = found.images.map((at) => {
+      const target = pinPaths.has(at.pointer) ? targets.get(at.image) : undefined;
+      return { at, result: target ? pinnedResults.get(target.pinned)! : results.get(at.image)! };
+    });
     const images: AuditImage[] = judged.map(({ at, result }) => auditImage(at, result));
     const policySetVersion = engine.policySet.version;
 
@@ -204,10 +225,7 @@ export async function admit(
     if (denials.length > 0) {
       return deny(formatDenial(denials), { images, policySetVersion, reasons: denials }, warnings);
     }
-    let patch: PatchOperation[] = [];
-    if (webhook === 'mutate' && options.pin) {
-      patch = buildPinPatch(pinnable(request, found.images), results);
-    }
+    const patch: PatchOperation[] = buildPinPatch(toPin, targets, pinnedResults);
     return respond(
       {
         allowed: true,

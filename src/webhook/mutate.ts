@@ -1,9 +1,12 @@
 /**
  * Pinning: a JSON Patch (RFC 6902) that rewrites each allowed tag reference to
- * `registry/repository:tag@sha256:...`, with the digest the decision of THIS request verified.
+ * `registry/repository:tag@sha256:...`, with the digest verified in THIS request.
  *
- * The digest is never looked up again here: resolving the tag a second time is the Kyverno
- * CVE-2022-47633 time-of-check/time-of-use hole (verify one digest, pin another).
+ * Two steps, both within the request's deadline: the tag is resolved once (the first decision), then
+ * the pinned reference `name:tag@digest` is decided, by digest, exactly as the validating webhook will
+ * see it after the patch (so a `requireDigest` rule is judged on what will be stored). The patch
+ * carries that digest only if that second decision allows it. The tag is never resolved again:
+ * resolving it a second time is the Kyverno CVE-2022-47633 time-of-check/time-of-use hole.
  */
 import type { PodImage } from '../kubernetes/pod-spec.ts';
 import { canonical, parseReference, withDigest } from '../reference/index.ts';
@@ -15,24 +18,20 @@ export interface PatchOperation {
   readonly value: string;
 }
 
-/**
- * One `replace` per image that was allowed, has a verified digest, and is not already written with a
- * digest (a digest reference names its content already; a tag+digest one too).
- */
-export function buildPinPatch(images: readonly PodImage[], results: ReadonlyMap<string, ImageResult>): PatchOperation[] {
-  const patch: PatchOperation[] = [];
-  for (const at of images) {
-    const value = pinnedImage(at.image, results.get(at.image));
-    if (value !== undefined) patch.push({ op: 'replace', path: at.pointer, value });
-  }
-  return patch;
+/** A tag reference and the pinned spelling its resolved digest gives it. */
+export interface PinTarget {
+  readonly pinned: string;
+  readonly digest: string;
 }
 
-/** The pinned spelling of `image`, or undefined when it must be left as written. */
-export function pinnedImage(image: string, result: ImageResult | undefined): string | undefined {
+/**
+ * The pinned spelling of `image` from its first decision, or undefined when it is not to be pinned:
+ * no decision, no resolved digest, a digest already written, or a decision about another reference.
+ */
+export function pinTarget(image: string, result: ImageResult | undefined): PinTarget | undefined {
   if (!result || 'error' in result) return undefined;
   const { decision } = result;
-  if (!decision.allowed || decision.digest === undefined) return undefined;
+  if (decision.digest === undefined) return undefined;
   let ref;
   try {
     ref = parseReference(image);
@@ -42,7 +41,31 @@ export function pinnedImage(image: string, result: ImageResult | undefined): str
   if (ref.digest !== undefined) return undefined;
   // The decision must be about this very reference; anything else is a bug we refuse to act on.
   if (decision.reference !== canonical(ref)) return undefined;
-  // `nginx` was pulled, and judged, as `nginx:latest`: the pin says so, so a later check of the pinned
-  // reference (the validating webhook) judges the same tag.
-  return canonical(withDigest({ ...ref, tag: ref.tag ?? 'latest' }, decision.digest));
+  // `nginx` was pulled, and judged, as `nginx:latest`: the pin says so, so the pinned reference is
+  // judged on the same tag.
+  const pinned = canonical(withDigest({ ...ref, tag: ref.tag ?? 'latest' }, decision.digest));
+  return { pinned, digest: decision.digest };
+}
+
+/** Whether the decision of the pinned reference allows pinning to `target.digest`. */
+export function pinAllowed(target: PinTarget, pinnedResult: ImageResult | undefined): boolean {
+  if (!pinnedResult || 'error' in pinnedResult) return false;
+  const d = pinnedResult.decision;
+  return d.allowed && d.digest === target.digest;
+}
+
+/** One `replace` per image whose pinned reference was decided and allowed. */
+export function buildPinPatch(
+  images: readonly PodImage[],
+  targets: ReadonlyMap<string, PinTarget>,
+  pinnedResults: ReadonlyMap<string, ImageResult>,
+): PatchOperation[] {
+  const patch: PatchOperation[] = [];
+  for (const at of images) {
+    const target = targets.get(at.image);
+    if (target && pinAllowed(target, pinnedResults.get(target.pinned))) {
+      patch.push({ op: 'replace', path: at.pointer, value: target.pinned });
+    }
+  }
+  return patch;
 }

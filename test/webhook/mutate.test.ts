@@ -1,7 +1,7 @@
 /** Pinning and the bounded text of responses, without a server. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pinnedImage } from '../../src/webhook/mutate.ts';
+import { pinAllowed, pinTarget, type PinTarget } from '../../src/webhook/mutate.ts';
 import { formatDenial, formatWarnings, WARNING_MAX_RUNES, WARNINGS_TOTAL_RUNES } from '../../src/webhook/messages.ts';
 import { admit, parseAdmissionReview } from '../../src/webhook/admission.ts';
 import type { Decision } from '../../src/engine/decision.ts';
@@ -25,19 +25,29 @@ const allowed = (image: string, digest?: string): Decision => ({
   warnings: [],
 });
 
+const pinned = (image: string, decision: Decision) => pinTarget(image, { decision })?.pinned;
+
 test('pinning keeps the tag and spells the registry out, like policy-controller', () => {
-  assert.equal(pinnedImage('nginx', { decision: allowed('nginx', A) }), `docker.io/library/nginx:latest@${A}`);
-  assert.equal(pinnedImage('ghcr.io/acme/api:1', { decision: allowed('ghcr.io/acme/api:1', A) }), `ghcr.io/acme/api:1@${A}`);
+  assert.equal(pinned('nginx', allowed('nginx', A)), `docker.io/library/nginx:latest@${A}`);
+  assert.equal(pinned('ghcr.io/acme/api:1', allowed('ghcr.io/acme/api:1', A)), `ghcr.io/acme/api:1@${A}`);
 });
 
-test('nothing is pinned without an allowed decision and a verified digest, or when a digest is written', () => {
-  assert.equal(pinnedImage('x:1', undefined), undefined);
-  assert.equal(pinnedImage('x:1', { error: 'deadline' }), undefined);
-  assert.equal(pinnedImage('x:1', { decision: allowed('x:1') }), undefined);
-  assert.equal(pinnedImage('x:1', { decision: { ...allowed('x:1', A), allowed: false, outcome: 'deny' } }), undefined);
-  assert.equal(pinnedImage(`x:1@${A}`, { decision: allowed(`x:1@${A}`, A) }), undefined);
+test('nothing is pinned without a resolved digest, when a digest is written, or from another decision', () => {
+  assert.equal(pinTarget('x:1', undefined), undefined);
+  assert.equal(pinTarget('x:1', { error: 'deadline' }), undefined);
+  assert.equal(pinned('x:1', allowed('x:1')), undefined);
+  assert.equal(pinned(`x:1@${A}`, allowed(`x:1@${A}`, A)), undefined);
   // A decision about another reference is never used to pin this one.
-  assert.equal(pinnedImage('x:1', { decision: allowed('x:2', B) }), undefined);
+  assert.equal(pinned('x:1', allowed('x:2', B)), undefined);
+});
+
+test('the pin needs the pinned reference allowed, with the same digest', () => {
+  const target: PinTarget = { pinned: `docker.io/library/x:1@${A}`, digest: A };
+  assert.equal(pinAllowed(target, { decision: allowed(target.pinned, A) }), true);
+  assert.equal(pinAllowed(target, { decision: { ...allowed(target.pinned, A), allowed: false, outcome: 'deny' } }), false);
+  assert.equal(pinAllowed(target, { decision: allowed(target.pinned, B) }), false);
+  assert.equal(pinAllowed(target, { error: 'deadline' }), false);
+  assert.equal(pinAllowed(target, undefined), false);
 });
 
 test('a Pod UPDATE pins only the images it changes (re-pinning the others would restart them)', async () => {

@@ -36,6 +36,7 @@ before(async () => {
   await pushBuilt(registry.host, 'acme/api', api, 'v1');
   await pushBuilt(registry.host, 'acme/banned', banned, 'v1');
   await pushBuilt(registry.host, 'staging/api', api, 'main');
+  await pushBuilt(registry.host, 'pinned/api', api, 'v1');
   await pushBuilt(registry.host, 'acme/moving', api, 'v1');
   await pushBuilt(registry.host, 'acme/moving', moved, 'other');
   deadPort = await freePort();
@@ -123,6 +124,23 @@ test('mutate with a digest reference: nothing to pin', async () => {
   const out = response(await post('/mutate', admissionReview(deployment('api', `${proxy.host}/acme/api@${api.digest}`))));
   assert.equal(out.allowed, true);
   assert.equal(out.patch, undefined);
+});
+
+test('mutate judges what it pins: a requireDigest policy admits the pinned tag; validate sees the pin', async () => {
+  const image = `${registry.host}/pinned/api:v1`;
+  const mutated = response(await post('/mutate', admissionReview(deployment('p', image))));
+  assert.equal(mutated.allowed, true, mutated.status?.message);
+  const [op] = patchOf(mutated);
+  assert.equal(op.value, `${image}@${api.digest}`);
+
+  const asWritten = response(await post('/validate', admissionReview(deployment('p', image))));
+  assert.equal(asWritten.allowed, false);
+  assert.match(asWritten.status!.message, /denied by policy pinned, rule by-digest: reference has no digest/);
+  const afterPatch = response(await post('/validate', admissionReview(deployment('p', op.value))));
+  assert.equal(afterPatch.allowed, true);
+
+  // --no-pin style: nothing pinned means judged as written.
+  assert.equal(response(await post('/mutate', admissionReview(deployment('p', `${registry.host}/pinned/api:missing`)))).allowed, false);
 });
 
 test('CronJob: the patch points into the job template', async () => {
@@ -280,7 +298,7 @@ test('health, readiness and metrics', async () => {
   assert.match(metrics.text, /portcullis_webhook_requests_total\{route="\/validate",code="413"\} 1/);
   assert.match(metrics.text, /portcullis_webhook_policy_decisions_total\{policy="local",mode="enforce",verdict="fail"\} \d+/);
   assert.match(metrics.text, /portcullis_webhook_request_duration_seconds_bucket\{le="0.1",route="\/mutate"\} \d+/);
-  assert.match(metrics.text, /portcullis_policies_loaded 3/);
+  assert.match(metrics.text, /portcullis_policies_loaded 4/);
 });
 
 test('TLS: 1.1 is refused; a renewed certificate on disk is served to new connections', async () => {

@@ -183,6 +183,15 @@ spec:
     - name: release-tags
       tags: {allow: ["v*"]}
 `,
+    'pinned.yaml': `apiVersion: portcullis.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: pinned}
+spec:
+  images: [{glob: "${registryGlob}/pinned/**"}]
+  rules:
+    - name: by-digest
+      tags: {requireDigest: true}
+`,
     'observed.yaml': `apiVersion: portcullis.dev/v1alpha1
 kind: ImagePolicy
 metadata: {name: observed}
