@@ -218,3 +218,90 @@ export function fails(fn: () => unknown, code: string, message: RegExp): void {
     return true;
   });
 }
+
+// ---------------------------------------------------------------------------------------------------
+// An in-process certificate-transparency log: embedded SCTs as a Fulcio CA gets them (RFC 6962).
+
+export interface CtLog {
+  readonly privateKey: KeyObject;
+  readonly spki: Buffer;
+  /** sha256 of the SPKI DER: the SCT's log id and the trusted root's `logId.keyId`. */
+  readonly logId: Buffer;
+  readonly baseUrl: string;
+}
+
+export function makeCtLog(name = 'ctfe.test'): CtLog {
+  return makeLog(name);
+}
+
+const u16 = (n: number): Buffer => Buffer.from([(n >> 8) & 0xff, n & 0xff]);
+const u24 = (n: number): Buffer => Buffer.from([(n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
+const u64 = (n: number): Buffer => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(n));
+  return b;
+};
+
+/**
+ * One v1 SCT for a precertificate entry: the log signs version, signature type certificate_timestamp,
+ * the timestamp, entry type precert_entry, sha256 of the issuer's SPKI, the precert TBS (uint24 length)
+ * and empty extensions, as @sigstore/core's SignedCertificateTimestamp.verify rebuilds them.
+ */
+export function precertSct(log: CtLog, precertTbs: Buffer, issuerSpki: Buffer, timestampMs: number): Buffer {
+  const issuerKeyHash = createHash('sha256').update(issuerSpki).digest();
+  const signed = Buffer.concat([
+    Buffer.from([0, 0]),
+    u64(timestampMs),
+    u16(1),
+    issuerKeyHash,
+    u24(precertTbs.length),
+    precertTbs,
+    u16(0),
+  ]);
+  const signature = sign('sha256', signed, log.privateKey);
+  // version v1, log id, timestamp, no extensions, sha256 (4) / ecdsa (3), signature.
+  return Buffer.concat([Buffer.from([0]), log.logId, u64(timestampMs), u16(0), Buffer.from([4, 3]), u16(signature.length), signature]);
+}
+
+/** The TLS SignedCertificateTimestampList: uint16 total length, then each SCT with a uint16 length. */
+export function sctList(scts: readonly Buffer[]): Buffer {
+  const items = Buffer.concat(scts.map((s) => Buffer.concat([u16(s.length), s])));
+  return Buffer.concat([u16(items.length), items]);
+}
+
+/** The trusted root entry for a log (tlog or ctlog), valid from `start`. */
+export const logEntryJSON = (l: { spki: Buffer; logId: Buffer; baseUrl: string }, start = '2020-01-01T00:00:00Z') => ({
+  baseUrl: l.baseUrl,
+  hashAlgorithm: 'SHA2_256',
+  publicKey: { rawBytes: l.spki.toString('base64'), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start } },
+  logId: { keyId: l.logId.toString('base64') },
+});
+
+// ---------------------------------------------------------------------------------------------------
+// RFC 9162 Merkle trees, for inclusion proofs at any index.
+
+const leafHash = (data: Buffer): Buffer => createHash('sha256').update(Buffer.concat([Buffer.from([0]), data])).digest();
+const nodeHash = (l: Buffer, r: Buffer): Buffer => createHash('sha256').update(Buffer.concat([Buffer.from([1]), l, r])).digest();
+const split = (n: number): number => {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+};
+
+/** The Merkle tree hash of leaf hashes. */
+export function merkleRoot(leaves: readonly Buffer[]): Buffer {
+  if (leaves.length === 1) return leaves[0] as Buffer;
+  const k = split(leaves.length);
+  return nodeHash(merkleRoot(leaves.slice(0, k)), merkleRoot(leaves.slice(k)));
+}
+
+/** The audit path of leaf `m` (RFC 9162 §2.1.3.1), bottom up. */
+export function merklePath(m: number, leaves: readonly Buffer[]): Buffer[] {
+  if (leaves.length <= 1) return [];
+  const k = split(leaves.length);
+  return m < k
+    ? [...merklePath(m, leaves.slice(0, k)), merkleRoot(leaves.slice(k))]
+    : [...merklePath(m - k, leaves.slice(k)), merkleRoot(leaves.slice(0, k))];
+}
+
+export { leafHash as merkleLeafHash };

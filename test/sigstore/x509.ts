@@ -56,6 +56,8 @@ export interface Issued {
   readonly publicKey: KeyObject;
   readonly subject: string | undefined;
   readonly ski: Buffer;
+  /** The TBSCertificate DER (what the issuer signed). */
+  readonly tbs: Buffer;
 }
 
 export type San = { email: string } | { uri: string } | { username: string };
@@ -72,7 +74,15 @@ export interface CertOptions {
   /** Default: code signing for leaves, none for CAs. */
   readonly eku?: readonly string[];
   readonly keyPair?: { privateKey: KeyObject; publicKey: KeyObject };
+  /**
+   * Embedded SCTs (RFC 6962 §3.3): given the precertificate TBS (this certificate's TBS without the SCT
+   * list extension) and the issuer's SPKI DER, returns the TLS-encoded SignedCertificateTimestampList,
+   * written as the last extension (1.3.6.1.4.1.11129.2.4.2). Absent: no SCT extension.
+   */
+  readonly sctList?: (precertTbs: Buffer, issuerSpki: Buffer) => Buffer;
 }
+
+export const OID_SCT_LIST = '1.3.6.1.4.1.11129.2.4.2';
 
 let serial = 1000n;
 
@@ -101,19 +111,26 @@ export function issue(o: CertOptions): Issued {
     const raw = /^1\.3\.6\.1\.4\.1\.57264\.1\.[1-6]$/.test(id);
     exts.push(ext(id, raw ? Buffer.from(value) : utf8(value)));
   }
-  const tbs = seq(
-    explicit(0, integer(2)),
-    integer(serial++),
-    ECDSA_SHA256,
-    name(o.issuer ? o.issuer.subject : o.subject),
-    seq(time(o.notBefore), time(o.notAfter)),
-    name(o.subject),
-    spki,
-    explicit(3, seq(...exts)),
-  );
+  const number = serial++;
+  const tbsOf = (extensions: Buffer[]) =>
+    seq(
+      explicit(0, integer(2)),
+      integer(number),
+      ECDSA_SHA256,
+      name(o.issuer ? o.issuer.subject : o.subject),
+      seq(time(o.notBefore), time(o.notAfter)),
+      name(o.subject),
+      spki,
+      explicit(3, seq(...extensions)),
+    );
+  let tbs = tbsOf(exts);
+  if (o.sctList) {
+    const issuerSpki = (o.issuer?.publicKey ?? publicKey).export({ format: 'der', type: 'spki' });
+    tbs = tbsOf([...exts, ext(OID_SCT_LIST, octets(o.sctList(tbs, issuerSpki)))]);
+  }
   const signer = o.issuer?.privateKey ?? privateKey;
   const der = seq(tbs, ECDSA_SHA256, bitString(sign('sha256', tbs, signer)));
-  return { der, privateKey, publicKey, subject: o.subject, ski };
+  return { der, privateKey, publicKey, subject: o.subject, ski, tbs };
 }
 
 export const toPem = (der: Buffer): string =>
