@@ -251,12 +251,14 @@ function compileTlog(raw: unknown, at: At): TlogSpec | undefined {
   };
 }
 
+const MAX_KEYS_PER_AUTHORITY = 32;
+
 function compileKey(
   ctx: CompileContext,
   raw: unknown,
   name: string,
   at: At,
-): { pem: string; hash?: string } | undefined {
+): { pems: string[]; hash?: string } | undefined {
   if (!isRecord(raw)) {
     at([], 'key must be a mapping with data (PEM) or path (a PEM file)');
     return undefined;
@@ -287,14 +289,22 @@ function compileKey(
   } else {
     return undefined;
   }
-  try {
-    parsePublicKeyPem(pem, `authority ${JSON.stringify(name)} key`);
-  } catch (e) {
-    at([field], describeError(e), field === 'path' ? raw.path : undefined);
+  // Several PEM blocks are several keys (rotation): a signature by any one satisfies the authority once.
+  const blocks = pem.match(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g) ?? [pem];
+  if (blocks.length > MAX_KEYS_PER_AUTHORITY) {
+    at([field], `at most ${MAX_KEYS_PER_AUTHORITY} keys per authority, found ${blocks.length}`);
     return undefined;
   }
+  for (const [i, block] of blocks.entries()) {
+    try {
+      parsePublicKeyPem(block, `authority ${JSON.stringify(name)} key${blocks.length > 1 ? ` ${i + 1}` : ''}`);
+    } catch (e) {
+      at([field], describeError(e), field === 'path' ? raw.path : undefined);
+      return undefined;
+    }
+  }
   return {
-    pem,
+    pems: blocks,
     ...(typeof raw.hashAlgorithm === 'string' ? { hash: raw.hashAlgorithm.trim().toLowerCase() } : {}),
   };
 }
@@ -359,7 +369,7 @@ function compileAuthorityItem(
     spec = {
       kind: 'key',
       name,
-      keys: [key.pem],
+      keys: key.pems,
       ...(key.hash ? { hashAlgorithm: key.hash as 'sha256' } : {}),
       ...(tlog ? { tlog } : {}),
       ...(trustRoot ? { trustRoot } : {}),

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { evaluate as evaluatePolicies } from '../../src/engine/evaluate.ts';
@@ -19,9 +19,13 @@ import { requiredSignatureSources, signatureSourceKey } from '../../src/rules/si
 import type { SignatureCandidate } from '../../src/sigstore/threshold.ts';
 import { registryDumpSignatures } from '../sigstore/support.ts';
 
-const KEYS = join(import.meta.dirname, '../../../shared/fixtures/skopeo-signed/keys');
+const FIXTURE_KEYS = join(import.meta.dirname, '../../../shared/fixtures/skopeo-signed/keys');
 const IMG_A = 'sha256:a26b9f2187e829cdbda806d6729e554ec8534d6d856a10b33667191ab33a28c9';
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-sigrule-'));
+// Fixture keys are read from ../shared (never copied into the repo); composed key files go to a temp dir.
+const KEYS = join(dir, 'keys');
+mkdirSync(KEYS);
+for (const name of ['k1.pub', 'k2.pub']) writeFileSync(join(KEYS, name), readFileSync(join(FIXTURE_KEYS, name)));
 
 function policyText(rule: string, name = 'signed', images = '**'): string {
   return [
@@ -225,6 +229,22 @@ void test('evaluate: a real signature passes with evidence; the format filter an
   const notMet = evaluateRule(two, facts(image, IMG_A, evidence(two, known(legacyA()))));
   assert.equal(notMet.verdict, 'fail');
   assert.match(notMet.reason, /^threshold 2 of 2 not met \(1\): k2: signature invalid/);
+});
+
+void test('a key authority may hold several keys (rotation): any one of them satisfies it, once', () => {
+  const both = `${KEYS}/both.pub`;
+  writeFileSync(both, readFileSync(`${KEYS}/k2.pub`, 'utf8') + readFileSync(`${KEYS}/k1.pub`, 'utf8'));
+  const image = `registry.test/app@${IMG_A}`;
+  const rule = compiled(`authorities:\n  - {name: release, key: {path: "${both}"}}`);
+  const ok = evaluateRule(rule, facts(image, IMG_A, evidence(rule, known(legacyA()))));
+  assert.equal(ok.verdict, 'pass', ok.reason);
+  assert.match(ok.reason, /^release: key sha256:[0-9a-f]{64}/);
+
+  const bad = `${KEYS}/bad.pub`;
+  writeFileSync(bad, readFileSync(`${KEYS}/k1.pub`, 'utf8') + '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n');
+  const issues = lint(`authorities:\n  - {name: release, key: {path: "${bad}"}}`);
+  assert.equal(issues.length, 1);
+  assert.match(issues[0]!, /authority "release" key 2/);
 });
 
 void test('evaluate: static authorities need no signatures at all', () => {
