@@ -111,22 +111,40 @@ export function podImages(object: unknown): PodImages {
   return { kind, images, problems };
 }
 
-function walkPodSpec(spec: Json, prefix: readonly (string | number)[], images: PodImage[], problems: string[]): void {
+function walkPodSpec(
+  spec: Json,
+  prefix: readonly (string | number)[],
+  images: PodImage[],
+  problems: string[],
+): void {
   let overflow = false;
-  const add = (holder: Json, key: string, segments: (string | number)[], field: PodImage['field'], name: unknown) => {
+  const add = (
+    holder: Json,
+    key: string,
+    segments: (string | number)[],
+    field: PodImage['field'],
+    name: unknown,
+  ) => {
     if (images.length >= POD_SPEC_LIMITS.maxImages) {
-      if (!overflow) problems.push(`more than ${POD_SPEC_LIMITS.maxImages} images in one object; refusing to check a part of it`);
+      if (!overflow)
+        problems.push(
+          `more than ${POD_SPEC_LIMITS.maxImages} images in one object; refusing to check a part of it`,
+        );
       overflow = true;
       return;
     }
     const value = holder[key];
     const path = pathOf(segments);
     if (typeof value !== 'string') {
-      problems.push(value === undefined ? `${path} is missing` : `${path} must be a string, got ${describe(value)}`);
+      problems.push(
+        value === undefined ? `${path} is missing` : `${path} must be a string, got ${describe(value)}`,
+      );
       return;
     }
     if (value.length > POD_SPEC_LIMITS.maxImageLength) {
-      problems.push(`${path} is ${value.length} characters long, over the ${POD_SPEC_LIMITS.maxImageLength} a reference can have`);
+      problems.push(
+        `${path} is ${value.length} characters long, over the ${POD_SPEC_LIMITS.maxImageLength} a reference can have`,
+      );
       return;
     }
     images.push({

@@ -56,12 +56,16 @@ export function parseAdmissionReview(body: unknown): AdmissionReviewRequest {
     );
   }
   const request = review.request;
-  if (!isObject(request)) fail('request is missing: an AdmissionReview sent to a webhook must carry a request');
+  if (!isObject(request))
+    fail('request is missing: an AdmissionReview sent to a webhook must carry a request');
   const r = request as Record<string, unknown>;
   if (typeof r.uid !== 'string' || r.uid === '') fail('request.uid is missing or not a string');
-  if ((r.uid as string).length > MAX_UID_LENGTH) fail(`request.uid is longer than ${MAX_UID_LENGTH} characters`);
+  if ((r.uid as string).length > MAX_UID_LENGTH)
+    fail(`request.uid is longer than ${MAX_UID_LENGTH} characters`);
   if (typeof r.operation !== 'string' || !OPERATIONS.includes(r.operation as Operation)) {
-    fail(`request.operation must be one of ${OPERATIONS.join(', ')}, got ${JSON.stringify(r.operation ?? null)}`);
+    fail(
+      `request.operation must be one of ${OPERATIONS.join(', ')}, got ${JSON.stringify(r.operation ?? null)}`,
+    );
   }
   const gvk = r.kind;
   if (!isObject(gvk) || typeof gvk.kind !== 'string' || typeof gvk.version !== 'string') {
@@ -83,7 +87,11 @@ export function parseAdmissionReview(body: unknown): AdmissionReviewRequest {
     kind: 'AdmissionReview',
     request: {
       uid: r.uid as string,
-      kind: { group: typeof k.group === 'string' ? k.group : '', version: k.version as string, kind: k.kind as string },
+      kind: {
+        group: typeof k.group === 'string' ? k.group : '',
+        version: k.version as string,
+        kind: k.kind as string,
+      },
       resource: {
         group: typeof res.group === 'string' ? res.group : '',
         version: typeof res.version === 'string' ? res.version : '',
@@ -165,8 +173,15 @@ export async function admit(
 ): Promise<AdmissionResult> {
   const request = review.request;
   const record = auditBase(request, webhook);
-  const respond = (response: Omit<AdmissionResponse, 'uid'>, audit: Partial<AuditRecord>): AdmissionResult => ({
-    review: { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response: { uid: request.uid, ...response } },
+  const respond = (
+    response: Omit<AdmissionResponse, 'uid'>,
+    audit: Partial<AuditRecord>,
+  ): AdmissionResult => ({
+    review: {
+      apiVersion: ADMISSION_API_VERSION,
+      kind: 'AdmissionReview',
+      response: { uid: request.uid, ...response },
+    },
     audit: { ...record, allowed: response.allowed, ...audit } as AuditRecord,
   });
   const deny = (message: string, audit: Partial<AuditRecord> = {}, warnings: readonly string[] = []) =>
@@ -298,7 +313,11 @@ function auditBase(request: AdmissionRequest, webhook: Webhook): AuditRecord {
   const meta = metadataOf(request.object) ?? metadataOf(request.oldObject) ?? {};
   const name =
     request.name ??
-    (typeof meta.name === 'string' ? meta.name : typeof meta.generateName === 'string' ? `${meta.generateName}*` : '');
+    (typeof meta.name === 'string'
+      ? meta.name
+      : typeof meta.generateName === 'string'
+        ? `${meta.generateName}*`
+        : '');
   const namespace = request.namespace ?? (typeof meta.namespace === 'string' ? meta.namespace : '');
   const { group, version, kind } = request.kind;
   return {

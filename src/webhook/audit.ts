@@ -51,7 +51,14 @@ export interface AuditRecord {
 
 export function auditImage(at: Pick<PodImage, 'path' | 'image'>, result: ImageResult): AuditImage {
   if ('error' in result) {
-    return { path: at.path, image: at.image, verdict: 'error', policies: [], reasons: [result.error], warnings: [] };
+    return {
+      path: at.path,
+      image: at.image,
+      verdict: 'error',
+      policies: [],
+      reasons: [result.error],
+      warnings: [],
+    };
   }
   const d = result.decision;
   return {
@@ -70,7 +77,9 @@ export function auditImage(at: Pick<PodImage, 'path' | 'image'>, result: ImageRe
         .flatMap((p) =>
           p.reason !== undefined
             ? [`policy ${p.name} (audit): ${p.reason}`]
-            : p.rules.filter((r) => r.verdict === 'fail').map((r) => `policy ${p.name} (audit), rule ${r.name}: ${r.reason}`),
+            : p.rules
+                .filter((r) => r.verdict === 'fail')
+                .map((r) => `policy ${p.name} (audit), rule ${r.name}: ${r.reason}`),
         ),
     ],
     warnings: d.warnings,

@@ -36,7 +36,8 @@ export function parseImageReview(body: unknown): ImageReviewRequest {
     throw new ImageReviewError(message);
   };
   if (!isObject(body)) return fail('the request body must be a JSON object (an ImageReview)');
-  if (body.kind !== 'ImageReview') fail(`kind must be "ImageReview", got ${JSON.stringify(body.kind ?? null)}`);
+  if (body.kind !== 'ImageReview')
+    fail(`kind must be "ImageReview", got ${JSON.stringify(body.kind ?? null)}`);
   if (body.apiVersion !== IMAGE_REVIEW_API_VERSION) {
     fail(`apiVersion must be "${IMAGE_REVIEW_API_VERSION}", got ${JSON.stringify(body.apiVersion ?? null)}`);
   }
@@ -44,11 +45,14 @@ export function parseImageReview(body: unknown): ImageReviewRequest {
   if (!isObject(spec)) return fail('spec is missing');
   if (!Array.isArray(spec.containers)) return fail('spec.containers must be a list');
   if (spec.containers.length > POD_SPEC_LIMITS.maxImages) {
-    fail(`spec.containers has ${spec.containers.length} entries, more than the ${POD_SPEC_LIMITS.maxImages} checked`);
+    fail(
+      `spec.containers has ${spec.containers.length} entries, more than the ${POD_SPEC_LIMITS.maxImages} checked`,
+    );
   }
   const containers = spec.containers.map((c: unknown, i) => {
     const image = isObject(c) ? c.image : undefined;
-    if (typeof image !== 'string' || image === '') fail(`spec.containers[${i}].image must be a non-empty string`);
+    if (typeof image !== 'string' || image === '')
+      fail(`spec.containers[${i}].image must be a non-empty string`);
     if ((image as string).length > POD_SPEC_LIMITS.maxImageLength) {
       fail(`spec.containers[${i}].image is longer than ${POD_SPEC_LIMITS.maxImageLength} characters`);
     }
@@ -75,7 +79,11 @@ export interface ImageReviewResult {
 }
 
 /** Audit annotation keys; the API server records them as `imagepolicywebhook.image-policy.k8s.io/<key>`. */
-export const AUDIT_KEYS = { verdict: 'portcullis-verdict', policySet: 'portcullis-policy-set', warnings: 'portcullis-warnings' };
+export const AUDIT_KEYS = {
+  verdict: 'portcullis-verdict',
+  policySet: 'portcullis-policy-set',
+  warnings: 'portcullis-warnings',
+};
 
 const respond = (status: ImageReviewStatus): ImageReviewResponse => ({
   apiVersion: IMAGE_REVIEW_API_VERSION,
@@ -128,12 +136,16 @@ export async function reviewImages(
     const judged = at.map((a) => ({ at: a, result: results.get(a.image)! }));
     const images = judged.map(({ at: a, result }) => auditImage(a, result));
     const policySetVersion = engine.policySet.version;
-    const denials = judged.flatMap(({ at: a, result }) => denialLine({ ...a, pointer: '', field: 'containers' }, result) ?? []);
+    const denials = judged.flatMap(
+      ({ at: a, result }) => denialLine({ ...a, pointer: '', field: 'containers' }, result) ?? [],
+    );
     if (denials.length > 0) {
       return deny(formatDenial(denials), { images, policySetVersion, reasons: denials });
     }
     const warnings = formatWarnings(
-      judged.flatMap(({ at: a, result }) => ('decision' in result ? result.decision.warnings.map((w) => `${a.path} ${a.image}: ${w}`) : [])),
+      judged.flatMap(({ at: a, result }) =>
+        'decision' in result ? result.decision.warnings.map((w) => `${a.path} ${a.image}: ${w}`) : [],
+      ),
     );
     return {
       review: respond({
@@ -141,10 +153,18 @@ export async function reviewImages(
         auditAnnotations: {
           [AUDIT_KEYS.verdict]: warnings.length > 0 ? 'warn' : 'allow',
           [AUDIT_KEYS.policySet]: policySetVersion,
-          ...(warnings.length > 0 ? { [AUDIT_KEYS.warnings]: truncateRunes(warnings.join(' | '), 1024) } : {}),
+          ...(warnings.length > 0
+            ? { [AUDIT_KEYS.warnings]: truncateRunes(warnings.join(' | '), 1024) }
+            : {}),
         },
       }),
-      audit: { ...record, allowed: true, verdict: warnings.length > 0 ? 'warn' : 'allow', images, policySetVersion },
+      audit: {
+        ...record,
+        allowed: true,
+        verdict: warnings.length > 0 ? 'warn' : 'allow',
+        images,
+        policySetVersion,
+      },
     };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

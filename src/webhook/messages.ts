@@ -56,7 +56,9 @@ export function formatWarnings(lines: readonly string[]): string[] {
 export function formatDenial(lines: readonly string[]): string {
   const shown = lines.slice(0, DENIAL_MAX_LINES).map((l) => truncateRunes(oneLine(l), DENIAL_LINE_MAX_RUNES));
   if (lines.length > DENIAL_MAX_LINES) {
-    shown.push(`${lines.length - DENIAL_MAX_LINES} more denied image(s) not shown; see the Portcullis audit log`);
+    shown.push(
+      `${lines.length - DENIAL_MAX_LINES} more denied image(s) not shown; see the Portcullis audit log`,
+    );
   }
   return shown.join('\n');
 }

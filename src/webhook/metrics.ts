@@ -63,9 +63,14 @@ export class WebhookMetrics {
         continue;
       }
       if (image.policies.length === 0) {
-        this.decisions.inc({ policy: '(none)', mode: image.mode ?? 'enforce', verdict: image.verdict === 'deny' ? 'fail' : 'pass' });
+        this.decisions.inc({
+          policy: '(none)',
+          mode: image.mode ?? 'enforce',
+          verdict: image.verdict === 'deny' ? 'fail' : 'pass',
+        });
       }
-      for (const p of image.policies) this.decisions.inc({ policy: p.name, mode: p.mode, verdict: p.verdict });
+      for (const p of image.policies)
+        this.decisions.inc({ policy: p.name, mode: p.mode, verdict: p.verdict });
     }
   }
 }

@@ -30,7 +30,11 @@ export class PolicyStore {
   private loading: Promise<ReloadResult> | undefined;
   private again = false;
 
-  constructor(paths: readonly string[], makeDecider: (policySet: PolicySet) => ImageDecider, events: PolicyStoreEvents = {}) {
+  constructor(
+    paths: readonly string[],
+    makeDecider: (policySet: PolicySet) => ImageDecider,
+    events: PolicyStoreEvents = {},
+  ) {
     this.paths = paths;
     this.makeDecider = makeDecider;
     this.events = events;
@@ -70,15 +74,25 @@ export class PolicyStore {
     try {
       const loaded = await loadPolicyPaths(this.paths);
       if (!loaded.ok) {
-        result = { status: 'rejected', diagnostics: loaded.diagnostics.filter(isError).map(formatDiagnostic) };
+        result = {
+          status: 'rejected',
+          diagnostics: loaded.diagnostics.filter(isError).map(formatDiagnostic),
+        };
       } else if (loaded.policySet.version === previous) {
         result = { status: 'unchanged', version: previous };
       } else {
         this.engine = { policySet: loaded.policySet, decider: this.makeDecider(loaded.policySet) };
-        result = { status: 'loaded', version: loaded.policySet.version, policies: loaded.policySet.policies.length };
+        result = {
+          status: 'loaded',
+          version: loaded.policySet.version,
+          policies: loaded.policySet.policies.length,
+        };
       }
     } catch (error) {
-      result = { status: 'rejected', diagnostics: [`internal error loading policies: ${(error as Error).message}`] };
+      result = {
+        status: 'rejected',
+        diagnostics: [`internal error loading policies: ${(error as Error).message}`],
+      };
     }
     this.events.onReload?.(result, previous);
     return result;

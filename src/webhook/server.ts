@@ -10,7 +10,13 @@ import { readFile } from 'node:fs/promises';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { Server as HttpsServer } from 'node:https';
 import { createHash } from 'node:crypto';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { Logger } from 'pino';
 import type { Engine } from './engine.ts';
 import { admit, AdmissionReviewError, parseAdmissionReview, type Webhook } from './admission.ts';
@@ -81,9 +87,12 @@ export async function startWebhookServer(options: ServerOptions): Promise<Webhoo
   try {
     tls = await readTls(options.tls);
   } catch (error) {
-    throw new Error(`cannot load the TLS certificate ${options.tls.certFile} and key ${options.tls.keyFile}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new Error(
+      `cannot load the TLS certificate ${options.tls.certFile} and key ${options.tls.keyFile}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   let tlsHash = hashTls(tls);
 
@@ -105,7 +114,10 @@ export async function startWebhookServer(options: ServerOptions): Promise<Webhoo
     try {
       done(null, JSON.parse(body as string));
     } catch (error) {
-      done(new HttpProblem(400, `the request body is not valid JSON: ${(error as Error).message}`), undefined);
+      done(
+        new HttpProblem(400, `the request body is not valid JSON: ${(error as Error).message}`),
+        undefined,
+      );
     }
   });
 
@@ -119,10 +131,15 @@ export async function startWebhookServer(options: ServerOptions): Promise<Webhoo
     try {
       review = parseAdmissionReview(request.body);
     } catch (error) {
-      if (error instanceof AdmissionReviewError) throw new HttpProblem(400, `not a usable AdmissionReview: ${error.message}`);
+      if (error instanceof AdmissionReviewError)
+        throw new HttpProblem(400, `not a usable AdmissionReview: ${error.message}`);
       throw error;
     }
-    const result = await admit(review, webhook, { engine: options.engine, deadlineMs: options.deadlineMs, pin: options.pin });
+    const result = await admit(review, webhook, {
+      engine: options.engine,
+      deadlineMs: options.deadlineMs,
+      pin: options.pin,
+    });
     record(result.audit);
     return result.review;
   };
@@ -145,7 +162,11 @@ export async function startWebhookServer(options: ServerOptions): Promise<Webhoo
   app.get('/readyz', async (_request, reply) => {
     const engine = options.engine();
     if (!engine) return reply.code(503).send({ status: 'not ready', reason: 'no policy set loaded yet' });
-    return { status: 'ready', policySetVersion: engine.policySet.version, policies: engine.policySet.policies.length };
+    return {
+      status: 'ready',
+      policySetVersion: engine.policySet.version,
+      policies: engine.policySet.policies.length,
+    };
   });
   app.get('/metrics', async (_request, reply) => {
     reply.type(metrics.registry.contentType);
@@ -155,15 +176,17 @@ export async function startWebhookServer(options: ServerOptions): Promise<Webhoo
   app.setNotFoundHandler(async (request, reply) =>
     reply.code(404).send({ message: `no route ${request.method} ${request.url.split('?')[0]}` }),
   );
-  app.setErrorHandler(async (error: FastifyError | HttpProblem, request: FastifyRequest, reply: FastifyReply) => {
-    const [status, message] = describeError(error, bodyLimit);
-    if (status >= 500) logger.error({ err: error, url: request.url }, 'internal error answering a request');
-    if (request.routeOptions.url === '/imagereview') {
-      // Fail closed even if the plugin would admit on an HTTP error.
-      return reply.code(200).send(reviewFailure(message));
-    }
-    return reply.code(status).send({ message });
-  });
+  app.setErrorHandler(
+    async (error: FastifyError | HttpProblem, request: FastifyRequest, reply: FastifyReply) => {
+      const [status, message] = describeError(error, bodyLimit);
+      if (status >= 500) logger.error({ err: error, url: request.url }, 'internal error answering a request');
+      if (request.routeOptions.url === '/imagereview') {
+        // Fail closed even if the plugin would admit on an HTTP error.
+        return reply.code(200).send(reviewFailure(message));
+      }
+      return reply.code(status).send({ message });
+    },
+  );
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ route, code: String(reply.statusCode) });
@@ -196,7 +219,11 @@ export async function startWebhookServer(options: ServerOptions): Promise<Webhoo
   };
   let watcher: Watcher | undefined;
   if (options.watchTls !== false) {
-    watcher = watchPaths([options.tls.certFile, options.tls.keyFile], () => void reloadTls(), options.watchOptions);
+    watcher = watchPaths(
+      [options.tls.certFile, options.tls.keyFile],
+      () => void reloadTls(),
+      options.watchOptions,
+    );
   }
 
   return {

@@ -19,7 +19,11 @@ export interface WatchOptions {
   readonly pollMs?: number;
 }
 
-export function watchPaths(paths: readonly string[], onChange: () => void, options: WatchOptions = {}): Watcher {
+export function watchPaths(
+  paths: readonly string[],
+  onChange: () => void,
+  options: WatchOptions = {},
+): Watcher {
   const debounceMs = options.debounceMs ?? 200;
   const pollMs = options.pollMs ?? 30_000;
   let timer: NodeJS.Timeout | undefined;

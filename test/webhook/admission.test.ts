@@ -9,7 +9,12 @@ import { loadPolicyPaths } from '../../src/policy/load.ts';
 import { createDecider } from '../../src/app/decide.ts';
 import type { PolicySet } from '../../src/policy/model.ts';
 import type { Engine } from '../../src/webhook/engine.ts';
-import { admit, AdmissionReviewError, parseAdmissionReview, skipReason } from '../../src/webhook/admission.ts';
+import {
+  admit,
+  AdmissionReviewError,
+  parseAdmissionReview,
+  skipReason,
+} from '../../src/webhook/admission.ts';
 import { admissionReview, basicPolicies, deployment, pod, cronJob, policyDir } from './support.ts';
 
 let policySet: PolicySet;
@@ -38,7 +43,11 @@ async function run(review: Record<string, unknown>, webhook: 'validate' | 'mutat
 test('allowed: the response echoes the uid, and the audit record names the request and each image', async () => {
   const review = admissionReview(deployment('api', `ghcr.io/acme/api:1@${DIGEST}`), { uid: 'uid-1' });
   const { review: out, audit } = await run(review);
-  assert.deepEqual(out, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'uid-1', allowed: true } });
+  assert.deepEqual(out, {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    response: { uid: 'uid-1', allowed: true },
+  });
   assert.equal(audit.verdict, 'allow');
   assert.equal(audit.user, 'alice@example.com');
   assert.equal(audit.kind, 'apps/v1/Deployment');
@@ -46,13 +55,20 @@ test('allowed: the response echoes the uid, and the audit record names the reque
   assert.equal(audit.name, 'api');
   assert.equal(audit.policySetVersion, policySet.version);
   assert.deepEqual(
-    audit.images.map((i) => [i.path, i.digest, i.verdict, i.policies.map((p) => `${p.name}@${p.version.slice(0, 7)}`)]),
+    audit.images.map((i) => [
+      i.path,
+      i.digest,
+      i.verdict,
+      i.policies.map((p) => `${p.name}@${p.version.slice(0, 7)}`),
+    ]),
     [['spec.template.spec.containers[0].image', DIGEST, 'allow', [`local@sha256:`]]],
   );
 });
 
 test('denied: 403, one line per image naming path, image, policy, rule and reason', async () => {
-  const review = admissionReview(deployment('api', 'ghcr.io/acme/api:latest', `ghcr.io/acme/ok:1@${DIGEST}`, 'docker.io/library/nginx:1'));
+  const review = admissionReview(
+    deployment('api', 'ghcr.io/acme/api:latest', `ghcr.io/acme/ok:1@${DIGEST}`, 'docker.io/library/nginx:1'),
+  );
   const { review: out, audit } = await run(review);
   assert.equal(out.response.allowed, false);
   assert.equal(out.response.status?.code, 403);
@@ -65,7 +81,10 @@ test('denied: 403, one line per image naming path, image, policy, rule and reaso
     ].join('\n'),
   );
   assert.equal(audit.verdict, 'deny');
-  assert.deepEqual(audit.images.map((i) => i.verdict), ['deny', 'allow', 'deny']);
+  assert.deepEqual(
+    audit.images.map((i) => i.verdict),
+    ['deny', 'allow', 'deny'],
+  );
 });
 
 test('warn: allowed with warnings; audit: allowed, the failure only in the audit record', async () => {
@@ -84,7 +103,10 @@ test('warn: allowed with warnings; audit: allowed, the failure only in the audit
 
 test('CronJob paths, init containers and image volumes', async () => {
   const { review: out } = await run(admissionReview(cronJob('nightly', 'ghcr.io/acme/job:latest')));
-  assert.match(out.response.status!.message, /^spec\.jobTemplate\.spec\.template\.spec\.containers\[0\]\.image ghcr\.io\/acme\/job:latest: denied by policy local, rule known-bad: .*; denied by policy local, rule no-latest: /);
+  assert.match(
+    out.response.status!.message,
+    /^spec\.jobTemplate\.spec\.template\.spec\.containers\[0\]\.image ghcr\.io\/acme\/job:latest: denied by policy local, rule known-bad: .*; denied by policy local, rule no-latest: /,
+  );
 
   const p = pod('p', `ghcr.io/acme/ok:1@${DIGEST}`) as { spec: Record<string, unknown> };
   p.spec.initContainers = [{ name: 'i', image: 'ghcr.io/acme/init:latest' }];
@@ -92,48 +114,91 @@ test('CronJob paths, init containers and image volumes', async () => {
   const { review: r2 } = await run(admissionReview(p));
   const lines = r2.response.status!.message.split('\n');
   assert.equal(lines.length, 2);
-  assert.match(lines[0]!, /^spec\.initContainers\[0\]\.image ghcr\.io\/acme\/init:latest: denied by policy local, rule known-bad: .*, rule no-latest: /);
-  assert.match(lines[1]!, /^spec\.volumes\[0\]\.image\.reference quay\.io\/models\/x:1: denied: no policy applies/);
+  assert.match(
+    lines[0]!,
+    /^spec\.initContainers\[0\]\.image ghcr\.io\/acme\/init:latest: denied by policy local, rule known-bad: .*, rule no-latest: /,
+  );
+  assert.match(
+    lines[1]!,
+    /^spec\.volumes\[0\]\.image\.reference quay\.io\/models\/x:1: denied: no policy applies/,
+  );
 });
 
 test('the pods/ephemeralcontainers subresource is checked (CVE-2023-2727)', async () => {
   const running = pod('p', `ghcr.io/acme/ok:1@${DIGEST}`);
   const debugged = structuredClone(running) as { spec: Record<string, unknown> };
   debugged.spec.ephemeralContainers = [{ name: 'debugger', image: 'evil.example/shell:1' }];
-  const review = admissionReview(debugged, { operation: 'UPDATE', oldObject: running, subResource: 'ephemeralcontainers' });
+  const review = admissionReview(debugged, {
+    operation: 'UPDATE',
+    oldObject: running,
+    subResource: 'ephemeralcontainers',
+  });
   const { review: out } = await run(review);
   assert.equal(out.response.allowed, false);
-  assert.match(out.response.status!.message, /^spec\.ephemeralContainers\[0\]\.image evil\.example\/shell:1: denied: no policy applies/);
+  assert.match(
+    out.response.status!.message,
+    /^spec\.ephemeralContainers\[0\]\.image evil\.example\/shell:1: denied: no policy applies/,
+  );
 });
 
 test('skipped: DELETE, status and scale subresources, updates and scale-downs that keep the images', () => {
   const d = deployment('api', 'ghcr.io/acme/api:latest');
   const req = (r: Record<string, unknown>) => parseAdmissionReview(r).request;
-  assert.equal(skipReason(req(admissionReview(d, { operation: 'DELETE', oldObject: d }))), 'DELETE requests are not checked');
-  assert.equal(skipReason(req(admissionReview(d, { operation: 'UPDATE', oldObject: d, subResource: 'status' }))), 'the status subresource cannot change images');
-  assert.equal(skipReason(req(admissionReview(d, { operation: 'UPDATE', oldObject: d, subResource: 'scale' }))), 'the scale subresource cannot change images');
-  const relabelled = structuredClone(d) as { metadata: { labels: Record<string, string> }; spec: { replicas: number } };
+  assert.equal(
+    skipReason(req(admissionReview(d, { operation: 'DELETE', oldObject: d }))),
+    'DELETE requests are not checked',
+  );
+  assert.equal(
+    skipReason(req(admissionReview(d, { operation: 'UPDATE', oldObject: d, subResource: 'status' }))),
+    'the status subresource cannot change images',
+  );
+  assert.equal(
+    skipReason(req(admissionReview(d, { operation: 'UPDATE', oldObject: d, subResource: 'scale' }))),
+    'the scale subresource cannot change images',
+  );
+  const relabelled = structuredClone(d) as {
+    metadata: { labels: Record<string, string> };
+    spec: { replicas: number };
+  };
   relabelled.metadata.labels.tier = 'web';
-  assert.equal(skipReason(req(admissionReview(relabelled, { operation: 'UPDATE', oldObject: d }))), 'an update that does not change images');
+  assert.equal(
+    skipReason(req(admissionReview(relabelled, { operation: 'UPDATE', oldObject: d }))),
+    'an update that does not change images',
+  );
   const scaledDown = structuredClone(d) as { spec: { replicas: number } };
   const scaledUp = structuredClone(d) as { spec: { replicas: number } };
   (d as { spec: { replicas: number } }).spec.replicas = 3;
   scaledDown.spec.replicas = 1;
   scaledUp.spec.replicas = 5;
-  assert.equal(skipReason(req(admissionReview(scaledDown, { operation: 'UPDATE', oldObject: d }))), 'a scale-down that does not change images');
-  assert.equal(skipReason(req(admissionReview(scaledUp, { operation: 'UPDATE', oldObject: d }))), 'an update that does not change images');
+  assert.equal(
+    skipReason(req(admissionReview(scaledDown, { operation: 'UPDATE', oldObject: d }))),
+    'a scale-down that does not change images',
+  );
+  assert.equal(
+    skipReason(req(admissionReview(scaledUp, { operation: 'UPDATE', oldObject: d }))),
+    'an update that does not change images',
+  );
 });
 
 test('never skipped: a changed image (even with a scale-down), a CREATE, a forged annotation, a deleting object', async () => {
   const before = deployment('api', `ghcr.io/acme/api:1@${DIGEST}`) as { spec: { replicas: number } };
   before.spec.replicas = 3;
-  const after = deployment('api', 'ghcr.io/acme/api:latest') as { spec: { replicas: number }; metadata: Record<string, unknown> };
+  const after = deployment('api', 'ghcr.io/acme/api:latest') as {
+    spec: { replicas: number };
+    metadata: Record<string, unknown>;
+  };
   after.spec.replicas = 1;
   const req = (r: Record<string, unknown>) => parseAdmissionReview(r).request;
-  assert.equal(skipReason(req(admissionReview(after, { operation: 'UPDATE', oldObject: before }))), undefined);
+  assert.equal(
+    skipReason(req(admissionReview(after, { operation: 'UPDATE', oldObject: before }))),
+    undefined,
+  );
 
   // A client can write any annotation; none of them is evidence (Kyverno #16336).
-  after.metadata.annotations = { 'portcullis.dev/verified': 'true', 'kyverno.io/verify-images': '{"ghcr.io/acme/api:latest":"pass"}' };
+  after.metadata.annotations = {
+    'portcullis.dev/verified': 'true',
+    'kyverno.io/verify-images': '{"ghcr.io/acme/api:latest":"pass"}',
+  };
   after.metadata.deletionTimestamp = '2026-11-27T10:00:00Z';
   const { review: out } = await run(admissionReview(after));
   assert.equal(out.response.allowed, false);
@@ -141,12 +206,22 @@ test('never skipped: a changed image (even with a scale-down), a CREATE, a forge
 });
 
 test('fail closed: an unreadable object, no policies, an internal error, the deadline', async () => {
-  const broken = { kind: 'Pod', apiVersion: 'v1', metadata: { name: 'b' }, spec: { containers: [{ name: 'c', image: 42 }] } };
+  const broken = {
+    kind: 'Pod',
+    apiVersion: 'v1',
+    metadata: { name: 'b' },
+    spec: { containers: [{ name: 'c', image: 42 }] },
+  };
   const r1 = await run(admissionReview(broken));
   assert.equal(r1.review.response.allowed, false);
-  assert.equal(r1.review.response.status!.message, 'portcullis cannot check Pod b: spec.containers[0].image must be a string, got a number');
+  assert.equal(
+    r1.review.response.status!.message,
+    'portcullis cannot check Pod b: spec.containers[0].image must be a string, got a number',
+  );
 
-  const r2 = await run(admissionReview(pod('p', 'ghcr.io/acme/x:1')), 'validate', { engine: () => undefined });
+  const r2 = await run(admissionReview(pod('p', 'ghcr.io/acme/x:1')), 'validate', {
+    engine: () => undefined,
+  });
   assert.equal(r2.review.response.allowed, false);
   assert.match(r2.review.response.status!.message, /no policies loaded/);
 
@@ -154,36 +229,77 @@ test('fail closed: an unreadable object, no policies, an internal error, the dea
   const r3 = await run(admissionReview(pod('p', 'ghcr.io/acme/x:1')), 'mutate', { engine: () => throwing });
   assert.equal(r3.review.response.allowed, false);
   assert.equal(r3.review.response.patch, undefined);
-  assert.equal(r3.review.response.status!.message, 'spec.containers[0].image ghcr.io/acme/x:1: not verified, so denied: internal error: boom');
+  assert.equal(
+    r3.review.response.status!.message,
+    'spec.containers[0].image ghcr.io/acme/x:1: not verified, so denied: internal error: boom',
+  );
 
   const never: Engine = { policySet, decider: { decide: () => new Promise(() => {}) } };
-  const r4 = await run(admissionReview(pod('p', 'ghcr.io/acme/x:1')), 'validate', { engine: () => never, deadlineMs: 50 });
+  const r4 = await run(admissionReview(pod('p', 'ghcr.io/acme/x:1')), 'validate', {
+    engine: () => never,
+    deadlineMs: 50,
+  });
   assert.equal(r4.review.response.allowed, false);
   assert.equal(r4.review.response.status!.code, 403);
   assert.equal(
     r4.review.response.status!.message,
     "spec.containers[0].image ghcr.io/acme/x:1: not verified, so denied: not verified within the webhook's internal deadline of 0.1s (registry slow or unreachable?)",
   );
-  assert.deepEqual(r4.audit.images.map((i) => i.verdict), ['error']);
+  assert.deepEqual(
+    r4.audit.images.map((i) => i.verdict),
+    ['error'],
+  );
 });
 
 test('registry-controlled text cannot put control characters in front of a terminal', async () => {
-  const sneaky: Engine = { policySet, decider: { decide: () => Promise.reject(new Error('bad\u001b[31m\nred')) } };
-  const { review: out } = await run(admissionReview(pod('p', 'ghcr.io/acme/x:1')), 'validate', { engine: () => sneaky });
-  assert.equal(out.response.status!.message, 'spec.containers[0].image ghcr.io/acme/x:1: not verified, so denied: internal error: bad [31m red');
+  const sneaky: Engine = {
+    policySet,
+    decider: { decide: () => Promise.reject(new Error('bad\u001b[31m\nred')) },
+  };
+  const { review: out } = await run(admissionReview(pod('p', 'ghcr.io/acme/x:1')), 'validate', {
+    engine: () => sneaky,
+  });
+  assert.equal(
+    out.response.status!.message,
+    'spec.containers[0].image ghcr.io/acme/x:1: not verified, so denied: internal error: bad [31m red',
+  );
 });
 
 test('malformed AdmissionReviews are refused with a clear error', () => {
   const cases: [unknown, RegExp][] = [
     [[], /must be a JSON object/],
     [{ apiVersion: 'admission.k8s.io/v1', kind: 'Pod' }, /kind must be "AdmissionReview", got "Pod"/],
-    [{ apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: {} }, /apiVersion must be "admission.k8s.io\/v1", got "admission.k8s.io\/v1beta1" \(set admissionReviewVersions: \["v1"\]/],
+    [
+      { apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: {} },
+      /apiVersion must be "admission.k8s.io\/v1", got "admission.k8s.io\/v1beta1" \(set admissionReviewVersions: \["v1"\]/,
+    ],
     [{ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }, /request is missing/],
-    [{ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { operation: 'CREATE' } }, /request\.uid is missing/],
-    [{ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u', operation: 'PATCH' } }, /request\.operation must be one of CREATE, UPDATE, DELETE, CONNECT, got "PATCH"/],
-    [{ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u', operation: 'CREATE', kind: 'Pod' } }, /request\.kind must be an object/],
+    [
+      { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { operation: 'CREATE' } },
+      /request\.uid is missing/,
+    ],
+    [
+      {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: 'u', operation: 'PATCH' },
+      },
+      /request\.operation must be one of CREATE, UPDATE, DELETE, CONNECT, got "PATCH"/,
+    ],
+    [
+      {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: 'u', operation: 'CREATE', kind: 'Pod' },
+      },
+      /request\.kind must be an object/,
+    ],
   ];
   for (const [body, message] of cases) {
-    assert.throws(() => parseAdmissionReview(body), (e: unknown) => e instanceof AdmissionReviewError && message.test(e.message), String(message));
+    assert.throws(
+      () => parseAdmissionReview(body),
+      (e: unknown) => e instanceof AdmissionReviewError && message.test(e.message),
+      String(message),
+    );
   }
 });

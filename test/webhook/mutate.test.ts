@@ -2,7 +2,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pinAllowed, pinTarget, type PinTarget } from '../../src/webhook/mutate.ts';
-import { formatDenial, formatWarnings, WARNING_MAX_RUNES, WARNINGS_TOTAL_RUNES } from '../../src/webhook/messages.ts';
+import {
+  formatDenial,
+  formatWarnings,
+  WARNING_MAX_RUNES,
+  WARNINGS_TOTAL_RUNES,
+} from '../../src/webhook/messages.ts';
 import { admit, parseAdmissionReview } from '../../src/webhook/admission.ts';
 import type { Decision } from '../../src/engine/decision.ts';
 import type { Engine } from '../../src/webhook/engine.ts';
@@ -44,7 +49,10 @@ test('nothing is pinned without a resolved digest, when a digest is written, or 
 test('the pin needs the pinned reference allowed, with the same digest', () => {
   const target: PinTarget = { pinned: `docker.io/library/x:1@${A}`, digest: A };
   assert.equal(pinAllowed(target, { decision: allowed(target.pinned, A) }), true);
-  assert.equal(pinAllowed(target, { decision: { ...allowed(target.pinned, A), allowed: false, outcome: 'deny' } }), false);
+  assert.equal(
+    pinAllowed(target, { decision: { ...allowed(target.pinned, A), allowed: false, outcome: 'deny' } }),
+    false,
+  );
   assert.equal(pinAllowed(target, { decision: allowed(target.pinned, B) }), false);
   assert.equal(pinAllowed(target, { error: 'deadline' }), false);
   assert.equal(pinAllowed(target, undefined), false);
@@ -58,11 +66,15 @@ test('a Pod UPDATE pins only the images it changes (re-pinning the others would 
     policySet: { policies: [], noMatch: 'allow', version: 'sha256:x' } as PolicySet,
     decider: { decide: async (image) => allowed(image, A) },
   };
-  const { review } = await admit(parseAdmissionReview(admissionReview(now, { operation: 'UPDATE', oldObject: old })), 'mutate', {
-    engine: () => engine,
-    deadlineMs: 1000,
-    pin: true,
-  });
+  const { review } = await admit(
+    parseAdmissionReview(admissionReview(now, { operation: 'UPDATE', oldObject: old })),
+    'mutate',
+    {
+      engine: () => engine,
+      deadlineMs: 1000,
+      pin: true,
+    },
+  );
   assert.equal(review.response.allowed, true);
   assert.deepEqual(JSON.parse(Buffer.from(review.response.patch!, 'base64').toString()), [
     { op: 'replace', path: '/spec/containers/1/image', value: `ghcr.io/acme/new:2@${A}` },
@@ -71,7 +83,11 @@ test('a Pod UPDATE pins only the images it changes (re-pinning the others would 
 
 test('warnings stay inside the API server limits: printable, 256 runes each, 4096 in all', () => {
   const long = 'é'.repeat(1000);
-  const out = formatWarnings([`a\nb\u001b[0m`, long, ...Array.from({ length: 40 }, (_, i) => `${i} ${'w'.repeat(200)}`)]);
+  const out = formatWarnings([
+    `a\nb\u001b[0m`,
+    long,
+    ...Array.from({ length: 40 }, (_, i) => `${i} ${'w'.repeat(200)}`),
+  ]);
   assert.equal(out[0], 'a b [0m');
   assert.equal(Array.from(out[1]!).length, WARNING_MAX_RUNES);
   assert.ok(out[1]!.endsWith('…'));

@@ -29,9 +29,16 @@ test('a CronJob made by kubectl: the jobTemplate path', () => {
 
 test('init, ephemeral containers and image volumes of a Pod are all listed', () => {
   const p = pod('debug', 'alpine:3') as { spec: Record<string, unknown> };
-  p.spec.initContainers = [{ name: 'a', image: 'init:1' }, { name: 'b', image: 'init:2' }];
+  p.spec.initContainers = [
+    { name: 'a', image: 'init:1' },
+    { name: 'b', image: 'init:2' },
+  ];
   p.spec.ephemeralContainers = [{ name: 'dbg', image: 'evil.example/shell:1' }];
-  p.spec.volumes = [{ name: 'cfg', configMap: { name: 'x' } }, { name: 'v', emptyDir: {} }, { name: 'models', image: { reference: 'ghcr.io/acme/models:7' } }];
+  p.spec.volumes = [
+    { name: 'cfg', configMap: { name: 'x' } },
+    { name: 'v', emptyDir: {} },
+    { name: 'models', image: { reference: 'ghcr.io/acme/models:7' } },
+  ];
   assert.deepEqual(summary(p).images, [
     'spec.initContainers[0].image /spec/initContainers/0/image init:1',
     'spec.initContainers[1].image /spec/initContainers/1/image init:2',
@@ -43,31 +50,66 @@ test('init, ephemeral containers and image volumes of a Pod are all listed', () 
 
 test('every built-in workload kind', () => {
   const template = { spec: { template: { spec: { containers: [{ name: 'c', image: 'x:1' }] } } } };
-  for (const kind of ['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet', 'Job', 'ReplicationController']) {
-    assert.deepEqual(summary({ kind, ...template }).images, ['spec.template.spec.containers[0].image /spec/template/spec/containers/0/image x:1'], kind);
+  for (const kind of [
+    'Deployment',
+    'ReplicaSet',
+    'StatefulSet',
+    'DaemonSet',
+    'Job',
+    'ReplicationController',
+  ]) {
+    assert.deepEqual(
+      summary({ kind, ...template }).images,
+      ['spec.template.spec.containers[0].image /spec/template/spec/containers/0/image x:1'],
+      kind,
+    );
   }
 });
 
 test('malformed objects are problems, never silently skipped', () => {
-  assert.deepEqual(summary({ kind: 'Pod', spec: { containers: [{ name: 'c' }] } }).problems, ['spec.containers[0].image is missing']);
-  assert.deepEqual(summary({ kind: 'Pod', spec: { containers: [{ image: 7 }] } }).problems, ['spec.containers[0].image must be a string, got a number']);
-  assert.deepEqual(summary({ kind: 'Pod', spec: { containers: {} } }).problems, ['spec.containers must be a list, got an object']);
-  assert.deepEqual(summary({ kind: 'Pod', spec: { containers: ['x:1'] } }).problems, ['spec.containers[0] must be an object (a container), got a string']);
-  assert.deepEqual(summary({ kind: 'Deployment', spec: { template: [] } }).problems, ['spec.template must be an object, got a list']);
-  assert.deepEqual(summary({ kind: 'Pod', spec: { volumes: [{ name: 'v', image: 'x:1' }] } }).problems, ['spec.volumes[0].image must be an object, got a string']);
-  assert.match(summary({ kind: 'ConfigMap' }).problems[0]!, /^kind ConfigMap is not supported \(supported: Pod, Deployment/);
+  assert.deepEqual(summary({ kind: 'Pod', spec: { containers: [{ name: 'c' }] } }).problems, [
+    'spec.containers[0].image is missing',
+  ]);
+  assert.deepEqual(summary({ kind: 'Pod', spec: { containers: [{ image: 7 }] } }).problems, [
+    'spec.containers[0].image must be a string, got a number',
+  ]);
+  assert.deepEqual(summary({ kind: 'Pod', spec: { containers: {} } }).problems, [
+    'spec.containers must be a list, got an object',
+  ]);
+  assert.deepEqual(summary({ kind: 'Pod', spec: { containers: ['x:1'] } }).problems, [
+    'spec.containers[0] must be an object (a container), got a string',
+  ]);
+  assert.deepEqual(summary({ kind: 'Deployment', spec: { template: [] } }).problems, [
+    'spec.template must be an object, got a list',
+  ]);
+  assert.deepEqual(summary({ kind: 'Pod', spec: { volumes: [{ name: 'v', image: 'x:1' }] } }).problems, [
+    'spec.volumes[0].image must be an object, got a string',
+  ]);
+  assert.match(
+    summary({ kind: 'ConfigMap' }).problems[0]!,
+    /^kind ConfigMap is not supported \(supported: Pod, Deployment/,
+  );
   assert.deepEqual(summary([]).problems, ['the object must be a JSON object, got a list']);
   assert.deepEqual(summary({ spec: {} }).problems, ['the object has no kind']);
   assert.deepEqual(summary({ kind: 'constructor' }).problems.length, 1, 'no prototype lookups');
 });
 
 test('bounds: too many images and absurdly long strings are refused', () => {
-  const many = { kind: 'Pod', spec: { containers: Array.from({ length: POD_SPEC_LIMITS.maxImages + 5 }, (_, i) => ({ image: `x:${i}` })) } };
+  const many = {
+    kind: 'Pod',
+    spec: {
+      containers: Array.from({ length: POD_SPEC_LIMITS.maxImages + 5 }, (_, i) => ({ image: `x:${i}` })),
+    },
+  };
   const r = podImages(many);
   assert.equal(r.images.length, POD_SPEC_LIMITS.maxImages);
-  assert.deepEqual(r.problems, [`more than ${POD_SPEC_LIMITS.maxImages} images in one object; refusing to check a part of it`]);
+  assert.deepEqual(r.problems, [
+    `more than ${POD_SPEC_LIMITS.maxImages} images in one object; refusing to check a part of it`,
+  ]);
   const long = podImages({ kind: 'Pod', spec: { containers: [{ image: 'a'.repeat(5000) }] } });
-  assert.deepEqual(long.problems, ['spec.containers[0].image is 5000 characters long, over the 1024 a reference can have']);
+  assert.deepEqual(long.problems, [
+    'spec.containers[0].image is 5000 characters long, over the 1024 a reference can have',
+  ]);
 });
 
 test('JSON pointers escape ~ and /', () => {

@@ -37,7 +37,9 @@ async function serve(options: Partial<ServeOptions>) {
   stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
   const stop = new AbortController();
   let resolveListening!: (v: { server: WebhookServer; policies: PolicyStore }) => void;
-  const listening = new Promise<{ server: WebhookServer; policies: PolicyStore }>((r) => (resolveListening = r));
+  const listening = new Promise<{ server: WebhookServer; policies: PolicyStore }>(
+    (r) => (resolveListening = r),
+  );
   const done = runServe(
     {
       tlsCert: cert.certFile,
@@ -52,7 +54,11 @@ async function serve(options: Partial<ServeOptions>) {
       ...options,
     },
     { stdout, stderr, readStdin: async () => '' },
-    { signal: stop.signal, onListening: (server, policies) => resolveListening({ server, policies }), watchOptions: { debounceMs: 30, pollMs: 100 } },
+    {
+      signal: stop.signal,
+      onListening: (server, policies) => resolveListening({ server, policies }),
+      watchOptions: { debounceMs: 30, pollMs: 100 },
+    },
   );
   const started = await Promise.race([listening, done.then((code) => ({ code }))]);
   return {
@@ -67,7 +73,10 @@ async function serve(options: Partial<ServeOptions>) {
 }
 
 const decide = async (server: WebhookServer, image: string) => {
-  const r = await https(`${server.url}/validate`, { ca: ca.caPem, body: JSON.stringify(admissionReview(deployment('d', image))) });
+  const r = await https(`${server.url}/validate`, {
+    ca: ca.caPem,
+    body: JSON.stringify(admissionReview(deployment('d', image))),
+  });
   return r.json().response as { allowed: boolean; status?: { message: string }; patch?: string };
 };
 
@@ -86,8 +95,21 @@ async function until(condition: () => Promise<boolean>): Promise<boolean> {
 }
 
 test('configuration errors exit 2 with a message, before listening', async () => {
-  const bad = await policyDir({ 'p.yaml': 'apiVersion: portcullis.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: x}\nspec: {images: 7}\n' });
-  const r = await cli(['serve', '--policy', bad, '--tls-cert', cert.certFile, '--tls-key', cert.keyFile, '--port', '0']);
+  const bad = await policyDir({
+    'p.yaml':
+      'apiVersion: portcullis.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: x}\nspec: {images: 7}\n',
+  });
+  const r = await cli([
+    'serve',
+    '--policy',
+    bad,
+    '--tls-cert',
+    cert.certFile,
+    '--tls-key',
+    cert.keyFile,
+    '--port',
+    '0',
+  ]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /p\.yaml:4:\d+: .*images/);
   assert.match(r.stderr, /portcullis: the policy set has \d+ error\(s\); not serving/);
@@ -97,20 +119,60 @@ test('configuration errors exit 2 with a message, before listening', async () =>
   assert.equal(noTls.code, 2);
   assert.match(noTls.stderr, /--tls-cert FILE and --tls-key FILE are required/);
 
-  const missingKey = await cli(['serve', '--policy', good, '--tls-cert', cert.certFile, '--tls-key', join(ca.dir, 'nope.key'), '--port', '0']);
+  const missingKey = await cli([
+    'serve',
+    '--policy',
+    good,
+    '--tls-cert',
+    cert.certFile,
+    '--tls-key',
+    join(ca.dir, 'nope.key'),
+    '--port',
+    '0',
+  ]);
   assert.equal(missingKey.code, 2);
   assert.match(missingKey.stderr, /cannot load the TLS certificate .* and key .*nope\.key: .*ENOENT/);
 
   const wrongKey = ca.issue('other');
-  const mismatched = await cli(['serve', '--policy', good, '--tls-cert', cert.certFile, '--tls-key', wrongKey.keyFile, '--port', '0']);
+  const mismatched = await cli([
+    'serve',
+    '--policy',
+    good,
+    '--tls-cert',
+    cert.certFile,
+    '--tls-key',
+    wrongKey.keyFile,
+    '--port',
+    '0',
+  ]);
   assert.equal(mismatched.code, 2);
   assert.match(mismatched.stderr, /cannot load the TLS certificate .*key values mismatch/);
 
-  const deadline = await cli(['serve', '--policy', good, '--tls-cert', cert.certFile, '--tls-key', cert.keyFile, '--deadline', '40']);
+  const deadline = await cli([
+    'serve',
+    '--policy',
+    good,
+    '--tls-cert',
+    cert.certFile,
+    '--tls-key',
+    cert.keyFile,
+    '--deadline',
+    '40',
+  ]);
   assert.equal(deadline.code, 2);
   assert.match(deadline.stderr, /--deadline must be a number of seconds above 0 and at most 29/);
 
-  const auditDir = await cli(['serve', '--policy', good, '--tls-cert', cert.certFile, '--tls-key', cert.keyFile, '--audit-log', '/nonexistent/dir/audit.log']);
+  const auditDir = await cli([
+    'serve',
+    '--policy',
+    good,
+    '--tls-cert',
+    cert.certFile,
+    '--tls-key',
+    cert.keyFile,
+    '--audit-log',
+    '/nonexistent/dir/audit.log',
+  ]);
   assert.equal(auditDir.code, 2);
   assert.match(auditDir.stderr, /cannot open --audit-log \/nonexistent\/dir\/audit\.log: ENOENT/);
 });
@@ -131,7 +193,10 @@ test('policies are reloaded on change; a bad change is rejected and the last goo
     assert.equal((await decide(server, `ghcr.io/acme/a:latest@${DIGEST}`)).allowed, true);
     const second = policies.current()!.policySet.version;
 
-    await replaceFile(join(dir, 'p.yaml'), 'apiVersion: portcullis.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: tags}\nspec: {images: [{glob: "**"}], rules: [{name: r, tags: {forbid: 3}}]}\n');
+    await replaceFile(
+      join(dir, 'p.yaml'),
+      'apiVersion: portcullis.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: tags}\nspec: {images: [{glob: "**"}], rules: [{name: r, tags: {forbid: 3}}]}\n',
+    );
     const rejection = () =>
       s
         .stderr()
@@ -176,7 +241,10 @@ test('--audit-log writes one JSON line per decision to the file; --no-pin sends 
   assert.equal(record.name, 'd');
   assert.equal(record.verdict, 'allow');
   assert.equal(record.images[0].digest, DIGEST);
-  assert.deepEqual(record.images[0].policies.map((p: { name: string }) => p.name), ['tags']);
+  assert.deepEqual(
+    record.images[0].policies.map((p: { name: string }) => p.name),
+    ['tags'],
+  );
   assert.match(record.images[0].policies[0].version, /^sha256:[0-9a-f]{64}$/);
   assert.equal(s.stdout(), '', 'nothing on stdout when the audit log goes to a file');
 });

@@ -68,7 +68,11 @@ before(async () => {
         insecureRegistry: [proxy.host, registry.host, `127.0.0.1:${deadPort}`],
       },
       { stdout, stderr, readStdin: async () => '' },
-      { signal: stopServer.signal, onListening: (s) => resolve(s), watchOptions: { debounceMs: 50, pollMs: 200 } },
+      {
+        signal: stopServer.signal,
+        onListening: (s) => resolve(s),
+        watchOptions: { debounceMs: 50, pollMs: 200 },
+      },
     );
     served.then(
       (code) => code !== 0 && console.error(`serve exited early with ${code}: ${logText}`),
@@ -86,15 +90,29 @@ after(async () => {
 });
 
 const post = (path: string, body: unknown, contentType?: string | null) =>
-  https(`${server.url}${path}`, { ca: ca.caPem, body: typeof body === 'string' ? body : JSON.stringify(body), ...(contentType !== undefined ? { contentType } : {}) });
+  https(`${server.url}${path}`, {
+    ca: ca.caPem,
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    ...(contentType !== undefined ? { contentType } : {}),
+  });
 
 const response = (r: { json(): Record<string, unknown> }) =>
-  r.json().response as { uid: string; allowed: boolean; status?: { code: number; message: string }; warnings?: string[]; patchType?: string; patch?: string };
+  r.json().response as {
+    uid: string;
+    allowed: boolean;
+    status?: { code: number; message: string };
+    warnings?: string[];
+    patchType?: string;
+    patch?: string;
+  };
 
-const patchOf = (r: { patch?: string }) => (r.patch ? JSON.parse(Buffer.from(r.patch, 'base64').toString('utf8')) : undefined);
+const patchOf = (r: { patch?: string }) =>
+  r.patch ? JSON.parse(Buffer.from(r.patch, 'base64').toString('utf8')) : undefined;
 
 const auditFor = (uid: string, webhook = 'mutate') =>
-  auditLines.map((l) => JSON.parse(l) as Record<string, unknown>).find((a) => a.uid === uid && a.webhook === webhook);
+  auditLines
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((a) => a.uid === uid && a.webhook === webhook);
 
 test('mutate: an allowed Deployment is pinned to the digest verified in this request, tag kept', async () => {
   const image = `${proxy.host}/acme/api:v1`;
@@ -107,12 +125,19 @@ test('mutate: an allowed Deployment is pinned to the digest verified in this req
   assert.equal(out.allowed, true);
   assert.equal(out.patchType, 'JSONPatch');
   assert.deepEqual(patchOf(out), [
-    { op: 'replace', path: '/spec/template/spec/containers/0/image', value: `${proxy.host}/acme/api:v1@${api.digest}` },
+    {
+      op: 'replace',
+      path: '/spec/template/spec/containers/0/image',
+      value: `${proxy.host}/acme/api:v1@${api.digest}`,
+    },
   ]);
   const audit = auditFor('pin-1')!;
   assert.equal(audit.verdict, 'allow');
   assert.equal(audit.user, 'alice@example.com');
-  assert.deepEqual((audit.images as { digest: string }[]).map((i) => i.digest), [api.digest]);
+  assert.deepEqual(
+    (audit.images as { digest: string }[]).map((i) => i.digest),
+    [api.digest],
+  );
 
   // /validate decides the same and never patches.
   const v = response(await post('/validate', admissionReview(deployment('api', image))));
@@ -121,7 +146,9 @@ test('mutate: an allowed Deployment is pinned to the digest verified in this req
 });
 
 test('mutate with a digest reference: nothing to pin', async () => {
-  const out = response(await post('/mutate', admissionReview(deployment('api', `${proxy.host}/acme/api@${api.digest}`))));
+  const out = response(
+    await post('/mutate', admissionReview(deployment('api', `${proxy.host}/acme/api@${api.digest}`))),
+  );
   assert.equal(out.allowed, true);
   assert.equal(out.patch, undefined);
 });
@@ -140,14 +167,24 @@ test('mutate judges what it pins: a requireDigest policy admits the pinned tag; 
   assert.equal(afterPatch.allowed, true);
 
   // --no-pin style: nothing pinned means judged as written.
-  assert.equal(response(await post('/mutate', admissionReview(deployment('p', `${registry.host}/pinned/api:missing`)))).allowed, false);
+  assert.equal(
+    response(await post('/mutate', admissionReview(deployment('p', `${registry.host}/pinned/api:missing`))))
+      .allowed,
+    false,
+  );
 });
 
 test('CronJob: the patch points into the job template', async () => {
-  const out = response(await post('/mutate', admissionReview(cronJob('nightly', `${registry.host}/acme/api:v1`))));
+  const out = response(
+    await post('/mutate', admissionReview(cronJob('nightly', `${registry.host}/acme/api:v1`))),
+  );
   assert.equal(out.allowed, true);
   assert.deepEqual(patchOf(out), [
-    { op: 'replace', path: '/spec/jobTemplate/spec/template/spec/containers/0/image', value: `${registry.host}/acme/api:v1@${api.digest}` },
+    {
+      op: 'replace',
+      path: '/spec/jobTemplate/spec/template/spec/containers/0/image',
+      value: `${registry.host}/acme/api:v1@${api.digest}`,
+    },
   ]);
 });
 
@@ -180,18 +217,39 @@ test('ephemeral containers: checked, and only the ephemeral container is pinned'
   const debugged = structuredClone(running);
   debugged.spec.ephemeralContainers = [{ name: 'debugger', image: `${registry.host}/acme/banned:v1` }];
   const denied = response(
-    await post('/validate', admissionReview(debugged, { operation: 'UPDATE', oldObject: running, subResource: 'ephemeralcontainers' })),
+    await post(
+      '/validate',
+      admissionReview(debugged, {
+        operation: 'UPDATE',
+        oldObject: running,
+        subResource: 'ephemeralcontainers',
+      }),
+    ),
   );
   assert.equal(denied.allowed, false);
-  assert.match(denied.status!.message, /^spec\.ephemeralContainers\[0\]\.image .*acme\/banned:v1: denied by policy local, rule known-bad/);
+  assert.match(
+    denied.status!.message,
+    /^spec\.ephemeralContainers\[0\]\.image .*acme\/banned:v1: denied by policy local, rule known-bad/,
+  );
 
   debugged.spec.ephemeralContainers = [{ name: 'debugger', image: `${registry.host}/acme/api:v1` }];
   const allowed = response(
-    await post('/mutate', admissionReview(debugged, { operation: 'UPDATE', oldObject: running, subResource: 'ephemeralcontainers' })),
+    await post(
+      '/mutate',
+      admissionReview(debugged, {
+        operation: 'UPDATE',
+        oldObject: running,
+        subResource: 'ephemeralcontainers',
+      }),
+    ),
   );
   assert.equal(allowed.allowed, true);
   assert.deepEqual(patchOf(allowed), [
-    { op: 'replace', path: '/spec/ephemeralContainers/0/image', value: `${registry.host}/acme/api:v1@${api.digest}` },
+    {
+      op: 'replace',
+      path: '/spec/ephemeralContainers/0/image',
+      value: `${registry.host}/acme/api:v1@${api.digest}`,
+    },
   ]);
 });
 
@@ -210,18 +268,31 @@ test('ImageReview: allowed with audit annotations; denied with the reason', asyn
     apiVersion: 'imagepolicy.k8s.io/v1alpha1',
     kind: 'ImageReview',
     // A break-glass annotation is the Pod author's word: recorded, never trusted.
-    spec: { containers: [{ image: `${registry.host}/acme/api:v1` }, { image: `${registry.host}/acme/banned:v1` }], annotations: { 'break-glass.image-policy.k8s.io/ticket': '1' } },
+    spec: {
+      containers: [{ image: `${registry.host}/acme/api:v1` }, { image: `${registry.host}/acme/banned:v1` }],
+      annotations: { 'break-glass.image-policy.k8s.io/ticket': '1' },
+    },
   });
   const badStatus = bad.json().status as { allowed: boolean; reason: string };
   assert.equal(badStatus.allowed, false);
-  assert.equal(badStatus.reason, `containers[1].image ${registry.host}/acme/banned:v1: denied by policy local, rule known-bad: digest ${banned.digest} is denied`);
+  assert.equal(
+    badStatus.reason,
+    `containers[1].image ${registry.host}/acme/banned:v1: denied by policy local, rule known-bad: digest ${banned.digest} is denied`,
+  );
 
   // Even a broken body is a denial there, never an HTTP error the plugin's defaultAllow could admit.
-  for (const [body, type] of [['{', 'application/json'], ['x', 'text/plain'], [JSON.stringify({ kind: 'ImageReview' }), 'application/json']] as const) {
+  for (const [body, type] of [
+    ['{', 'application/json'],
+    ['x', 'text/plain'],
+    [JSON.stringify({ kind: 'ImageReview' }), 'application/json'],
+  ] as const) {
     const r = await post('/imagereview', body, type);
     assert.equal(r.status, 200);
     assert.equal((r.json().status as { allowed: boolean }).allowed, false);
-    assert.match((r.json().status as { reason: string }).reason, /^portcullis could not read the ImageReview: /);
+    assert.match(
+      (r.json().status as { reason: string }).reason,
+      /^portcullis could not read the ImageReview: /,
+    );
   }
 });
 
@@ -229,17 +300,30 @@ test('registry down: denied with what failed', async () => {
   const image = `127.0.0.1:${deadPort}/acme/api:v1`;
   const out = response(await post('/validate', admissionReview(deployment('down', image))));
   assert.equal(out.allowed, false);
-  assert.match(out.status!.message, new RegExp(`^spec\\.template\\.spec\\.containers\\[0\\]\\.image ${image}: denied by policy local, rule known-bad: digest unknown: could not resolve .*(refused|ECONNREFUSED)`));
+  assert.match(
+    out.status!.message,
+    new RegExp(
+      `^spec\\.template\\.spec\\.containers\\[0\\]\\.image ${image}: denied by policy local, rule known-bad: digest unknown: could not resolve .*(refused|ECONNREFUSED)`,
+    ),
+  );
 });
 
 test('registry stalled past the deadline: denied, saying it was not verified in time', async () => {
   proxy.setFaults([{ path: /\/manifests\//, fault: 'stall' }]);
   try {
-    const out = response(await post('/mutate', admissionReview(deployment('slow', `${proxy.host}/acme/api:v1`), { uid: 'slow-1' })));
+    const out = response(
+      await post(
+        '/mutate',
+        admissionReview(deployment('slow', `${proxy.host}/acme/api:v1`), { uid: 'slow-1' }),
+      ),
+    );
     assert.equal(out.allowed, false);
     assert.equal(out.patch, undefined);
     // Whichever fires first, the request deadline or the decision's own (the same 3 s), says so.
-    assert.match(out.status!.message, /not verified within the webhook's internal deadline of 3s|could not resolve .*(abort|time)/i);
+    assert.match(
+      out.status!.message,
+      /not verified within the webhook's internal deadline of 3s|could not resolve .*(abort|time)/i,
+    );
   } finally {
     proxy.setFaults([]);
   }
@@ -247,17 +331,40 @@ test('registry stalled past the deadline: denied, saying it was not verified in 
 
 test('TOCTOU: the pinned digest is the verified one even when the tag moves during the request', async () => {
   // The tag answers with the real manifest once, then points elsewhere: a second lookup would see `moved`.
-  proxy.setFaults([{ path: /^\/v2\/acme\/moving\/manifests\/v1$/, skip: 1, fault: 'header', headers: { 'docker-content-digest': moved.digest } }]);
+  proxy.setFaults([
+    {
+      path: /^\/v2\/acme\/moving\/manifests\/v1$/,
+      skip: 1,
+      fault: 'header',
+      headers: { 'docker-content-digest': moved.digest },
+    },
+  ]);
   proxy.clearRequests();
   try {
-    const out = response(await post('/mutate', admissionReview(deployment('m', `${proxy.host}/acme/moving:v1`), { uid: 'toctou-1' })));
+    const out = response(
+      await post(
+        '/mutate',
+        admissionReview(deployment('m', `${proxy.host}/acme/moving:v1`), { uid: 'toctou-1' }),
+      ),
+    );
     assert.equal(out.allowed, true);
     assert.deepEqual(patchOf(out), [
-      { op: 'replace', path: '/spec/template/spec/containers/0/image', value: `${proxy.host}/acme/moving:v1@${api.digest}` },
+      {
+        op: 'replace',
+        path: '/spec/template/spec/containers/0/image',
+        value: `${proxy.host}/acme/moving:v1@${api.digest}`,
+      },
     ]);
     const tagLookups = proxy.requests.filter((q) => q.path === '/v2/acme/moving/manifests/v1');
-    assert.equal(tagLookups.length, 1, 'the tag is resolved once per request; the patch never re-resolves it');
-    assert.deepEqual((auditFor('toctou-1')!.images as { digest: string }[]).map((i) => i.digest), [api.digest]);
+    assert.equal(
+      tagLookups.length,
+      1,
+      'the tag is resolved once per request; the patch never re-resolves it',
+    );
+    assert.deepEqual(
+      (auditFor('toctou-1')!.images as { digest: string }[]).map((i) => i.digest),
+      [api.digest],
+    );
   } finally {
     proxy.setFaults([]);
   }
@@ -268,9 +375,16 @@ test('bad requests: malformed JSON 400, not an AdmissionReview 400, wrong conten
   assert.equal(bad.status, 400);
   assert.match(bad.json().message as string, /^the request body is not valid JSON: /);
 
-  const wrong = await post('/validate', { apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: { uid: 'x' } });
+  const wrong = await post('/validate', {
+    apiVersion: 'admission.k8s.io/v1beta1',
+    kind: 'AdmissionReview',
+    request: { uid: 'x' },
+  });
   assert.equal(wrong.status, 400);
-  assert.match(wrong.json().message as string, /^not a usable AdmissionReview: apiVersion must be "admission.k8s.io\/v1"/);
+  assert.match(
+    wrong.json().message as string,
+    /^not a usable AdmissionReview: apiVersion must be "admission.k8s.io\/v1"/,
+  );
 
   const text = await post('/validate', JSON.stringify(admissionReview(pod('p', 'x:1'))), 'text/plain');
   assert.equal(text.status, 415);
@@ -282,7 +396,11 @@ test('bad requests: malformed JSON 400, not an AdmissionReview 400, wrong conten
   assert.equal(huge.status, 413);
   assert.match(huge.json().message as string, /^the request body is larger than the \d+ bytes accepted$/);
 
-  const charset = await post('/validate', JSON.stringify(admissionReview(pod('p', `${registry.host}/acme/api@${api.digest}`))), 'application/json; charset=utf-8');
+  const charset = await post(
+    '/validate',
+    JSON.stringify(admissionReview(pod('p', `${registry.host}/acme/api@${api.digest}`))),
+    'application/json; charset=utf-8',
+  );
   assert.equal(charset.status, 200);
 });
 
@@ -296,13 +414,21 @@ test('health, readiness and metrics', async () => {
   assert.equal(metrics.status, 200);
   assert.match(metrics.text, /portcullis_webhook_requests_total\{route="\/validate",code="200"\} \d+/);
   assert.match(metrics.text, /portcullis_webhook_requests_total\{route="\/validate",code="413"\} 1/);
-  assert.match(metrics.text, /portcullis_webhook_policy_decisions_total\{policy="local",mode="enforce",verdict="fail"\} \d+/);
-  assert.match(metrics.text, /portcullis_webhook_request_duration_seconds_bucket\{le="0.1",route="\/mutate"\} \d+/);
+  assert.match(
+    metrics.text,
+    /portcullis_webhook_policy_decisions_total\{policy="local",mode="enforce",verdict="fail"\} \d+/,
+  );
+  assert.match(
+    metrics.text,
+    /portcullis_webhook_request_duration_seconds_bucket\{le="0.1",route="\/mutate"\} \d+/,
+  );
   assert.match(metrics.text, /portcullis_policies_loaded 4/);
 });
 
 test('TLS: 1.1 is refused; a renewed certificate on disk is served to new connections', async () => {
-  await assert.rejects(https(`${server.url}/healthz`, { ca: ca.caPem, maxVersion: 'TLSv1.1', minVersion: 'TLSv1' }));
+  await assert.rejects(
+    https(`${server.url}/healthz`, { ca: ca.caPem, maxVersion: 'TLSv1.1', minVersion: 'TLSv1' }),
+  );
   const before = await https(`${server.url}/healthz`, { ca: ca.caPem });
   assert.equal(before.peer, 'webhook-1');
 

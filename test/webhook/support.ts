@@ -119,7 +119,10 @@ export interface ReviewOptions {
 }
 
 /** An AdmissionReview as the API server sends it for `object`. */
-export function admissionReview(object: Record<string, unknown>, options: ReviewOptions = {}): Record<string, unknown> {
+export function admissionReview(
+  object: Record<string, unknown>,
+  options: ReviewOptions = {},
+): Record<string, unknown> {
   const kind = object.kind as string;
   const gvr = RESOURCES[kind] ?? { group: '', version: 'v1', resource: kind.toLowerCase() + 's' };
   const metadata = object.metadata as { name?: string };
@@ -141,7 +144,10 @@ export function admissionReview(object: Record<string, unknown>, options: Review
       object: operation === 'DELETE' ? null : object,
       oldObject: options.oldObject ?? null,
       dryRun: false,
-      options: { apiVersion: 'meta.k8s.io/v1', kind: `${operation[0]}${operation.slice(1).toLowerCase()}Options` },
+      options: {
+        apiVersion: 'meta.k8s.io/v1',
+        kind: `${operation[0]}${operation.slice(1).toLowerCase()}Options`,
+      },
     },
   };
 }
@@ -154,7 +160,10 @@ export async function policyDir(docs: Record<string, string>): Promise<string> {
 }
 
 /** Policies for most webhook tests: no signatures needed, so they run against any registry. */
-export function basicPolicies(registryGlob: string, bannedDigest = 'sha256:' + '0'.repeat(64)): Record<string, string> {
+export function basicPolicies(
+  registryGlob: string,
+  bannedDigest = 'sha256:' + '0'.repeat(64),
+): Record<string, string> {
   return {
     'set.yaml': `apiVersion: portcullis.dev/v1alpha1
 kind: PolicySet

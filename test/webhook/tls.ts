@@ -27,7 +27,20 @@ export function makeCa(): TestCa {
   const caFile = join(dir, 'ca.pem');
   const caKey = join(dir, 'ca.key');
   openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', caKey]);
-  openssl(['req', '-x509', '-new', '-key', caKey, '-sha256', '-days', '2', '-subj', '/CN=portcullis test CA', '-out', caFile]);
+  openssl([
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    caKey,
+    '-sha256',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=portcullis test CA',
+    '-out',
+    caFile,
+  ]);
   return {
     dir,
     caFile,
@@ -40,7 +53,24 @@ export function makeCa(): TestCa {
       writeFileSync(ext, 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
       openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', keyFile]);
       openssl(['req', '-new', '-key', keyFile, '-subj', `/CN=${name}`, '-out', csr]);
-      openssl(['x509', '-req', '-in', csr, '-CA', caFile, '-CAkey', caKey, '-CAcreateserial', '-days', '1', '-sha256', '-extfile', ext, '-out', certFile]);
+      openssl([
+        'x509',
+        '-req',
+        '-in',
+        csr,
+        '-CA',
+        caFile,
+        '-CAkey',
+        caKey,
+        '-CAcreateserial',
+        '-days',
+        '1',
+        '-sha256',
+        '-extfile',
+        ext,
+        '-out',
+        certFile,
+      ]);
       return { certFile, keyFile };
     },
   };
@@ -58,7 +88,14 @@ export interface HttpsResult {
 
 export function https(
   url: string,
-  options: { ca: string; method?: string; body?: string | Buffer; contentType?: string | null; maxVersion?: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3'; minVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' },
+  options: {
+    ca: string;
+    method?: string;
+    body?: string | Buffer;
+    contentType?: string | null;
+    maxVersion?: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+    minVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2';
+  },
 ): Promise<HttpsResult> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = {};
@@ -84,7 +121,14 @@ export function https(
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, peer, tlsVersion, json: () => JSON.parse(text) });
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text,
+            peer,
+            tlsVersion,
+            json: () => JSON.parse(text),
+          });
         });
         res.on('error', reject);
       },

@@ -7,7 +7,12 @@ import type { Command } from 'commander';
 import { pino, type Logger } from 'pino';
 import type { CommandContext, Io } from '../command.ts';
 import { collect } from '../command.ts';
-import { addRegistryOptions, registryClientFromFlags, timeoutMs, type RegistryFlags } from '../registry-options.ts';
+import {
+  addRegistryOptions,
+  registryClientFromFlags,
+  timeoutMs,
+  type RegistryFlags,
+} from '../registry-options.ts';
 import { EXIT_ALLOWED, EXIT_ERROR, UsageError } from '../exit-codes.ts';
 import { createDecider } from '../../app/decide.ts';
 import { PolicyStore } from '../../webhook/policies.ts';
@@ -43,7 +48,8 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
 
 function parsePort(value: string): number {
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535, not ${JSON.stringify(value)}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--port must be 0-65535, not ${JSON.stringify(value)}`);
   return port;
 }
 
@@ -51,41 +57,68 @@ function parseDeadline(value: string): number {
   const seconds = Number(value);
   // The API server's webhook timeoutSeconds is at most 30; the deadline must come before it.
   if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 29) {
-    throw new UsageError(`--deadline must be a number of seconds above 0 and at most 29, not ${JSON.stringify(value)}`);
+    throw new UsageError(
+      `--deadline must be a number of seconds above 0 and at most 29, not ${JSON.stringify(value)}`,
+    );
   }
   return seconds * 1000;
 }
 
 export async function runServe(opts: ServeOptions, io: Io, control: ServeControl = {}): Promise<number> {
-  if (!opts.policy || opts.policy.length === 0) throw new UsageError('at least one --policy PATH is required');
-  if (!opts.tlsCert || !opts.tlsKey) throw new UsageError('--tls-cert FILE and --tls-key FILE are required (the API server only calls webhooks over HTTPS)');
-  if (!LOG_LEVELS.includes(opts.logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  if (!opts.policy || opts.policy.length === 0)
+    throw new UsageError('at least one --policy PATH is required');
+  if (!opts.tlsCert || !opts.tlsKey)
+    throw new UsageError(
+      '--tls-cert FILE and --tls-key FILE are required (the API server only calls webhooks over HTTPS)',
+    );
+  if (!LOG_LEVELS.includes(opts.logLevel))
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const port = parsePort(opts.port);
   const deadlineMs = parseDeadline(opts.deadline);
   // Each image's own registry deadline never outlives the request's.
   const decisionMs = Math.min(timeoutMs(opts), deadlineMs);
-  const logger: Logger = pino({ level: opts.logLevel, base: { service: 'portcullis' } }, io.stderr as NodeJS.WritableStream & { write(s: string): boolean });
+  const logger: Logger = pino(
+    { level: opts.logLevel, base: { service: 'portcullis' } },
+    io.stderr as NodeJS.WritableStream & { write(s: string): boolean },
+  );
   const metrics = new WebhookMetrics();
 
   let audit: AuditSink;
   try {
-    audit = openAuditSink(opts.auditLog, io.stdout, (error) => logger.error({ error: error.message }, 'audit log write failed'));
+    audit = openAuditSink(opts.auditLog, io.stdout, (error) =>
+      logger.error({ error: error.message }, 'audit log write failed'),
+    );
   } catch (error) {
-    throw new UsageError(`cannot open --audit-log ${opts.auditLog}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new UsageError(
+      `cannot open --audit-log ${opts.auditLog}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
 
   const registry = opts.offline ? undefined : await registryClientFromFlags(opts);
-  const policies = new PolicyStore(opts.policy, (set) => createDecider(set, registry ? { offline: false, registry, timeoutMs: decisionMs } : { offline: true, timeoutMs: decisionMs }), {
-    onReload(result, previous) {
-      metrics.policyReloads.inc({ result: result.status });
-      if (result.status === 'loaded') {
-        metrics.policiesLoaded.set(result.policies);
-        logger.info({ version: result.version, previous, policies: result.policies }, 'policy set loaded');
-      } else if (result.status === 'rejected' && previous !== undefined) {
-        logger.error({ diagnostics: result.diagnostics, keeping: previous }, 'policy change rejected; the last good policy set stays in force');
-      }
+  const policies = new PolicyStore(
+    opts.policy,
+    (set) =>
+      createDecider(
+        set,
+        registry
+          ? { offline: false, registry, timeoutMs: decisionMs }
+          : { offline: true, timeoutMs: decisionMs },
+      ),
+    {
+      onReload(result, previous) {
+        metrics.policyReloads.inc({ result: result.status });
+        if (result.status === 'loaded') {
+          metrics.policiesLoaded.set(result.policies);
+          logger.info({ version: result.version, previous, policies: result.policies }, 'policy set loaded');
+        } else if (result.status === 'rejected' && previous !== undefined) {
+          logger.error(
+            { diagnostics: result.diagnostics, keeping: previous },
+            'policy change rejected; the last good policy set stays in force',
+          );
+        }
+      },
     },
-  });
+  );
   let server: WebhookServer | undefined;
   try {
     const first = await policies.reload();
@@ -111,7 +144,10 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
-    logger.info({ port: server.port, pin: opts.pin, offline: opts.offline === true, deadlineMs }, 'portcullis webhook listening');
+    logger.info(
+      { port: server.port, pin: opts.pin, offline: opts.offline === true, deadlineMs },
+      'portcullis webhook listening',
+    );
     control.onListening?.(server, policies);
     await stopped(control.signal);
     logger.info('shutting down');
@@ -153,8 +189,16 @@ export function registerServe(program: Command, { io, setExitCode }: CommandCont
     .option('--host <address>', 'address to listen on', '0.0.0.0')
     .option('--audit-log <file>', 'append one JSON line per decision to this file (default: stdout)')
     .option('--no-pin', 'do not pin allowed images to their verified digest in /mutate')
-    .option('--deadline <seconds>', "answer every review within this time, denying what is unfinished (keep it under the webhook's timeoutSeconds)", String(DEFAULT_DEADLINE_MS / 1000))
-    .option('--offline', 'decide from the references alone, never contacting a registry (nothing is pinned)', false)
+    .option(
+      '--deadline <seconds>',
+      "answer every review within this time, denying what is unfinished (keep it under the webhook's timeoutSeconds)",
+      String(DEFAULT_DEADLINE_MS / 1000),
+    )
+    .option(
+      '--offline',
+      'decide from the references alone, never contacting a registry (nothing is pinned)',
+      false,
+    )
     .option('--log-level <level>', `log level (${LOG_LEVELS.join(', ')})`, 'info')
     .action(async (opts: ServeOptions) => setExitCode(await runServe(opts, io)));
   addRegistryOptions(command);
