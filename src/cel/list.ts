@@ -53,3 +53,9 @@ export const listConcat: CelFunc = celFunc(
   listType(CelScalar.DYN),
   concatLists,
 );
+
+/** Cost units of `left + right`: what concatLists copies (1 per element). */
+export function appendCost(left: CelList, right: CelList): number {
+  const appends = left instanceof AppendableList && left.size === left.backing.length;
+  return (appends ? 0 : left.size) + right.size;
+}

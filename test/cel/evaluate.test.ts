@@ -153,6 +153,12 @@ test('string and list arguments cost their size', () => {
   const e = failure(evaluate("input.s.contains('x')", { s: 'a'.repeat(100_000) }, { costBudget: 5_000 }));
   assert.equal(e.code, 'CEL_COST_BUDGET_EXCEEDED');
   assert.equal(evaluate('1 in input.l', { l: range(500) }).cost, 501);
+  // Concatenation charges what it copies: both lists here, only the appended one inside map().
+  assert.equal(evaluate('size(input.l + input.l) > 0', { l: range(500) }).cost, 1001 + 1001 + 1);
+  assert.equal(
+    failure(evaluate('input.l.all(x, size(input.l + input.l) > 0)', { l: range(1000) })).code,
+    'CEL_COST_BUDGET_EXCEEDED',
+  );
 });
 
 test('a short-circuited branch costs nothing', () => {
