@@ -370,6 +370,30 @@ test('TOCTOU: the pinned digest is the verified one even when the tag moves duri
   }
 });
 
+test('digest substitution: a registry answering another digest for a digest reference is never believed', async () => {
+  const image = `${proxy.host}/acme/api@${api.digest}`;
+  const path = new RegExp(`^/v2/acme/api/manifests/${api.digest}$`);
+  for (const fault of [
+    { path, fault: 'header' as const, headers: { 'docker-content-digest': banned.digest } },
+    { method: 'GET', path, fault: 'replaceBody' as const, body: Buffer.from(banned.bytes) },
+  ]) {
+    proxy.setFaults([fault]);
+    try {
+      const uid = `subst-${fault.fault}`;
+      const out = response(await post('/mutate', admissionReview(deployment('sub', image), { uid })));
+      // Judged as the digest written (which the kubelet will pull and check), never as the banned one.
+      assert.equal(out.allowed, true, out.status?.message);
+      assert.equal(out.patch, undefined);
+      assert.deepEqual(
+        (auditFor(uid)!.images as { digest: string }[]).map((i) => i.digest),
+        [api.digest],
+      );
+    } finally {
+      proxy.setFaults([]);
+    }
+  }
+});
+
 test('bad requests: malformed JSON 400, not an AdmissionReview 400, wrong content type 415, huge body 413', async () => {
   const bad = await post('/validate', '{"apiVersion":');
   assert.equal(bad.status, 400);
