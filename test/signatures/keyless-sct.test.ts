@@ -121,13 +121,28 @@ before(async () => {
     return sigstore.signLegacy(good, digest, ref, { loggedBody: body });
   });
 
-  const image = buildImage({ seed: 'keyless-sct-bundle' });
-  await pushBuilt(host, 'keyless-sct/bundle', image, 'v1');
-  const bundle = sigstore.signBundle(sigstore.issueLeaf(release), image.digest);
-  const entries = (bundle.verificationMaterial as { tlogEntries: { logIndex: string }[] }).tlogEntries;
-  indexOf.bundle = Number(entries[0]?.logIndex);
-  await pushBundleReferrers(host, 'keyless-sct/bundle', { mediaType: image.mediaType, digest: image.digest, size: image.bytes.length }, [bundle]);
+  await bundled('bundle', sigstore.issueLeaf(release));
+  await bundled('bundle-no-sct', sigstore.issueLeaf({ ...release, sct: 'none' }));
+  await bundled('bundle-bad-proof', sigstore.issueLeaf(release), (entry) => {
+    // One sibling hash changed: the path no longer leads to the checkpoint's root.
+    const proof = entry.inclusionProof as { hashes: string[] };
+    proof.hashes[0] = Buffer.alloc(32, 1).toString('base64');
+  });
 });
+
+type TlogEntryJSON = { logIndex: string; inclusionProof: Record<string, unknown> };
+
+/** Push an image `keyless-sct/<name>` with a cosign v3 bundle by `leaf` as its referrer (`tamper` edits its tlog entry). */
+async function bundled(name: string, leaf: Leaf, tamper?: (entry: TlogEntryJSON) => void): Promise<void> {
+  const image = buildImage({ seed: `keyless-sct-${name}` });
+  await pushBuilt(host, `keyless-sct/${name}`, image, 'v1');
+  const bundle = sigstore.signBundle(leaf, image.digest);
+  const entry = (bundle.verificationMaterial as { tlogEntries: TlogEntryJSON[] }).tlogEntries[0] as TlogEntryJSON;
+  indexOf[name] = Number(entry.logIndex);
+  tamper?.(entry);
+  const descriptor = { mediaType: image.mediaType, digest: image.digest, size: image.bytes.length };
+  await pushBundleReferrers(host, `keyless-sct/${name}`, descriptor, [bundle]);
+}
 
 after(async () => {
   await registry?.stop();
@@ -166,19 +181,19 @@ void describe('keyless with embedded SCTs, through the registry and the CLI', ()
   void test('an SCT signed by a CT log key not in the trusted root: denied', async () => {
     const { code, rule } = await verify('unknown-ct');
     assert.equal(code, 1);
-    assert.match(rule.reason, /^github-release: certificate invalid: SCT verification failed/);
+    assert.match(rule.reason, /^github-release: certificate invalid: SCT verification failed$/);
   });
 
   void test('an SCT made for another certificate (copied from it): denied', async () => {
     const { code, rule } = await verify('copied-sct');
     assert.equal(code, 1);
-    assert.match(rule.reason, /^github-release: certificate invalid: SCT verification failed/);
+    assert.match(rule.reason, /^github-release: certificate invalid: SCT verification failed$/);
   });
 
   void test('no SCT at all: denied; allowed only with insecureIgnoreSCT: true', async () => {
     const strict = await verify('no-sct');
     assert.equal(strict.code, 1);
-    assert.match(strict.rule.reason, /^github-release: certificate invalid: expected 1 SCTs, got 0/);
+    assert.match(strict.rule.reason, /^github-release: certificate invalid: expected 1 SCTs, got 0$/);
     const lax = await verify('no-sct', 'ignore-sct');
     assert.equal(lax.code, 0, lax.out);
     assert.match(lax.rule.reason, /^github-release: https:\/\/github\.com\/acme\/app\/.* from issuer /);
@@ -187,7 +202,7 @@ void describe('keyless with embedded SCTs, through the registry and the CLI', ()
   void test('a certificate from a CA not in the trusted root: denied', async () => {
     const { code, rule } = await verify('foreign-ca');
     assert.equal(code, 1);
-    assert.match(rule.reason, /^github-release: certificate invalid: /);
+    assert.match(rule.reason, /^github-release: certificate invalid: Failed to verify certificate chain$/);
   });
 
   void test('a subject pattern that matches only unanchored (a prefix): denied with the identity it got', async () => {
@@ -205,6 +220,18 @@ void describe('keyless with embedded SCTs, through the registry and the CLI', ()
   void test('a Rekor entry for another signature by the same certificate: denied', async () => {
     const { code, rule } = await verify('other-entry');
     assert.equal(code, 1);
-    assert.match(rule.reason, /^github-release: transparency log entry does not match the signature/);
+    assert.match(rule.reason, /^github-release: transparency log entry does not match the signature: signature mismatch$/);
+  });
+
+  void test('a bundle whose certificate has no SCT: denied too (the bundle path checks CT as well)', async () => {
+    const { code, rule } = await verify('bundle-no-sct');
+    assert.equal(code, 1);
+    assert.match(rule.reason, /^github-release: certificate invalid: expected 1 SCTs, got 0$/);
+  });
+
+  void test('a bundle whose inclusion proof does not lead to the signed checkpoint: denied', async () => {
+    const { code, rule } = await verify('bundle-bad-proof');
+    assert.equal(code, 1);
+    assert.match(rule.reason, /^github-release: transparency log entry invalid: calculated root hash does not match inclusion proof$/);
   });
 });
