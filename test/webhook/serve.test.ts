@@ -248,3 +248,59 @@ test('--audit-log writes one JSON line per decision to the file; --no-pin sends 
   assert.match(record.images[0].policies[0].version, /^sha256:[0-9a-f]{64}$/);
   assert.equal(s.stdout(), '', 'nothing on stdout when the audit log goes to a file');
 });
+
+test('the real process: listens, answers, logs JSON on stderr, and exits 0 on SIGTERM', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const dir = await policyDir({ 'p.yaml': policy('latest') });
+  const child = spawn(
+    process.execPath,
+    [
+      'bin/portcullis.js',
+      'serve',
+      '--policy',
+      dir,
+      '--tls-cert',
+      cert.certFile,
+      '--tls-key',
+      cert.keyFile,
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--offline',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  // Never leave the server behind if an assertion fails.
+  t.after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  let err = '';
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString('utf8');
+      const m = /"port":(\d+)[^\n]*portcullis webhook listening/.exec(err);
+      if (m) resolve(Number(m[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`exited ${code}: ${err}`)));
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const r = await https(`https://127.0.0.1:${port}/validate`, {
+    ca: ca.caPem,
+    body: JSON.stringify(admissionReview(deployment('d', 'ghcr.io/acme/a:latest'), { uid: 'proc-1' })),
+  });
+  assert.equal((r.json().response as { allowed: boolean }).allowed, false);
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  const audit = out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { uid: string; verdict: string });
+  assert.deepEqual(
+    audit.map((a) => [a.uid, a.verdict]),
+    [['proc-1', 'deny']],
+  );
+  for (const line of err.trim().split('\n')) JSON.parse(line);
+});
