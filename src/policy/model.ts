@@ -6,6 +6,7 @@
  * position it came from, so a decision can point back at the exact line that produced it.
  */
 import type { ImageReference } from '../reference/types.ts';
+import type { CompiledCondition } from '../cel/compile.ts';
 import type { Authority } from '../sigstore/authority.ts';
 
 export type Mode = 'enforce' | 'warn' | 'audit';
@@ -94,11 +95,38 @@ export interface SignaturesRule extends RuleBase {
   readonly sources: readonly SignatureSource[];
 }
 
+/** One required attestation: a verified in-toto statement of exactly `predicateType` that satisfies `condition`. */
+export interface RequiredAttestation {
+  /** Unique within the rule. */
+  readonly name: string;
+  /** Full predicate type URI (short names are expanded at load). */
+  readonly predicateType: string;
+  readonly authorities: readonly Authority[];
+  /** Distinct authorities required, 1..authorities.length. */
+  readonly threshold: number;
+  /** Compiled CEL condition; absent = any verified statement of the type satisfies. */
+  readonly condition?: CompiledCondition;
+  /** Distinct places its signing authorities' attestations are looked up. */
+  readonly sources: readonly SignatureSource[];
+}
+
+/** Every listed attestation is required (AND). */
+export interface AttestationsRule extends RuleBase {
+  readonly kind: 'attestations';
+  readonly attestations: readonly RequiredAttestation[];
+}
+
 /**
  * Every rule kind. Later kinds (signatures, attestations, attributes, baseImage) are added here,
  * with a module under src/rules/ that compiles and evaluates them; nothing else changes shape.
  */
-export type Rule = RegistriesRule | RepositoriesRule | TagsRule | DigestsRule | SignaturesRule;
+export type Rule =
+  | RegistriesRule
+  | RepositoriesRule
+  | TagsRule
+  | DigestsRule
+  | SignaturesRule
+  | AttestationsRule;
 export type RuleKind = Rule['kind'];
 
 export interface Policy {
