@@ -129,8 +129,8 @@ export function skipReason(request: AdmissionRequest): string | undefined {
     return `the ${request.subResource} subresource cannot change images`;
   }
   if (request.operation !== 'UPDATE' || request.oldObject === undefined) return undefined;
-  const now = podImages(request.object);
-  const before = podImages(request.oldObject);
+  const now = imagesOf(request, request.object);
+  const before = imagesOf(request, request.oldObject);
   if (now.problems.length > 0 || before.problems.length > 0) return undefined;
   if (!sameImages(now.images, before.images)) return undefined;
   // Same images at the same places: nothing new would run. A scale-down is only skipped this way;
@@ -139,6 +139,12 @@ export function skipReason(request: AdmissionRequest): string | undefined {
     return 'a scale-down that does not change images';
   }
   return 'an update that does not change images';
+}
+
+/** The object's images; an object serialized without `kind` is read as the kind the API server named. */
+function imagesOf(request: AdmissionRequest, object: unknown) {
+  if (isObject(object) && object.kind === undefined) return podImages({ ...object, kind: request.kind.kind });
+  return podImages(object);
 }
 
 function sameImages(a: readonly PodImage[], b: readonly PodImage[]): boolean {
@@ -198,7 +204,7 @@ export async function admit(
     const skip = skipReason(request);
     if (skip !== undefined) return respond({ allowed: true }, { verdict: 'skip', skipped: skip });
 
-    const found = podImages(request.object);
+    const found = imagesOf(request, request.object);
     const objectName = `${request.kind.kind}${record.name ? ` ${record.name}` : ''}`;
     if (found.problems.length > 0) {
       return deny(formatDenial([`portcullis cannot check ${objectName}: ${found.problems.join('; ')}`]));
@@ -275,7 +281,7 @@ function pinnable(request: AdmissionRequest, images: readonly PodImage[]): PodIm
     candidates = candidates.filter((i) => i.field === 'ephemeralContainers');
   }
   if (request.operation === 'UPDATE' && request.oldObject !== undefined) {
-    const before = new Map(podImages(request.oldObject).images.map((i) => [i.pointer, i.image]));
+    const before = new Map(imagesOf(request, request.oldObject).images.map((i) => [i.pointer, i.image]));
     candidates = candidates.filter((i) => before.get(i.pointer) !== i.image);
   }
   return [...candidates];

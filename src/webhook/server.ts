@@ -151,7 +151,10 @@ export async function startWebhookServer(options: ServerOptions): Promise<Webhoo
     try {
       review = parseImageReview(request.body);
     } catch (error) {
-      if (error instanceof ImageReviewError) return reviewFailure(error.message);
+      if (error instanceof ImageReviewError) {
+        logger.warn({ route: '/imagereview', message: error.message }, 'unreadable ImageReview denied');
+        return reviewFailure(error.message);
+      }
       throw error;
     }
     const result = await reviewImages(review, { engine: options.engine, deadlineMs: options.deadlineMs });
@@ -180,6 +183,7 @@ export async function startWebhookServer(options: ServerOptions): Promise<Webhoo
     async (error: FastifyError | HttpProblem, request: FastifyRequest, reply: FastifyReply) => {
       const [status, message] = describeError(error, bodyLimit);
       if (status >= 500) logger.error({ err: error, url: request.url }, 'internal error answering a request');
+      else logger.warn({ url: request.url, status, message }, 'request refused');
       if (request.routeOptions.url === '/imagereview') {
         // Fail closed even if the plugin would admit on an HTTP error.
         return reply.code(200).send(reviewFailure(message));

@@ -303,3 +303,15 @@ test('malformed AdmissionReviews are refused with a clear error', () => {
     );
   }
 });
+
+test('an object serialized without kind is read as the kind the API server names', async () => {
+  const p = pod('p', 'ghcr.io/acme/x:latest') as Record<string, unknown>;
+  const review = admissionReview(p);
+  delete (review.request as { object: Record<string, unknown> }).object.kind;
+  const { review: out } = await run(review);
+  assert.equal(out.response.allowed, false);
+  assert.match(
+    out.response.status!.message,
+    /^spec\.containers\[0\]\.image ghcr\.io\/acme\/x:latest: denied by policy local/,
+  );
+});
