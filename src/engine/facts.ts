@@ -6,6 +6,7 @@
  * absent or unavailable fails with that reason. It never passes for want of information.
  */
 import type { ImageReference } from '../reference/types.ts';
+import type { AttestationCandidate } from '../sigstore/legacy/cosign-attestation.ts';
 import type { SignatureCandidate } from '../sigstore/threshold.ts';
 
 export type Fact<T> =
@@ -31,6 +32,11 @@ export interface ImageFacts {
    */
   readonly signatures?: Fact<SignatureEvidence>;
   /**
+   * Attestations found for `digest` (cosign `.att` and DSSE bundle referrers), per source the applicable
+   * policies' attestations rules need. Absent when no applicable policy has an attestations rule.
+   */
+  readonly attestations?: Fact<AttestationFacts>;
+  /**
    * What a provider could not find out, said once for people even when no rule needed it
    * (e.g. the registry did not answer). Shown as warnings; it never changes a verdict by itself.
    */
@@ -51,4 +57,21 @@ export interface SignatureEvidence {
   /** The digest the signatures were looked up for (the decision's, resolved once). */
   readonly digest: string;
   readonly sources: readonly SourceSignatures[];
+}
+
+/** The attestations found in one place (a signature source; see SignatureSource). */
+export interface SourceAttestations {
+  /** `signatureSourceKey(source)`. */
+  readonly key: string;
+  readonly location: string;
+  /** Unavailable with the registry's message when anything went wrong there: never an empty list. */
+  readonly candidates: Fact<readonly AttestationCandidate[]>;
+}
+
+export interface AttestationFacts {
+  /** The digest the attestations were looked up for (the decision's, resolved once). */
+  readonly digest: string;
+  /** The decision time: CEL conditions see it as `now` (given, so a decision can be replayed). */
+  readonly time: Date;
+  readonly sources: readonly SourceAttestations[];
 }

@@ -12,6 +12,26 @@ export const fail = (reason: string): RuleOutcome => ({ verdict: 'fail', reason 
 
 export interface RuleEvidence {
   readonly signatures?: SignaturesEvidence;
+  readonly attestations?: readonly AttestationEvidence[];
+}
+
+/** What satisfied (or failed) one required attestation. */
+export interface AttestationEvidence {
+  readonly name: string;
+  readonly predicateType: string;
+  readonly satisfied: boolean;
+  readonly reason: string;
+  /** Statements of the type found (before verification), over the sources looked in. */
+  readonly found: number;
+  /** When satisfied: the statements that did it, one per satisfied authority. */
+  readonly statements?: readonly {
+    readonly authority: string;
+    /** Where it was found, e.g. `registry/repo:sha256-<hex>.att` or `registry/repo@sha256:...`. */
+    readonly source: string;
+    readonly keyFingerprint: string;
+    readonly subject?: string;
+    readonly issuer?: string;
+  }[];
 }
 
 /** What a signatures rule checked, and what satisfied (or failed) each authority. */

@@ -51,7 +51,7 @@ function checkSizes(sig: LegacySignature, limits: VerificationLimits): void {
   }
 }
 
-function certificateDer(pem: string): Buffer {
+export function certificateDer(pem: string): Buffer {
   const types = pemBlockTypes(pem);
   if (types.some((t) => t.includes('PUBLIC KEY'))) {
     // GHSA-fx35-mq7g-6g98: a bare key here must never become the verifier.
@@ -65,7 +65,7 @@ function certificateDer(pem: string): Buffer {
 }
 
 /** The Rekor bundle annotation → a v0.1 tlog entry (JSON form). */
-function tlogEntryJSON(annotation: string): Obj {
+export function tlogEntryJSON(annotation: string): Obj {
   let rb: unknown;
   try {
     rb = JSON.parse(annotation);
