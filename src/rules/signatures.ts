@@ -525,6 +525,46 @@ function compile(raw: unknown, outer: CompileContext): SignaturesRule | undefine
   };
 }
 
+/**
+ * Compiles a list of authorities exactly as the signatures rule does (attestations reuse it), reporting
+ * at `path` + `[index, ...]`. Returns the authorities and the distinct sources their signers use.
+ */
+export function compileAuthorityList(
+  ctx: CompileContext,
+  items: readonly unknown[],
+  path: readonly PathSegment[],
+): { authorities: Authority[]; sources: SignatureSource[] } {
+  const roots = trustRoots();
+  const names = new Map<string, number>();
+  const authorities: Authority[] = [];
+  items.forEach((item, index) => {
+    const at =
+      (prefix: readonly PathSegment[]): At =>
+      (p, message, found) =>
+        ctx.error([...path, index, ...prefix, ...p], message, found === undefined ? {} : { found: JSON.stringify(found) });
+    if (!isRecord(item)) {
+      at([])([], 'an authority must be a mapping');
+      return;
+    }
+    const name = typeof item.name === 'string' ? item.name : `authority-${index}`;
+    const first = names.get(name);
+    if (first !== undefined) {
+      at(['name'])([], `authority name ${JSON.stringify(name)} is used twice in this list (also [${first}])`, name);
+    } else {
+      names.set(name, index);
+    }
+    const authority = compileAuthorityItem(ctx, item, name, roots, at);
+    if (authority) authorities.push(authority);
+  });
+  const sources = new Map<string, SignatureSource>();
+  for (const a of authorities) {
+    if (a.kind === 'static') continue;
+    const source = toSource(a.signatures);
+    sources.set(signatureSourceKey(source), source);
+  }
+  return { authorities, sources: [...sources.values()] };
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Evaluate
 
