@@ -13,6 +13,7 @@ import { registerSign } from './commands/sign.ts';
 import { registerGenerateKeyPair } from './commands/generate-key-pair.ts';
 import { registerVerifyBundle } from './commands/verify-bundle.ts';
 import { registerServe } from './commands/serve.ts';
+import { registerTrustRoot } from './commands/trust-root.ts';
 
 import { LIMITS } from '../sources/index.ts';
 
@@ -28,6 +29,7 @@ const COMMANDS: ReadonlyArray<(program: Command, ctx: CommandContext) => void> =
   registerLint,
   registerVerifyBundle,
   registerServe,
+  registerTrustRoot,
 ];
 
 const defaultIo: Io = {
