@@ -91,52 +91,69 @@ export interface RekorEntry extends LoggedEntry {
 
 /** Rekor-like: an append-only Merkle log whose entries get a SET and an inclusion proof + checkpoint. */
 export interface TransparencyLog extends FakeLog {
+  readonly size: number;
+  /** Log a canonicalized body; its proof is against the tree just after it was added. */
   append(bodyB64: string, kind: RekorEntry['kind'], integratedTime: number): RekorEntry;
+  /** An inclusion proof of entry `logIndex` against the current tree, with a fresh checkpoint. */
+  proof(logIndex: number): Record<string, unknown>;
 }
 
 export function transparencyLog(name: string): TransparencyLog {
   const log = makeLog(name);
   const leaves: Buffer[] = [];
   const origin = log.baseUrl.replace('https://', '');
+  const proof = (logIndex: number): Record<string, unknown> => {
+    if (!(logIndex >= 0 && logIndex < leaves.length)) throw new Error(`no entry ${logIndex} in ${origin}`);
+    const root = merkleRoot(leaves);
+    // Signed note (checkpoint): origin, size, root; the signature line carries the key hint.
+    const note = `${origin} - 1193050959916656506\n${leaves.length}\n${root.toString('base64')}\n`;
+    const noteSig = sign('sha256', Buffer.from(note), log.privateKey);
+    const line = `\u2014 ${origin} ${Buffer.concat([log.logId.subarray(0, 4), noteSig]).toString('base64')}\n`;
+    return {
+      logIndex: String(logIndex),
+      rootHash: root.toString('base64'),
+      treeSize: String(leaves.length),
+      hashes: merklePath(logIndex, leaves).map((h) => h.toString('base64')),
+      checkpoint: { envelope: `${note}\n${line}` },
+    };
+  };
   return {
     ...log,
+    get size() {
+      return leaves.length;
+    },
+    proof,
     append(bodyB64, kind, integratedTime) {
       const logIndex = leaves.length;
       leaves.push(merkleLeafHash(Buffer.from(bodyB64, 'base64')));
-      const root = merkleRoot(leaves);
       const logIdHex = log.logId.toString('hex');
-      const setPayload = canonicalJson.canonicalize({ body: bodyB64, integratedTime, logID: logIdHex, logIndex });
-      const set = sign('sha256', Buffer.from(setPayload), log.privateKey).toString('base64');
-      // Signed note (checkpoint): origin, size, root; the signature line carries the key hint.
-      const note = `${origin} - 1193050959916656506\n${leaves.length}\n${root.toString('base64')}\n`;
-      const noteSig = sign('sha256', Buffer.from(note), log.privateKey);
-      const line = `\u2014 ${origin} ${Buffer.concat([log.logId.subarray(0, 4), noteSig]).toString('base64')}\n`;
-      return {
-        kind,
-        bodyB64,
+      const setPayload = canonicalJson.canonicalize({
+        body: bodyB64,
         integratedTime,
+        logID: logIdHex,
         logIndex,
-        logIdHex,
-        set,
-        inclusionProof: {
-          logIndex: String(logIndex),
-          rootHash: root.toString('base64'),
-          treeSize: String(leaves.length),
-          hashes: merklePath(logIndex, leaves).map((h) => h.toString('base64')),
-          checkpoint: { envelope: `${note}\n${line}` },
-        },
-      };
+      });
+      const set = sign('sha256', Buffer.from(setPayload), log.privateKey).toString('base64');
+      return { kind, bodyB64, integratedTime, logIndex, logIdHex, set, inclusionProof: proof(logIndex) };
     },
   };
 }
 
 /** A dsse 0.0.1 Rekor body for a one-signature envelope. */
-export function dsseRekorBody(payload: Buffer, envelope: Record<string, unknown>, signatureB64: string, certPem: string): string {
+export function dsseRekorBody(
+  payload: Buffer,
+  envelope: Record<string, unknown>,
+  signatureB64: string,
+  certPem: string,
+): string {
   const body = {
     apiVersion: '0.0.1',
     kind: 'dsse',
     spec: {
-      envelopeHash: { algorithm: 'sha256', value: createHash('sha256').update(canonicalJson.canonicalize(envelope)).digest('hex') },
+      envelopeHash: {
+        algorithm: 'sha256',
+        value: createHash('sha256').update(canonicalJson.canonicalize(envelope)).digest('hex'),
+      },
       payloadHash: { algorithm: 'sha256', value: createHash('sha256').update(payload).digest('hex') },
       signatures: [{ signature: signatureB64, verifier: Buffer.from(certPem).toString('base64') }],
     },
@@ -185,7 +202,12 @@ const seconds = (d: Date): number => Math.floor(d.getTime() / 1000);
 export function createSigstoreInstance(options: InstanceOptions = {}): SigstoreInstance {
   const name = options.name ?? 'sigstore.test';
   const now = Date.now();
-  const root = issue({ subject: `${name} root`, notBefore: new Date(now - 24 * HOUR), notAfter: new Date(now + 8760 * HOUR), ca: true });
+  const root = issue({
+    subject: `${name} root`,
+    notBefore: new Date(now - 24 * HOUR),
+    notAfter: new Date(now + 8760 * HOUR),
+    ca: true,
+  });
   const intermediate = issue({
     subject: `${name} intermediate`,
     issuer: root,
@@ -212,7 +234,9 @@ export function createSigstoreInstance(options: InstanceOptions = {}): SigstoreI
         {
           subject: { organization: 'portcullis.test', commonName: `${name} intermediate` },
           uri: `https://fulcio.${name}`,
-          certChain: { certificates: [intermediate, root].map((c) => ({ rawBytes: c.der.toString('base64') })) },
+          certChain: {
+            certificates: [intermediate, root].map((c) => ({ rawBytes: c.der.toString('base64') })),
+          },
           validFor: { start: '2020-01-01T00:00:00Z' },
         },
       ],
@@ -233,7 +257,9 @@ export function createSigstoreInstance(options: InstanceOptions = {}): SigstoreI
         made.list =
           typeof mode === 'object' && 'list' in mode
             ? mode.list
-            : sctList([precertSct(mode === 'embedded' ? ctLog : mode.log, tbs, issuerSpki, signedAt.getTime())]);
+            : sctList([
+                precertSct(mode === 'embedded' ? ctLog : mode.log, tbs, issuerSpki, signedAt.getTime()),
+              ]);
         return made.list;
       };
       const issuer = o.issuer ?? GITHUB_ISSUER;
@@ -273,7 +299,11 @@ export function createSigstoreInstance(options: InstanceOptions = {}): SigstoreI
         }),
       );
       const sig = sign('sha256', pae(IN_TOTO, statement), leaf.privateKey).toString('base64');
-      const envelope = { payload: statement.toString('base64'), payloadType: IN_TOTO, signatures: [{ sig, keyid: '' }] };
+      const envelope = {
+        payload: statement.toString('base64'),
+        payloadType: IN_TOTO,
+        signatures: [{ sig, keyid: '' }],
+      };
       const tlogEntries = [];
       if (!o.unlogged) {
         const body = o.loggedBody ?? dsseRekorBody(statement, envelope, sig, leaf.pem);
@@ -303,13 +333,22 @@ export function createSigstoreInstance(options: InstanceOptions = {}): SigstoreI
 }
 
 /** Push a legacy layer as the `.sig` image of `digest` (one layer; replaces what is there). */
-export async function pushLegacySignature(host: string, repo: string, digest: string, layers: readonly LegacyLayer[]): Promise<void> {
+export async function pushLegacySignature(
+  host: string,
+  repo: string,
+  digest: string,
+  layers: readonly LegacyLayer[],
+): Promise<void> {
   const config = Buffer.from('{}');
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+      config: {
+        mediaType: 'application/vnd.oci.image.config.v1+json',
+        digest: sha256(config),
+        size: config.length,
+      },
       layers: layers.map((l) => ({
         mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
         digest: sha256(l.payload),
@@ -346,13 +385,21 @@ export async function pushBundleReferrers(
         config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: empty.length },
         layers: [{ mediaType: BUNDLE_V03, digest: sha256(layer), size: layer.length }],
         subject: image,
-        annotations: { 'dev.sigstore.bundle.content': 'dsse-envelope', 'dev.sigstore.bundle.predicateType': COSIGN_SIGN_PREDICATE },
+        annotations: {
+          'dev.sigstore.bundle.content': 'dsse-envelope',
+          'dev.sigstore.bundle.predicateType': COSIGN_SIGN_PREDICATE,
+        },
       }),
     );
     const digest = sha256(manifest);
-    await pushImage(host, repo, digest, { manifest: { bytes: manifest, mediaType: OCI_MANIFEST }, blobs: [empty, layer] });
+    await pushImage(host, repo, digest, {
+      manifest: { bytes: manifest, mediaType: OCI_MANIFEST },
+      blobs: [empty, layer],
+    });
     entries.push({ mediaType: OCI_MANIFEST, digest, size: manifest.length, artifactType: BUNDLE_V03 });
   }
   const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: entries }));
-  await pushImage(host, repo, image.digest.replace(':', '-'), { manifest: { bytes: index, mediaType: OCI_INDEX } });
+  await pushImage(host, repo, image.digest.replace(':', '-'), {
+    manifest: { bytes: index, mediaType: OCI_INDEX },
+  });
 }

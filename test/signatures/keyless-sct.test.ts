@@ -13,6 +13,7 @@ import { cli } from '../cli/run.ts';
 import { buildImage, pushBuilt } from '../harness/images.ts';
 import { startRegistry } from '../harness/registry.ts';
 import {
+  COSIGN_SIGN_PREDICATE,
   createSigstoreInstance,
   GITHUB_ISSUER,
   pushBundleReferrers,
@@ -20,7 +21,14 @@ import {
   type LegacyLayer,
   type Leaf,
 } from '../harness/sigstore-instance.ts';
-import { ANNOTATION_SIGNATURE } from '../../src/sigstore/index.ts';
+import {
+  ANNOTATION_SIGNATURE,
+  compileAuthority,
+  loadTrustedRoot,
+  parseBundle,
+  verifyBundle,
+  type SigningAuthority,
+} from '../../src/sigstore/index.ts';
 import { hashedRekordBody, makeCtLog, sha256Hex } from '../sigstore/support.ts';
 
 const WORKFLOW = 'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0.0';
@@ -29,7 +37,11 @@ const HOUR = 3600_000;
 
 const sigstore = createSigstoreInstance({ name: 'sct.portcullis.test' });
 // Another CA behind the same logs, not in the trusted root.
-const foreign = createSigstoreInstance({ name: 'foreign.portcullis.test', ctLog: sigstore.ctLog, rekor: sigstore.rekor });
+const foreign = createSigstoreInstance({
+  name: 'foreign.portcullis.test',
+  ctLog: sigstore.ctLog,
+  rekor: sigstore.rekor,
+});
 // A CA in the trusted root whose intermediate expired an hour before the signature was logged.
 const lapsed = createSigstoreInstance({
   name: 'lapsed.portcullis.test',
@@ -97,7 +109,9 @@ before(async () => {
   host = registry.host;
   dir = await mkdtemp(join(tmpdir(), 'portcullis-keyless-sct-'));
   const trust = sigstore.trustedRoot();
-  (trust.certificateAuthorities as unknown[]).push(...(lapsed.trustedRoot().certificateAuthorities as unknown[]));
+  (trust.certificateAuthorities as unknown[]).push(
+    ...(lapsed.trustedRoot().certificateAuthorities as unknown[]),
+  );
   await writeFile(join(dir, 'trusted_root.json'), JSON.stringify(trust));
   await policy('strict', IDENTITY);
   await policy('ignore-sct', `insecureIgnoreSCT: true\n${IDENTITY}`);
@@ -117,7 +131,11 @@ before(async () => {
   await legacy('other-entry', good, (digest, ref) => {
     // A genuine Rekor entry by the same certificate, but for another signature (of another payload).
     const other = sigstore.signLegacy(good, digest, `${host}/keyless-sct/elsewhere`, { unlogged: true });
-    const body = hashedRekordBody(sha256Hex(other.payload), other.annotations[ANNOTATION_SIGNATURE] as string, good.pem);
+    const body = hashedRekordBody(
+      sha256Hex(other.payload),
+      other.annotations[ANNOTATION_SIGNATURE] as string,
+      good.pem,
+    );
     return sigstore.signLegacy(good, digest, ref, { loggedBody: body });
   });
 
@@ -137,7 +155,8 @@ async function bundled(name: string, leaf: Leaf, tamper?: (entry: TlogEntryJSON)
   const image = buildImage({ seed: `keyless-sct-${name}` });
   await pushBuilt(host, `keyless-sct/${name}`, image, 'v1');
   const bundle = sigstore.signBundle(leaf, image.digest);
-  const entry = (bundle.verificationMaterial as { tlogEntries: TlogEntryJSON[] }).tlogEntries[0] as TlogEntryJSON;
+  const entry = (bundle.verificationMaterial as { tlogEntries: TlogEntryJSON[] })
+    .tlogEntries[0] as TlogEntryJSON;
   indexOf[name] = Number(entry.logIndex);
   tamper?.(entry);
   const descriptor = { mediaType: image.mediaType, digest: image.digest, size: image.bytes.length };
@@ -151,12 +170,26 @@ after(async () => {
 interface Rule {
   readonly reason: string;
   readonly evidence?: {
-    signatures?: { authorities: { signature?: { subject?: string; issuer?: string; tlog: { logIndex: string }[] } }[] };
+    signatures?: {
+      authorities: { signature?: { subject?: string; issuer?: string; tlog: { logIndex: string }[] } }[];
+    };
   };
 }
 
-async function verify(name: string, policyName = 'strict'): Promise<{ code: number; rule: Rule; out: string }> {
-  const r = await cli(['verify', `${host}/keyless-sct/${name}:v1`, '--policy', join(dir, policyName), '--insecure-registry', host, '-o', 'json']);
+async function verify(
+  name: string,
+  policyName = 'strict',
+): Promise<{ code: number; rule: Rule; out: string }> {
+  const r = await cli([
+    'verify',
+    `${host}/keyless-sct/${name}:v1`,
+    '--policy',
+    join(dir, policyName),
+    '--insecure-registry',
+    host,
+    '-o',
+    'json',
+  ]);
   const out = r.stdout + r.stderr;
   const report = JSON.parse(r.stdout) as { results: { policies: { rules: Rule[] }[] }[] };
   const rule = report.results[0]?.policies[0]?.rules[0];
@@ -170,11 +203,19 @@ void describe('keyless with embedded SCTs, through the registry and the CLI', ()
       const { code, rule, out } = await verify(name);
       assert.equal(code, 0, out);
       const esc = (s: string) => s.replace(/[./]/g, '\\$&');
-      assert.match(rule.reason, new RegExp(`^github-release: ${esc(WORKFLOW)} from issuer ${esc(GITHUB_ISSUER)}; tlog index ${indexOf[name]} at `));
+      assert.match(
+        rule.reason,
+        new RegExp(
+          `^github-release: ${esc(WORKFLOW)} from issuer ${esc(GITHUB_ISSUER)}; tlog index ${indexOf[name]} at `,
+        ),
+      );
       const signature = rule.evidence?.signatures?.authorities[0]?.signature;
       assert.equal(signature?.subject, WORKFLOW);
       assert.equal(signature?.issuer, GITHUB_ISSUER);
-      assert.deepEqual(signature?.tlog.map((t) => t.logIndex), [String(indexOf[name])]);
+      assert.deepEqual(
+        signature?.tlog.map((t) => t.logIndex),
+        [String(indexOf[name])],
+      );
     });
   }
 
@@ -208,7 +249,10 @@ void describe('keyless with embedded SCTs, through the registry and the CLI', ()
   void test('a subject pattern that matches only unanchored (a prefix): denied with the identity it got', async () => {
     const { code, rule } = await verify('good', 'prefix');
     assert.equal(code, 1);
-    assert.match(rule.reason, /^github-release: identity mismatch: got https:\/\/github\.com\/acme\/app\/\.github\/workflows\/release\.yml@refs\/tags\/v1\.0\.0 from issuer /);
+    assert.match(
+      rule.reason,
+      /^github-release: identity mismatch: got https:\/\/github\.com\/acme\/app\/\.github\/workflows\/release\.yml@refs\/tags\/v1\.0\.0 from issuer /,
+    );
   });
 
   void test('an intermediate expired at signing time: denied as expired', async () => {
@@ -220,7 +264,10 @@ void describe('keyless with embedded SCTs, through the registry and the CLI', ()
   void test('a Rekor entry for another signature by the same certificate: denied', async () => {
     const { code, rule } = await verify('other-entry');
     assert.equal(code, 1);
-    assert.match(rule.reason, /^github-release: transparency log entry does not match the signature: signature mismatch$/);
+    assert.match(
+      rule.reason,
+      /^github-release: transparency log entry does not match the signature: signature mismatch$/,
+    );
   });
 
   void test('a bundle whose certificate has no SCT: denied too (the bundle path checks CT as well)', async () => {
@@ -232,6 +279,49 @@ void describe('keyless with embedded SCTs, through the registry and the CLI', ()
   void test('a bundle whose inclusion proof does not lead to the signed checkpoint: denied', async () => {
     const { code, rule } = await verify('bundle-bad-proof');
     assert.equal(code, 1);
-    assert.match(rule.reason, /^github-release: transparency log entry invalid: calculated root hash does not match inclusion proof$/);
+    assert.match(
+      rule.reason,
+      /^github-release: transparency log entry invalid: calculated root hash does not match inclusion proof$/,
+    );
+  });
+});
+
+void describe('the in-process Sigstore instance', () => {
+  void test('inclusion proofs verify at every index of trees of 1 to 12 entries, against a fresh checkpoint', () => {
+    const s = createSigstoreInstance({ name: 'merkle.portcullis.test' });
+    const authority = compileAuthority({
+      kind: 'keyless',
+      name: 'ci',
+      identities: [{ issuer: { exact: GITHUB_ISSUER }, subject: { exact: WORKFLOW } }],
+      trustRoot: loadTrustedRoot(s.trustedRoot(), { name: 'instance' }),
+    }) as SigningAuthority;
+    const digest = `sha256:${'ab'.repeat(32)}`;
+    const artifact = {
+      kind: 'digest' as const,
+      algorithm: 'sha256' as const,
+      digest: Buffer.from('ab'.repeat(32), 'hex'),
+    };
+    const bundles: Record<string, unknown>[] = [];
+    for (let size = 1; size <= 12; size++) {
+      bundles.push(s.signBundle(s.issueLeaf(release), digest));
+      assert.equal(s.rekor.size, size);
+      bundles.forEach((bundle, i) => {
+        const json = structuredClone(bundle) as {
+          verificationMaterial: { tlogEntries: Record<string, unknown>[] };
+        };
+        (json.verificationMaterial.tlogEntries[0] as Record<string, unknown>).inclusionProof =
+          s.rekor.proof(i);
+        const verified = verifyBundle(parseBundle(json), {
+          artifact,
+          authority,
+          predicateType: COSIGN_SIGN_PREDICATE,
+        });
+        assert.deepEqual(
+          verified.tlog.map((t) => t.logIndex),
+          [String(i)],
+          `index ${i} of ${size}`,
+        );
+      });
+    }
   });
 });
