@@ -217,21 +217,27 @@ export async function admit(
       found.images.map((i) => i.image),
       options.deadlineMs,
     );
-    // /mutate judges each image it would pin as pinned (name:tag@digest), which is what gets stored.
+    // /mutate judges each image it pins as pinned (name:tag@digest), which is what gets stored. Pinning
+    // only adds the verified digest, and no rule passes a reference without one yet fails it with one,
+    // so an image allowed as written keeps its decision; the others are decided again as pinned (by
+    // digest: the tag is not resolved again). /validate checks the stored, pinned object regardless.
     const targets = new Map<string, PinTarget>();
     let pinnedResults = new Map<string, ImageResult>();
     const toPin = webhook === 'mutate' && options.pin ? pinnable(request, found.images) : [];
     for (const at of toPin) {
-      const target = pinTarget(at.image, results.get(at.image));
-      if (target) targets.set(at.image, target);
+      const result = results.get(at.image);
+      const target = pinTarget(at.image, result);
+      if (!target) continue;
+      targets.set(at.image, target);
+      if (result && 'decision' in result && result.decision.outcome === 'allow') {
+        pinnedResults.set(target.pinned, result);
+      }
     }
-    if (targets.size > 0) {
+    const undecided = [...targets.values()].map((t) => t.pinned).filter((p) => !pinnedResults.has(p));
+    if (undecided.length > 0) {
       const remaining = Math.max(1, options.deadlineMs - (Date.now() - started));
-      pinnedResults = await decideAll(
-        engine,
-        [...targets.values()].map((t) => t.pinned),
-        remaining,
-      );
+      const again = await decideAll(engine, undecided, remaining);
+      pinnedResults = new Map([...pinnedResults, ...again]);
     }
     const pinPaths = new Set(toPin.map((i) => i.pointer));
     const judged = found.images.map((at) => {
