@@ -15,8 +15,14 @@ export const FIXTURES = join(import.meta.dirname, '../../../shared/fixtures');
 export const SIGSTORE = join(FIXTURES, 'sigstore');
 export const PY = join(SIGSTORE, 'sigstore-python/assets');
 export const GO = join(SIGSTORE, 'sigstore-go');
-export const JS_VERIFY = join(SIGSTORE, 'sigstore-js/extracted-from-ts/packages/verify/src/__tests__/__fixtures__');
-export const JS_CLIENT = join(SIGSTORE, 'sigstore-js/extracted-from-ts/packages/client/src/__tests__/__fixtures__');
+export const JS_VERIFY = join(
+  SIGSTORE,
+  'sigstore-js/extracted-from-ts/packages/verify/src/__tests__/__fixtures__',
+);
+export const JS_CLIENT = join(
+  SIGSTORE,
+  'sigstore-js/extracted-from-ts/packages/client/src/__tests__/__fixtures__',
+);
 export const CONTAINERS = join(FIXTURES, 'containers-image/signature/fixtures');
 export const SKOPEO = join(FIXTURES, 'skopeo-signed');
 export const DANGERZONE = join(FIXTURES, 'cosign-dangerzone');
@@ -24,12 +30,14 @@ export const DANGERZONE_DIGEST = 'sha256:7396780b5862cf8b37527854a2a2331e5c746b6
 
 export const read = (path: string): Buffer => readFileSync(path);
 export const readText = (path: string): string => readFileSync(path, 'utf8');
-export const readJSON = (path: string): Record<string, unknown> => JSON.parse(readText(path)) as Record<string, unknown>;
+export const readJSON = (path: string): Record<string, unknown> =>
+  JSON.parse(readText(path)) as Record<string, unknown>;
 export const sha256Hex = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
 export const clone = <T>(v: T): T => structuredClone(v);
 
 let staging: TrustRoot | undefined;
-export const stagingRoot = (): TrustRoot => (staging ??= loadTrustedRoot(join(SIGSTORE, 'staging/trusted_root.json')));
+export const stagingRoot = (): TrustRoot =>
+  (staging ??= loadTrustedRoot(join(SIGSTORE, 'staging/trusted_root.json')));
 
 /**
  * The sigstore-js test trust roots omit `validFor` on their logs (the library defaults it): we
@@ -56,11 +64,20 @@ export function sigstoreJsRoot(path: string): TrustRoot {
 }
 
 /** The dangerzone `.sig` layer: payload bytes and annotations exactly as published. */
-export function dangerzoneLayer(): { payload: Buffer; annotations: Record<string, string>; mediaType: string; digest: string } {
+export function dangerzoneLayer(): {
+  payload: Buffer;
+  annotations: Record<string, string>;
+  mediaType: string;
+  digest: string;
+} {
   const manifest = readJSON(join(DANGERZONE, `sha256-${DANGERZONE_DIGEST.slice(7)}.sig.manifest.json`)) as {
     layers: { mediaType: string; digest: string; annotations: Record<string, string> }[];
   };
-  const layer = manifest.layers[0] as { mediaType: string; digest: string; annotations: Record<string, string> };
+  const layer = manifest.layers[0] as {
+    mediaType: string;
+    digest: string;
+    annotations: Record<string, string>;
+  };
   return { payload: read(join(DANGERZONE, 'simplesigning-payload.json')), ...layer };
 }
 
@@ -86,7 +103,11 @@ export function trustRootJSON(logs: readonly FakeLog[]): Record<string, unknown>
     tlogs: logs.map((l) => ({
       baseUrl: l.baseUrl,
       hashAlgorithm: 'SHA2_256',
-      publicKey: { rawBytes: l.spki.toString('base64'), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start: '2020-01-01T00:00:00Z' } },
+      publicKey: {
+        rawBytes: l.spki.toString('base64'),
+        keyDetails: 'PKIX_ECDSA_P256_SHA_256',
+        validFor: { start: '2020-01-01T00:00:00Z' },
+      },
       logId: { keyId: l.logId.toString('base64') },
     })),
     certificateAuthorities: [],
@@ -113,7 +134,10 @@ export function hashedRekordBody(payloadSha256: string, signatureB64: string, ve
     kind: 'hashedrekord',
     spec: {
       data: { hash: { algorithm: 'sha256', value: payloadSha256 } },
-      signature: { content: signatureB64, publicKey: { content: Buffer.from(verifierPem).toString('base64') } },
+      signature: {
+        content: signatureB64,
+        publicKey: { content: Buffer.from(verifierPem).toString('base64') },
+      },
     },
   };
   return Buffer.from(canonicalJson.canonicalize(body)).toString('base64');
@@ -128,7 +152,12 @@ export interface LoggedEntry {
 }
 
 /** Log a body: sign the SET the way Rekor v1 does. */
-export function logEntry(log: FakeLog, bodyB64: string, integratedTime: number, logIndex: number): LoggedEntry {
+export function logEntry(
+  log: FakeLog,
+  bodyB64: string,
+  integratedTime: number,
+  logIndex: number,
+): LoggedEntry {
   const logIdHex = log.logId.toString('hex');
   const payload = canonicalJson.canonicalize({ body: bodyB64, integratedTime, logID: logIdHex, logIndex });
   const set = sign('sha256', Buffer.from(payload), log.privateKey).toString('base64');
@@ -165,10 +194,15 @@ export function simpleSigningPayload(imageDigest: string, reference = 'registry.
   );
 }
 
-export const signB64 = (signer: Signer, data: Uint8Array): string => sign('sha256', data, signer.privateKey).toString('base64');
+export const signB64 = (signer: Signer, data: Uint8Array): string =>
+  sign('sha256', data, signer.privateKey).toString('base64');
 
 /** A key-signed message-signature bundle v0.1 over `payload`, with the given tlog entries. */
-export function keyBundle(payload: Uint8Array, signatureB64: string, entries: readonly LoggedEntry[]): Record<string, unknown> {
+export function keyBundle(
+  payload: Uint8Array,
+  signatureB64: string,
+  entries: readonly LoggedEntry[],
+): Record<string, unknown> {
   return {
     mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.1',
     verificationMaterial: { publicKey: { hint: 'untrusted-hint' }, tlogEntries: entries.map(bundleEntry) },
@@ -187,26 +221,46 @@ export function readFixture(path: string): Buffer {
 }
 
 /** Layers of a `.sig` manifest from the skopeo-signed registry dump, with their blobs. */
-export function registryDumpSignatures(repo: string, imageDigest: string): { payload: Buffer; annotations: Record<string, string>; mediaType: string; digest: string }[] {
+export function registryDumpSignatures(
+  repo: string,
+  imageDigest: string,
+): { payload: Buffer; annotations: Record<string, string>; mediaType: string; digest: string }[] {
   const dir = join(SKOPEO, 'registry-dump/test', repo);
   const manifest = readJSON(join(dir, `manifest@sha256-${imageDigest.slice(7)}.sig.json`)) as {
     layers: { mediaType: string; digest: string; annotations: Record<string, string> }[];
   };
-  return manifest.layers.map((l) => ({ ...l, payload: read(join(dir, 'blobs', l.digest.replace(':', '-'))) }));
+  return manifest.layers.map((l) => ({
+    ...l,
+    payload: read(join(dir, 'blobs', l.digest.replace(':', '-'))),
+  }));
 }
 
 /**
  * An RFC 9162 inclusion proof of `bodyB64` at index 0 of a two-leaf tree, with a checkpoint signed
  * by the log (signed-note format; the signer name is the log's host, as Rekor writes it).
  */
-export function inclusionProof(log: FakeLog, bodyB64: string, sibling: Buffer = Buffer.alloc(32, 7)): Record<string, unknown> {
-  const leaf = createHash('sha256').update(Buffer.concat([Buffer.from([0]), Buffer.from(bodyB64, 'base64')])).digest();
-  const root = createHash('sha256').update(Buffer.concat([Buffer.from([1]), leaf, sibling])).digest();
+export function inclusionProof(
+  log: FakeLog,
+  bodyB64: string,
+  sibling: Buffer = Buffer.alloc(32, 7),
+): Record<string, unknown> {
+  const leaf = createHash('sha256')
+    .update(Buffer.concat([Buffer.from([0]), Buffer.from(bodyB64, 'base64')]))
+    .digest();
+  const root = createHash('sha256')
+    .update(Buffer.concat([Buffer.from([1]), leaf, sibling]))
+    .digest();
   const origin = log.baseUrl.replace('https://', '');
   const note = `${origin} - 42\n2\n${root.toString('base64')}\n`;
   const sig = sign('sha256', Buffer.from(note), log.privateKey);
   const line = `\u2014 ${origin} ${Buffer.concat([log.logId.subarray(0, 4), sig]).toString('base64')}\n`;
-  return { logIndex: '0', rootHash: root.toString('base64'), treeSize: '2', hashes: [sibling.toString('base64')], checkpoint: { envelope: `${note}\n${line}` } };
+  return {
+    logIndex: '0',
+    rootHash: root.toString('base64'),
+    treeSize: '2',
+    hashes: [sibling.toString('base64')],
+    checkpoint: { envelope: `${note}\n${line}` },
+  };
 }
 
 /** Asserts `fn` throws a SigstoreError with this code and a message matching `message`. */
@@ -260,7 +314,15 @@ export function precertSct(log: CtLog, precertTbs: Buffer, issuerSpki: Buffer, t
   ]);
   const signature = sign('sha256', signed, log.privateKey);
   // version v1, log id, timestamp, no extensions, sha256 (4) / ecdsa (3), signature.
-  return Buffer.concat([Buffer.from([0]), log.logId, u64(timestampMs), u16(0), Buffer.from([4, 3]), u16(signature.length), signature]);
+  return Buffer.concat([
+    Buffer.from([0]),
+    log.logId,
+    u64(timestampMs),
+    u16(0),
+    Buffer.from([4, 3]),
+    u16(signature.length),
+    signature,
+  ]);
 }
 
 /** The TLS SignedCertificateTimestampList: uint16 total length, then each SCT with a uint16 length. */
@@ -270,18 +332,31 @@ export function sctList(scts: readonly Buffer[]): Buffer {
 }
 
 /** The trusted root entry for a log (tlog or ctlog), valid from `start`. */
-export const logEntryJSON = (l: { spki: Buffer; logId: Buffer; baseUrl: string }, start = '2020-01-01T00:00:00Z') => ({
+export const logEntryJSON = (
+  l: { spki: Buffer; logId: Buffer; baseUrl: string },
+  start = '2020-01-01T00:00:00Z',
+) => ({
   baseUrl: l.baseUrl,
   hashAlgorithm: 'SHA2_256',
-  publicKey: { rawBytes: l.spki.toString('base64'), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start } },
+  publicKey: {
+    rawBytes: l.spki.toString('base64'),
+    keyDetails: 'PKIX_ECDSA_P256_SHA_256',
+    validFor: { start },
+  },
   logId: { keyId: l.logId.toString('base64') },
 });
 
 // ---------------------------------------------------------------------------------------------------
 // RFC 9162 Merkle trees, for inclusion proofs at any index.
 
-const leafHash = (data: Buffer): Buffer => createHash('sha256').update(Buffer.concat([Buffer.from([0]), data])).digest();
-const nodeHash = (l: Buffer, r: Buffer): Buffer => createHash('sha256').update(Buffer.concat([Buffer.from([1]), l, r])).digest();
+const leafHash = (data: Buffer): Buffer =>
+  createHash('sha256')
+    .update(Buffer.concat([Buffer.from([0]), data]))
+    .digest();
+const nodeHash = (l: Buffer, r: Buffer): Buffer =>
+  createHash('sha256')
+    .update(Buffer.concat([Buffer.from([1]), l, r]))
+    .digest();
 const split = (n: number): number => {
   let k = 1;
   while (k * 2 < n) k *= 2;

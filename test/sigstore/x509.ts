@@ -43,11 +43,15 @@ export function oid(dotted: string): Buffer {
 
 function time(d: Date): Buffer {
   const iso = d.toISOString().replace(/[-:T]/g, '').slice(0, 14);
-  return d.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(`${iso.slice(2)}Z`)) : tlv(0x18, Buffer.from(`${iso}Z`));
+  return d.getUTCFullYear() < 2050
+    ? tlv(0x17, Buffer.from(`${iso.slice(2)}Z`))
+    : tlv(0x18, Buffer.from(`${iso}Z`));
 }
 
-const name = (cn?: string) => (cn ? seq(set(seq(oid('2.5.4.10'), utf8('portcullis.test'))), set(seq(oid('2.5.4.3'), utf8(cn)))) : seq());
-const ext = (id: string, value: Buffer, critical = false) => seq(oid(id), ...(critical ? [bool(true)] : []), octets(value));
+const name = (cn?: string) =>
+  cn ? seq(set(seq(oid('2.5.4.10'), utf8('portcullis.test'))), set(seq(oid('2.5.4.3'), utf8(cn)))) : seq();
+const ext = (id: string, value: Buffer, critical = false) =>
+  seq(oid(id), ...(critical ? [bool(true)] : []), octets(value));
 const ECDSA_SHA256 = seq(oid('1.2.840.10045.4.3.2'));
 
 export interface Issued {
@@ -92,7 +96,9 @@ export function issue(o: CertOptions): Issued {
   const ski = createHash('sha1').update(spki).digest();
   const exts: Buffer[] = [];
   exts.push(ext('2.5.29.19', o.ca ? seq(bool(true)) : seq(), true));
-  exts.push(ext('2.5.29.15', o.ca ? bitString(Buffer.from([0x06]), 1) : bitString(Buffer.from([0x80]), 7), true));
+  exts.push(
+    ext('2.5.29.15', o.ca ? bitString(Buffer.from([0x06]), 1) : bitString(Buffer.from([0x80]), 7), true),
+  );
   exts.push(ext('2.5.29.14', octets(ski)));
   if (o.issuer) exts.push(ext('2.5.29.35', seq(tlv(0x80, o.issuer.ski))));
   const eku = o.eku ?? (o.ca ? [] : ['1.3.6.1.5.5.7.3.3']);
