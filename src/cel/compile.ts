@@ -9,6 +9,7 @@ import { Checker, type Expr } from './checker.ts';
 import { env, STEP } from './environment.ts';
 import { CEL_LIMITS } from './limits.ts';
 import { lineAndColumn, scanSource } from './source.ts';
+import { LOCATE_MAX_LENGTH, locateSyntaxError, tokenAt } from './syntax.ts';
 
 type ParsedExpr = ReturnType<typeof parse>;
 
@@ -93,6 +94,19 @@ function instrument(e: Expr, nextId: { value: bigint }, positions: Map<bigint, n
   }
 }
 
+function quoteToken(token: string): string {
+  return token.startsWith('string ') ? token : `'${token}'`;
+}
+
+function parses(text: string): boolean {
+  try {
+    parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function failure(src: string, code: ConditionError['code'], message: string, offset: number): CompileResult {
   return { ok: false, errors: [{ code, message, offset, ...lineAndColumn(src, offset) }] };
 }
@@ -125,6 +139,14 @@ export function compileCondition(
       return failure(expression, 'CEL_TOO_LARGE', 'expression is too deeply nested to parse', 0);
     const location = (e as { location?: { start?: { offset?: unknown } } }).location?.start?.offset;
     const offset = typeof location === 'number' ? location : 0;
+    if (expression.length <= LOCATE_MAX_LENGTH) {
+      const at = locateSyntaxError(expression, offset, parses);
+      const message =
+        at >= expression.length
+          ? 'the expression is incomplete'
+          : `unexpected ${quoteToken(tokenAt(expression, at))}`;
+      return failure(expression, 'CEL_SYNTAX', `syntax error: ${message}`, at);
+    }
     const message = (e instanceof Error ? e.message : String(e)).replace(/^<input>:\d+:\d+: /, '');
     return failure(expression, 'CEL_SYNTAX', `syntax error: ${message}`, offset);
   }

@@ -62,7 +62,7 @@ export function scanSource(src: string, maxNesting: number): SourceScan {
 }
 
 /** Returns the offset just past the string literal starting at `start`, or -1 if it is not closed. */
-function skipString(src: string, start: number): number {
+export function skipString(src: string, start: number): number {
   const quote = src[start]!;
   // A raw string (r'...', rb'...', br'...') has no escapes.
   let p = start;

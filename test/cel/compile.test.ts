@@ -79,14 +79,50 @@ test('macros written with the wrong arguments say how to write them', () => {
   assert.equal(onlyError('has(config)').message, 'has() is written has(value.field)');
 });
 
-test('syntax errors carry the parser position inside the expression', () => {
+test('an incomplete expression is reported at its end', () => {
   assert.deepEqual(onlyError('config.os == '), {
     code: 'CEL_SYNTAX',
-    message: 'syntax error: found = but expecting end of input',
-    offset: 10,
+    message: 'syntax error: the expression is incomplete',
+    offset: 13,
     line: 1,
-    column: 11,
+    column: 14,
   });
+  assert.equal(onlyError("config.os == 'linux' ||").offset, 23);
+});
+
+test('a syntax error is reported at the first token that cannot continue the expression', () => {
+  // The parser itself stops at the start of the call (offset 5); the mistake is the ')'.
+  assert.deepEqual(onlyError('image.reference.startsWith(\n  "x" ==)'), {
+    code: 'CEL_SYNTAX',
+    message: "syntax error: unexpected ')'",
+    offset: 36,
+    line: 2,
+    column: 9,
+  });
+  const cases: [string, string, number][] = [
+    ["config.os == 'linux' and config.architecture == 'amd64'", "unexpected 'and'", 21],
+    ["config.os = 'linux'", "unexpected '='", 10],
+    ['config.os === config.os', "unexpected '='", 12],
+    ['config.x && && config.y', "unexpected '&&'", 12],
+    ['size(config.layers,)', "unexpected ')'", 19],
+    ['[1, 2,, 3] == config.l', "unexpected ','", 6],
+    ["config.os in ['linux' 'windows']", "unexpected string 'windows'", 22],
+    ['config.a.b(1 2)', "unexpected '2'", 13],
+    ['config.#', "unexpected '#'", 7],
+    ['config.size > 1e', "unexpected 'e'", 15],
+  ];
+  for (const [src, message, offset] of cases) {
+    const e = onlyError(src);
+    assert.deepEqual([e.code, e.message, e.offset], ['CEL_SYNTAX', `syntax error: ${message}`, offset], src);
+  }
+});
+
+test('a long expression with a syntax error gets the parser position (locating it would cost many parses)', () => {
+  const long = `${Array.from({ length: 150 }, (_, i) => `config.a${i} == 'v${i}'`).join(' && ')} && config.x ==`;
+  assert.ok(long.length > 2000);
+  const e = onlyError(long);
+  assert.equal(e.code, 'CEL_SYNTAX');
+  assert.match(e.message, /^syntax error: found = but expecting end of input$/);
 });
 
 test('an unclosed string is reported where it starts, not where the parser gave up', () => {
