@@ -6,6 +6,7 @@ import type { ImageFacts } from '../engine/facts.ts';
 import type { RuleOutcome } from '../engine/outcome.ts';
 import { fail } from '../engine/outcome.ts';
 import type { Rule, RuleKind } from '../policy/model.ts';
+import { attestations } from './attestations.ts';
 import { digests } from './digests.ts';
 import { registries } from './registries.ts';
 import { repositories } from './repositories.ts';
@@ -21,11 +22,17 @@ export type {
   RuleKindRegistry,
 } from './types.ts';
 
-export const ruleKinds: RuleKindRegistry = { registries, repositories, tags, digests, signatures };
+export const ruleKinds: RuleKindRegistry = {
+  registries,
+  repositories,
+  tags,
+  digests,
+  signatures,
+  attestations,
+};
 
 /** Rule kinds the language reserves for later versions; writing one gets "not supported yet", not "unknown". */
 export const RESERVED_RULE_KINDS: readonly string[] = [
-  'attestations',
   'attributes',
   'baseImage',
 ];
