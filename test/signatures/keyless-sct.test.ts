@@ -71,7 +71,7 @@ async function legacy(
   await pushLegacySignature(host, `keyless-sct/${name}`, image.digest, [layer]);
 }
 
-async function policy(name: string, keyless: string): Promise<string> {
+async function policy(name: string, keyless: string, trustRoot = 'trusted_root.json'): Promise<string> {
   const d = join(dir, name);
   await mkdir(d);
   await writeFile(
@@ -86,7 +86,7 @@ spec:
       signatures:
         authorities:
           - name: github-release
-            trustRoot: ../trusted_root.json
+            trustRoot: ../${trustRoot}
             keyless:
 ${keyless
   .trim()
@@ -114,6 +114,11 @@ before(async () => {
   );
   await writeFile(join(dir, 'trusted_root.json'), JSON.stringify(trust));
   await policy('strict', IDENTITY);
+  // The same instance, but its CT log trusted only from tomorrow: today's SCTs are not from a trusted log.
+  const late = sigstore.trustedRoot() as { ctlogs: { publicKey: { validFor: { start: string } } }[] };
+  for (const l of late.ctlogs) l.publicKey.validFor.start = new Date(Date.now() + 24 * HOUR).toISOString();
+  await writeFile(join(dir, 'trusted_root_late_ct.json'), JSON.stringify(late));
+  await policy('late-ct', IDENTITY, 'trusted_root_late_ct.json');
   await policy('ignore-sct', `insecureIgnoreSCT: true\n${IDENTITY}`);
   await policy(
     'prefix',
@@ -238,6 +243,20 @@ void describe('keyless with embedded SCTs, through the registry and the CLI', ()
     const lax = await verify('no-sct', 'ignore-sct');
     assert.equal(lax.code, 0, lax.out);
     assert.match(lax.rule.reason, /^github-release: https:\/\/github\.com\/acme\/app\/.* from issuer /);
+  });
+
+  void test('an SCT stamped before its CT log is valid in the trusted root: denied', async () => {
+    const { code, rule } = await verify('good', 'late-ct');
+    assert.equal(code, 1);
+    assert.match(rule.reason, /^github-release: certificate invalid: SCT verification failed$/);
+  });
+
+  void test('insecureIgnoreSCT accepts a missing SCT, never a bad one (stricter than cosign, which skips the check)', async () => {
+    for (const name of ['unknown-ct', 'copied-sct']) {
+      const { code, rule } = await verify(name, 'ignore-sct');
+      assert.equal(code, 1, name);
+      assert.match(rule.reason, /^github-release: certificate invalid: SCT verification failed$/, name);
+    }
   });
 
   void test('a certificate from a CA not in the trusted root: denied', async () => {
