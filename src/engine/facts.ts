@@ -5,6 +5,7 @@
  * A fact is either known, or explicitly unavailable with the reason; a rule that needs a fact that is
  * absent or unavailable fails with that reason. It never passes for want of information.
  */
+import type { ImageContent } from '../providers/image-content.ts';
 import type { ImageReference } from '../reference/types.ts';
 import type { AttestationCandidate } from '../sigstore/legacy/cosign-attestation.ts';
 import type { SignatureCandidate } from '../sigstore/threshold.ts';
@@ -31,6 +32,11 @@ export interface ImageFacts {
    * applicable policy has a signatures rule (they are only fetched when needed).
    */
   readonly signatures?: Fact<SignatureEvidence>;
+  /**
+   * The verified manifest (or index and platform children), configs and candidate base layers. Absent
+   * when no applicable policy has an attributes or baseImage rule (src/providers/image-content.ts).
+   */
+  readonly content?: Fact<ImageContent>;
   /**
    * Attestations found for `digest` (cosign `.att` and DSSE bundle referrers), per source the applicable
    * policies' attestations rules need. Absent when no applicable policy has an attestations rule.

@@ -117,6 +117,37 @@ export interface AttestationsRule extends RuleBase {
 }
 
 /**
+ * Image attributes over the verified manifest and config (every platform of an index): a CEL condition
+ * and/or shorthands, all ANDed.
+ */
+export interface AttributesRule extends RuleBase {
+  readonly kind: 'attributes';
+  /** Variables config, manifest, image, now (docs/cel.md). */
+  readonly condition?: CompiledCondition;
+  /** Shown when the condition is false. */
+  readonly message?: string;
+  /** `os/architecture[/variant]`; the image platform must be one of these. */
+  readonly platforms?: readonly string[];
+  readonly nonRoot?: boolean;
+  readonly maxSizeBytes?: number;
+  readonly maxAgeSeconds?: number;
+  readonly requiredLabels?: readonly string[];
+}
+
+/** One approved base: a pattern, and the reference itself when the entry names one concrete image. */
+export interface BaseImageEntry {
+  readonly pattern: ImagePattern;
+  /** A tag or digest reference with no wildcard: resolved from the registry directly. */
+  readonly reference?: ImageReference;
+}
+
+/** The image's layers must start with the layers of an approved base (layer lineage). */
+export interface BaseImageRule extends RuleBase {
+  readonly kind: 'baseImage';
+  readonly allowed: readonly BaseImageEntry[];
+}
+
+/**
  * Every rule kind. Later kinds (signatures, attestations, attributes, baseImage) are added here,
  * with a module under src/rules/ that compiles and evaluates them; nothing else changes shape.
  */
@@ -126,7 +157,9 @@ export type Rule =
   | TagsRule
   | DigestsRule
   | SignaturesRule
-  | AttestationsRule;
+  | AttestationsRule
+  | AttributesRule
+  | BaseImageRule;
 export type RuleKind = Rule['kind'];
 
 export interface Policy {

@@ -7,6 +7,8 @@ import type { RuleOutcome } from '../engine/outcome.ts';
 import { fail } from '../engine/outcome.ts';
 import type { Rule, RuleKind } from '../policy/model.ts';
 import { attestations } from './attestations.ts';
+import { attributes } from './attributes.ts';
+import { baseImage } from './base-image.ts';
 import { digests } from './digests.ts';
 import { registries } from './registries.ts';
 import { repositories } from './repositories.ts';
@@ -33,8 +35,6 @@ export const ruleKinds: RuleKindRegistry = {
 
 /** Rule kinds the language reserves for later versions; writing one gets "not supported yet", not "unknown". */
 export const RESERVED_RULE_KINDS: readonly string[] = [
-  'attributes',
-  'baseImage',
 ];
 
 export function isRuleKind(key: string): key is RuleKind {
