@@ -31,11 +31,12 @@ export const ruleKinds: RuleKindRegistry = {
   digests,
   signatures,
   attestations,
+  attributes,
+  baseImage,
 };
 
 /** Rule kinds the language reserves for later versions; writing one gets "not supported yet", not "unknown". */
-export const RESERVED_RULE_KINDS: readonly string[] = [
-];
+export const RESERVED_RULE_KINDS: readonly string[] = [];
 
 export function isRuleKind(key: string): key is RuleKind {
   return Object.hasOwn(ruleKinds, key);
