@@ -55,7 +55,10 @@ export interface PodImages {
 
 type Json = Record<string, unknown>;
 
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A JSON object (not null, not a list). */
+export const isJsonObject = (v: unknown): v is Json =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = isJsonObject;
 
 function describe(v: unknown): string {
   if (v === null) return 'null';

@@ -16,7 +16,7 @@ import type {
 } from '../kubernetes/types.ts';
 import { ADMISSION_API_VERSION } from '../kubernetes/types.ts';
 import type { PodImage } from '../kubernetes/pod-spec.ts';
-import { podImages } from '../kubernetes/pod-spec.ts';
+import { isJsonObject as isObject, podImages } from '../kubernetes/pod-spec.ts';
 import type { Engine, ImageResult } from './engine.ts';
 import { decideAll } from './engine.ts';
 import { buildPinPatch, pinTarget, type PatchOperation, type PinTarget } from './mutate.ts';
@@ -35,9 +35,6 @@ export class AdmissionReviewError extends Error {
 
 const OPERATIONS: readonly Operation[] = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'];
 const MAX_UID_LENGTH = 128;
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Checks the envelope; the object inside is read later, and its problems deny rather than 400. */
 export function parseAdmissionReview(body: unknown): AdmissionReviewRequest {

@@ -12,7 +12,7 @@
  */
 import type { ImageReviewRequest, ImageReviewResponse, ImageReviewStatus } from '../kubernetes/types.ts';
 import { IMAGE_REVIEW_API_VERSION } from '../kubernetes/types.ts';
-import { POD_SPEC_LIMITS } from '../kubernetes/pod-spec.ts';
+import { isJsonObject as isObject, POD_SPEC_LIMITS } from '../kubernetes/pod-spec.ts';
 import type { Engine } from './engine.ts';
 import { decideAll } from './engine.ts';
 import { denialLine } from './admission.ts';
@@ -27,9 +27,6 @@ export class ImageReviewError extends Error {
     this.name = 'ImageReviewError';
   }
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export function parseImageReview(body: unknown): ImageReviewRequest {
   const fail = (message: string): never => {
