@@ -11,6 +11,7 @@ import { evaluate } from '../engine/evaluate.ts';
 import { unavailable } from '../engine/facts.ts';
 import { referenceFacts } from '../providers/reference-facts.ts';
 import { resolveDigest } from '../providers/registry-facts.ts';
+import { withAttestations } from '../providers/attestations.ts';
 import { fetchSignatures, type OpenSignatureSource } from '../providers/signatures.ts';
 import {
   isLayoutReference,
@@ -48,7 +49,14 @@ export function createDecider(policySet: PolicySet, options: DecideOptions): Ima
       // One deadline for the whole decision: tag resolution and signature fetching share it.
       const signal = AbortSignal.timeout(options.timeoutMs);
       const gathered = await gatherFacts(image, request, options, signal);
-      return evaluate(policySet, await withSignatures(policySet, gathered, options, signal));
+      const signed = await withSignatures(policySet, gathered, options, signal);
+      const attested = await withAttestations(policySet, signed, {
+        offline: options.offline,
+        signal,
+        ...(options.registry ? { registry: options.registry } : {}),
+        ...(gathered.content ? { content: gathered.content } : {}),
+      });
+      return evaluate(policySet, attested);
     },
   };
 }

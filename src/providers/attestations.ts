@@ -1,0 +1,176 @@
+/**
+ * Attestations an image carries, as facts: cosign legacy `.att` attachments (one DSSE envelope per
+ * layer) and Sigstore bundles with DSSE envelopes attached as OCI 1.1 referrers (API or tag-schema
+ * fallback), from each source the applicable attestations rules need.
+ *
+ * As for signatures: fetched by the digest resolved once for the decision, every blob digest-checked
+ * by the content source, every count and size bounded (`limits.signatureLayers`,
+ * `limits.blob.attestation`), and any failure makes that source's candidates unavailable, so the rule
+ * denies with the registry's message. Nothing here is trusted: the rule verifies.
+ */
+import type { AttestationFacts, Fact, ImageFacts, SourceAttestations } from '../engine/facts.ts';
+import { known, unavailable } from '../engine/facts.ts';
+import type { PolicySet, SignatureSource } from '../policy/model.ts';
+import type { ImageReference } from '../reference/types.ts';
+import { fetchAttachmentManifest } from '../registry/attachments.ts';
+import type { RegistryClient } from '../registry/client.ts';
+import type { ContentSource } from '../registry/content.ts';
+import { cosignAttachmentTag } from '../registry/cosign.ts';
+import { DEFAULT_LIMITS } from '../registry/limits.ts';
+import { requiredAttestationSources } from '../rules/attestations.ts';
+import { describeSource, type SignatureSourceNeed } from '../rules/signatures.ts';
+import type { AttestationCandidate } from '../sigstore/legacy/cosign-attestation.ts';
+import {
+  BUNDLE_ARTIFACT_TYPE,
+  type OpenSignatureSource,
+  type SignatureFetchOptions,
+} from './signatures.ts';
+
+const BUNDLE_MEDIA_TYPE_PREFIX = 'application/vnd.dev.sigstore.bundle';
+
+export interface AttestationFetchOptions extends SignatureFetchOptions {
+  /** The decision time, recorded with the facts for the conditions' `now`. */
+  readonly now: Date;
+}
+
+export async function fetchAttestations(
+  open: OpenSignatureSource,
+  ref: ImageReference,
+  digest: string,
+  needs: readonly SignatureSourceNeed[],
+  options: AttestationFetchOptions,
+): Promise<Fact<AttestationFacts>> {
+  const sources = await Promise.all(
+    needs.map(async (need): Promise<SourceAttestations> => {
+      const location = describeSource(need.source, ref);
+      const base = { key: need.key, location };
+      const content = open(need.source);
+      if ('unavailable' in content) return { ...base, candidates: unavailable(content.unavailable) };
+      try {
+        const [legacy, bundles] = await Promise.all([
+          legacyAttestations(content, digest, need.source, options),
+          bundleAttestations(content, digest, options),
+        ]);
+        return { ...base, candidates: known([...legacy, ...bundles]) };
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        return {
+          ...base,
+          candidates: unavailable(`could not fetch attestations from ${location}: ${message}`),
+        };
+      }
+    }),
+  );
+  return known({ digest, time: options.now, sources });
+}
+
+/** cosign's `<prefix>sha256-<hex>.att` image: one DSSE envelope per layer, with annotations. */
+async function legacyAttestations(
+  content: ContentSource,
+  digest: string,
+  source: SignatureSource,
+  { signal, limits }: SignatureFetchOptions,
+): Promise<AttestationCandidate[]> {
+  const tag = cosignAttachmentTag(digest, 'att', source.tagPrefix);
+  const descriptor = await content.resolveTag(tag, { signal });
+  if (!descriptor) return [];
+  const manifest = await fetchAttachmentManifest(content, descriptor.digest, {
+    signal,
+    maxLayers: limits.signatureLayers,
+  });
+  const envelopes = await Promise.all(
+    manifest.layers.map((layer) => content.fetchBlob(layer, { signal, maxBytes: limits.blob.attestation })),
+  );
+  return manifest.layers.map((layer, index) => ({
+    kind: 'legacy',
+    source: `${content.location}:${tag}`,
+    attestation: {
+      envelope: envelopes[index] as Uint8Array,
+      annotations: layer.annotations ?? {},
+      mediaType: layer.mediaType,
+      digest: layer.digest,
+    },
+  }));
+}
+
+/** Sigstore bundles attached to the digest as OCI 1.1 referrers; the rule keeps the DSSE ones. */
+async function bundleAttestations(
+  content: ContentSource,
+  digest: string,
+  { signal, limits }: SignatureFetchOptions,
+): Promise<AttestationCandidate[]> {
+  const referrers = (await content.referrers(digest, { signal, artifactType: BUNDLE_ARTIFACT_TYPE })).filter(
+    (d) => d.artifactType === BUNDLE_ARTIFACT_TYPE,
+  );
+  if (referrers.length > limits.signatureLayers) {
+    throw new Error(
+      `${referrers.length} Sigstore bundles are attached to ${digest}, more than the limit of ${limits.signatureLayers}`,
+    );
+  }
+  const out: AttestationCandidate[] = [];
+  for (const referrer of referrers) {
+    const manifest = await fetchAttachmentManifest(content, referrer.digest, {
+      signal,
+      maxLayers: limits.signatureLayers,
+    });
+    for (const layer of manifest.layers) {
+      if (!layer.mediaType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX)) continue;
+      if (out.length >= limits.signatureLayers) {
+        throw new Error(`more than ${limits.signatureLayers} Sigstore bundles are attached to ${digest}`);
+      }
+      const bundle = await content.fetchBlob(layer, { signal, maxBytes: limits.blob.attestation });
+      out.push({ kind: 'bundle', source: `${content.location}@${referrer.digest}`, bundle });
+    }
+  }
+  return out;
+}
+
+export interface AttestationWiring {
+  readonly offline: boolean;
+  readonly registry?: RegistryClient;
+  /** Where the image's own content is read from (its registry repository, or an OCI layout). */
+  readonly content?: ContentSource;
+  readonly signal: AbortSignal;
+  /** The decision time (default: now). */
+  readonly now?: Date;
+}
+
+/**
+ * The facts with attestations added: only when an applicable policy has an attestations rule, only
+ * from the sources those rules name, and only for the digest already resolved (never the tag again).
+ */
+export async function withAttestations(
+  policySet: PolicySet,
+  facts: ImageFacts,
+  wiring: AttestationWiring,
+): Promise<ImageFacts> {
+  if (!facts.reference) return facts;
+  const needs = requiredAttestationSources(policySet, facts.reference);
+  if (needs.length === 0) return facts;
+  if (!facts.digest?.available) {
+    const why = facts.digest ? facts.digest.reason : 'the reference has no digest';
+    return {
+      ...facts,
+      attestations: unavailable(`attestations cannot be looked up without the image digest: ${why}`),
+    };
+  }
+  const { registry, content } = wiring;
+  const ref = facts.reference;
+  const open: OpenSignatureSource = (source) => {
+    if (!source.repository && content) return content;
+    if (wiring.offline)
+      return { unavailable: 'attestations are stored in the registry, and --offline prevents fetching them' };
+    if (!registry)
+      return { unavailable: 'attestations are stored in a registry, and no registry client is configured' };
+    const repo = source.repository ?? ref;
+    return registry.repository(repo.registry, repo.repository);
+  };
+  return {
+    ...facts,
+    attestations: await fetchAttestations(open, ref, facts.digest.value, needs, {
+      signal: wiring.signal,
+      limits: registry?.limits ?? DEFAULT_LIMITS,
+      now: wiring.now ?? new Date(),
+    }),
+  };
+}
