@@ -305,6 +305,35 @@ void describe('keyless with embedded SCTs, through the registry and the CLI', ()
   });
 });
 
+void describe('keyless with SCTs from cosign-style flags', () => {
+  const flags = (name: string) =>
+    cli([
+      'verify',
+      `${host}/keyless-sct/${name}:v1`,
+      '--certificate-identity',
+      WORKFLOW,
+      '--certificate-oidc-issuer',
+      GITHUB_ISSUER,
+      '--trusted-root',
+      join(dir, 'trusted_root.json'),
+      '--insecure-registry',
+      host,
+    ]);
+
+  void test('--certificate-identity with --trusted-root: the legacy and bundle signatures pass, SCTs checked', async () => {
+    for (const name of ['good', 'bundle']) {
+      const r = await flags(name);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+    }
+    const none = await flags('no-sct');
+    assert.equal(none.code, 1, none.stdout + none.stderr);
+    assert.match(none.stdout, /certificate invalid: expected 1 SCTs, got 0/);
+    const copied = await flags('copied-sct');
+    assert.equal(copied.code, 1, copied.stdout + copied.stderr);
+    assert.match(copied.stdout, /certificate invalid: SCT verification failed/);
+  });
+});
+
 void describe('the in-process Sigstore instance', () => {
   void test('inclusion proofs verify at every index of trees of 1 to 12 entries, against a fresh checkpoint', () => {
     const s = createSigstoreInstance({ name: 'merkle.portcullis.test' });
