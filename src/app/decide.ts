@@ -12,6 +12,7 @@ import { unavailable } from '../engine/facts.ts';
 import { referenceFacts } from '../providers/reference-facts.ts';
 import { resolveDigest } from '../providers/registry-facts.ts';
 import { withAttestations } from '../providers/attestations.ts';
+import { withImageContent } from '../providers/image-content.ts';
 import { fetchSignatures, type OpenSignatureSource } from '../providers/signatures.ts';
 import {
   isLayoutReference,
@@ -29,6 +30,8 @@ export interface DecideOptions {
   readonly registry?: RegistryClient;
   /** The whole decision's deadline, registry round trips included. */
   readonly timeoutMs: number;
+  /** The decision time (CEL `now`, image age); default the clock. */
+  readonly now?: () => Date;
 }
 
 export interface DecideRequest {
@@ -56,7 +59,14 @@ export function createDecider(policySet: PolicySet, options: DecideOptions): Ima
         ...(options.registry ? { registry: options.registry } : {}),
         ...(gathered.content ? { content: gathered.content } : {}),
       });
-      return evaluate(policySet, attested);
+      const described = await withImageContent(policySet, attested, {
+        offline: options.offline,
+        signal,
+        now: options.now?.() ?? new Date(),
+        ...(options.registry ? { registry: options.registry } : {}),
+        ...(gathered.content ? { content: gathered.content } : {}),
+      });
+      return evaluate(policySet, described);
     },
   };
 }

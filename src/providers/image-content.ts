@@ -14,7 +14,7 @@
  * The annotation only says where to look: it is an unsigned claim, and the rule accepts a base only when
  * its layers are a prefix of the image's (see src/rules/base-image.ts).
  */
-import type { Fact } from '../engine/facts.ts';
+import type { Fact, ImageFacts } from '../engine/facts.ts';
 import { known, unavailable } from '../engine/facts.ts';
 import type { ImageManifest } from '../oci/manifest.ts';
 import { parseManifestJson } from '../oci/manifest.ts';
@@ -23,7 +23,8 @@ import type { ImageReference } from '../reference/types.ts';
 import { canonical, parseReference, withDigest } from '../reference/index.ts';
 import type { ContentSource, VerifiedManifest } from '../registry/content.ts';
 import { isIndex, platformEntries, resolvePlatforms, type PlatformSelector } from '../registry/index-policy.ts';
-import type { RegistryLimits } from '../registry/limits.ts';
+import type { RegistryClient } from '../registry/client.ts';
+import { DEFAULT_LIMITS, type RegistryLimits } from '../registry/limits.ts';
 
 /** Platforms of one index judged at most; a larger index is refused rather than half-judged. */
 export const MAX_PLATFORMS = 64;
@@ -480,4 +481,51 @@ class BaseResolver {
       diffIds: base.diffIds,
     };
   }
+}
+
+export interface WithContentOptions {
+  readonly offline: boolean;
+  readonly signal: AbortSignal;
+  /** For bases (and the image itself when `content` is absent). */
+  readonly registry?: RegistryClient;
+  /** Where the image's own manifests and blobs are read (its repository, or its OCI layout). */
+  readonly content?: ContentSource;
+  /** The decision time. */
+  readonly now: Date;
+}
+
+/** Adds `content` to the facts when an applicable policy needs it (the wiring's one call). */
+export async function withImageContent(
+  policySet: PolicySet,
+  facts: ImageFacts,
+  options: WithContentOptions,
+): Promise<ImageFacts> {
+  if (!facts.reference) return facts;
+  const needs = requiredContent(policySet, facts.reference);
+  if (!needs) return facts;
+  if (!facts.digest?.available) {
+    const why = facts.digest ? facts.digest.reason : 'the reference has no digest';
+    return { ...facts, content: unavailable(`the image content cannot be read without the image digest: ${why}`) };
+  }
+  const registry = options.registry;
+  let source = options.content;
+  if (!source) {
+    if (options.offline || !registry) {
+      const why = options.offline ? '--offline prevents fetching it' : 'no registry client is configured';
+      return { ...facts, content: unavailable(`the image manifest and config are in the registry, and ${why}`) };
+    }
+    source = registry.repository(facts.reference.registry, facts.reference.repository);
+  }
+  const openBase: OpenBaseSource = (ref) => {
+    if (options.offline) return { unavailable: 'base images are in a registry, and --offline prevents fetching them' };
+    if (!registry) return { unavailable: 'base images are in a registry, and no registry client is configured' };
+    return registry.repository(ref.registry, ref.repository);
+  };
+  const content = await fetchImageContent(source, facts.digest.value, needs, {
+    signal: options.signal,
+    limits: registry?.limits ?? DEFAULT_LIMITS,
+    now: options.now,
+    openBase,
+  });
+  return { ...facts, content };
 }
