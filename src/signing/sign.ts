@@ -235,7 +235,23 @@ async function signBundle(
     content === 'dsse'
       ? dsseSignatureBundle(key, digest, sign)
       : messageSignatureBundle(key, image.bytes, sign);
+  return pushBundleReferrer(client, pusher, ref, { ...image.descriptor, digest }, built, options);
+}
 
+/**
+ * Push a built bundle as an OCI 1.1 referrer of `subject` (the image), and list it in the referrers
+ * tag-schema index when the registry has no referrers API. Shared by sign and attest.
+ */
+export async function pushBundleReferrer(
+  client: RegistryClient,
+  pusher: RegistryPusher,
+  ref: ImageReference,
+  subjectDescriptor: Descriptor,
+  built: { readonly bytes: Uint8Array; readonly annotations: Readonly<Record<string, string>> },
+  options: SignOptions,
+): Promise<SignResult> {
+  const digest = subjectDescriptor.digest;
+  const operation = options.signal ? { signal: options.signal } : {};
   const where = target(ref, options);
   const repo = pusher.repository(where.registry, where.repository);
   const empty = await repo.pushBlob(EMPTY_JSON, OCI_EMPTY, operation);
@@ -244,7 +260,11 @@ async function signBundle(
     ...built.annotations,
     [CREATED_ANNOTATION]: (options.now?.() ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
   };
-  const subject: Descriptor = { mediaType: image.descriptor.mediaType, digest, size: image.descriptor.size };
+  const subject: Descriptor = {
+    mediaType: subjectDescriptor.mediaType,
+    digest,
+    size: subjectDescriptor.size,
+  };
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
