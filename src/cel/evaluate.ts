@@ -63,6 +63,8 @@ function timestampOf(now: Date): CelInput | undefined {
   return message as unknown as CelInput;
 }
 
+const NESTED_TOO_DEEPLY = 'the data or intermediate results are nested too deeply to evaluate';
+
 /** The deepest cause first: the library wraps a thrown error in a CelError with it as the cause. */
 function rootCause(error: CelError): unknown {
   let cause: unknown = error;
@@ -110,7 +112,7 @@ export function evaluateCondition(
       values[name] = jsonToCel(bindings[name], name, options.inputLimits ?? JSON_INPUT_LIMITS);
     } catch (e) {
       if (e instanceof CelInputError) return fail(e.code, `input ${e.message}`, 0);
-      throw e;
+      return fail('CEL_INPUT_INVALID', `input ${name}: ${(e as Error)?.message ?? e}`, 0);
     }
   }
 
@@ -122,8 +124,14 @@ export function evaluateCondition(
   try {
     result = withEvaluation({ meter, nowMs: options.now.getTime() }, () => program.run(values));
   } catch (e) {
-    // The library returns errors rather than throwing; anything thrown is ours or a stack overflow.
-    result = e instanceof CostExhaustedError ? (e as unknown as CelError) : (e as CelError);
+    // The library returns errors rather than throwing; what is thrown is exhaustion (which the meter
+    // records) or a failure of the evaluator itself, which must deny like any other error.
+    if (meter.exhausted === undefined) {
+      const reason =
+        e instanceof RangeError ? NESTED_TOO_DEEPLY : `evaluation failed: ${(e as Error)?.message ?? e}`;
+      return fail('CEL_RUNTIME_ERROR', reason, meter.used);
+    }
+    result = false;
   }
   const exhausted =
     meter.exhausted ?? (isCelError(result) ? findInChain(result, CostExhaustedError) : undefined);
@@ -134,11 +142,7 @@ export function evaluateCondition(
     const cause = rootCause(result);
     const offset = result.exprId === undefined ? undefined : program.positions.get(result.exprId);
     if (cause instanceof RangeError) {
-      return fail(
-        'CEL_RUNTIME_ERROR',
-        'the data or intermediate results are nested too deeply to evaluate',
-        meter.used,
-      );
+      return fail('CEL_RUNTIME_ERROR', NESTED_TOO_DEEPLY, meter.used);
     }
     let message = result.message;
     const ident = result.exprId === undefined ? undefined : program.identifiers.get(result.exprId);

@@ -23,6 +23,8 @@ function evaluate(
 ): EvaluateResult {
   return evaluateCondition(compile(expression), input === undefined ? {} : { input }, {
     now: NOW,
+    // Generous: these tests are about results, not speed (the deadline test sets its own).
+    deadlineMs: 60_000,
     ...options,
   });
 }

@@ -26,7 +26,7 @@ function check(
   const variables = kind === 'attestation' ? ATTESTATION_VARIABLES : IMAGE_VARIABLES;
   const compiled = compileCondition(expression, { variables });
   if (!compiled.ok) assert.fail(`${expression}: ${JSON.stringify(compiled.errors)}`);
-  return evaluateCondition(compiled.program, bindings, { now: NOW });
+  return evaluateCondition(compiled.program, bindings, { now: NOW, deadlineMs: 60_000 });
 }
 
 function holds(

@@ -13,7 +13,7 @@ const NOW = new Date('2026-11-27T12:00:00Z');
 function run(expression: string, input: unknown): boolean | string {
   const compiled = compileCondition(expression, { variables: [{ name: 'input' }] });
   if (!compiled.ok) return `compile: ${compiled.errors.map((e) => e.message).join('; ')}`;
-  const result = evaluateCondition(compiled.program, { input }, { now: NOW });
+  const result = evaluateCondition(compiled.program, { input }, { now: NOW, deadlineMs: 60_000 });
   return result.ok ? result.value : result.error.replace(/^condition `.*`: /, '');
 }
 
