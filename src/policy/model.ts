@@ -162,6 +162,35 @@ export type Rule =
   | BaseImageRule;
 export type RuleKind = Rule['kind'];
 
+/** One Kubernetes label selector requirement; `matchLabels` entries become `In` with one value. */
+export interface LabelRequirement {
+  readonly key: string;
+  readonly operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  /** Empty for Exists and DoesNotExist. */
+  readonly values: readonly string[];
+}
+
+/** A compiled Kubernetes LabelSelector: every requirement must hold (Kubernetes semantics). */
+export interface LabelSelector {
+  readonly requirements: readonly LabelRequirement[];
+}
+
+/**
+ * `spec.match`: which admitted objects the policy applies to (src/policy/match.ts). Every field that is
+ * set must match (AND); a field whose context is unknown counts as matching, so a restriction is never
+ * dropped for want of information (docs/policy-language.md, "spec.match").
+ */
+export interface PolicyMatch {
+  /** Namespace name globs (`*` only); any one matches. */
+  readonly namespaces?: readonly StringPattern[];
+  readonly namespaceSelector?: LabelSelector;
+  /** Object kinds, exactly as Kubernetes spells them (`Pod`, `Deployment`, ...). */
+  readonly kinds?: readonly string[];
+  /** Over the admitted object's own `metadata.labels`. */
+  readonly objectSelector?: LabelSelector;
+  readonly source: SourcePosition;
+}
+
 export interface Policy {
   readonly name: string;
   readonly mode: Mode;
@@ -170,6 +199,8 @@ export interface Policy {
   readonly images: readonly ImagePattern[];
   /** ...and none of these. */
   readonly exclude: readonly ImagePattern[];
+  /** Kubernetes selectors; absent = the policy applies to images wherever they appear. */
+  readonly match?: PolicyMatch;
   /** ANDed. A policy with no rules that matches an image denies it (no verdict is not a pass). */
   readonly rules: readonly Rule[];
   readonly source: SourcePosition;
