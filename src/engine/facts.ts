@@ -43,10 +43,31 @@ export interface ImageFacts {
    */
   readonly attestations?: Fact<AttestationFacts>;
   /**
+   * Where the image is being admitted (Kubernetes object kind, namespace, labels), for policies with
+   * `spec.match`. Absent, or a field absent, means unknown: a `match` restriction that needs it then
+   * counts as matching (the policy applies), so nothing is skipped for want of information.
+   */
+  readonly context?: AdmissionContext;
+  /**
    * What a provider could not find out, said once for people even when no rule needed it
    * (e.g. the registry did not answer). Shown as warnings; it never changes a verdict by itself.
    */
   readonly notes?: readonly string[];
+}
+
+/**
+ * The Kubernetes context of one decision: from the AdmissionReview at admission, from the manifest in
+ * `portcullis check`, absent for `portcullis verify IMAGE`. Every field is optional; absent = unknown.
+ */
+export interface AdmissionContext {
+  /** The kind of the object that carries the image (`Pod`, `Deployment`, ...). */
+  readonly kind?: string;
+  /** The object's namespace name (never `''`: an unknown namespace is absent). */
+  readonly namespace?: string;
+  /** The object's own `metadata.labels` (`{}` when it has none). */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** The namespace's labels, read from the API server; absent when not looked up or not readable. */
+  readonly namespaceLabels?: Readonly<Record<string, string>>;
 }
 
 /** The signatures found in one place (see SignatureSource in src/policy/model.ts). */
