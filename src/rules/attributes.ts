@@ -55,7 +55,9 @@ export function parseAge(value: unknown): number | undefined {
 
 function compile(raw: unknown, outer: CompileContext): AttributesRule | undefined {
   if (!isRecord(raw)) {
-    outer.error([], 'attributes must be a mapping with a condition and/or shorthands', { expected: 'a mapping' });
+    outer.error([], 'attributes must be a mapping with a condition and/or shorthands', {
+      expected: 'a mapping',
+    });
     return undefined;
   }
   const { ctx, failed } = tracking(outer);
@@ -129,20 +131,31 @@ function compile(raw: unknown, outer: CompileContext): AttributesRule | undefine
   }
   if (raw.requiredLabels !== undefined) {
     const list = Array.isArray(raw.requiredLabels) ? raw.requiredLabels : undefined;
-    if (!list || list.length === 0) ctx.error(['requiredLabels'], 'requiredLabels must be a non-empty list of label keys');
+    if (!list || list.length === 0)
+      ctx.error(['requiredLabels'], 'requiredLabels must be a non-empty list of label keys');
     else {
       list.forEach((l, i) => {
-        if (typeof l !== 'string' || l.length === 0) ctx.error(['requiredLabels', i], 'a label key must be a non-empty string');
+        if (typeof l !== 'string' || l.length === 0)
+          ctx.error(['requiredLabels', i], 'a label key must be a non-empty string');
       });
       rule.requiredLabels = list.filter((l): l is string => typeof l === 'string');
     }
   }
   const constrains =
-    rule.condition ?? rule.platforms ?? rule.nonRoot ?? rule.maxSizeBytes ?? rule.maxAgeSeconds ?? rule.requiredLabels;
+    rule.condition ??
+    rule.platforms ??
+    rule.nonRoot ??
+    rule.maxSizeBytes ??
+    rule.maxAgeSeconds ??
+    rule.requiredLabels;
   if (constrains === undefined && !failed()) {
-    ctx.error([], 'the attributes rule has no constraints; set condition, platforms, nonRoot, maxSize, maxAge or requiredLabels', {
-      expected: 'at least one constraint',
-    });
+    ctx.error(
+      [],
+      'the attributes rule has no constraints; set condition, platforms, nonRoot, maxSize, maxAge or requiredLabels',
+      {
+        expected: 'at least one constraint',
+      },
+    );
   }
   if (failed()) return undefined;
   return rule as AttributesRule;
@@ -187,18 +200,29 @@ function imageBinding(facts: ImageFacts, content: ImageContent, p: PlatformConte
 }
 
 /** The failures of one platform image (empty: it satisfies the rule). */
-function checkPlatform(rule: AttributesRule, facts: ImageFacts, content: ImageContent, p: PlatformContent): string[] {
+function checkPlatform(
+  rule: AttributesRule,
+  facts: ImageFacts,
+  content: ImageContent,
+  p: PlatformContent,
+): string[] {
   const a = p.attributes;
   const problems: string[] = [];
   if (rule.platforms) {
     const ok = rule.platforms.some((want) => {
-      const [os, arch, variant] = want.split('/');
-      return os === a.os && arch === a.architecture && (variant === undefined || variant === (a.variant ?? ''));
+      const [os, architecture, variant] = want.split('/');
+      if (os !== a.os || architecture !== a.architecture) return false;
+      // No variant written: any variant. arm64 without a variant is v8 (containerd's normalization).
+      const norm = (v: string | undefined): string => (a.architecture === 'arm64' && !v ? 'v8' : (v ?? ''));
+      return variant === undefined || norm(variant) === norm(a.variant);
     });
-    if (!ok) problems.push(`platform ${p.platform} is not in the allowed list [${rule.platforms.join(', ')}]`);
+    if (!ok)
+      problems.push(`platform ${p.platform} is not in the allowed list [${rule.platforms.join(', ')}]`);
   }
   if (rule.nonRoot && runsAsRoot(a.user)) {
-    problems.push(a.user === '' ? 'it runs as root (no user is set)' : `it runs as root (user ${JSON.stringify(a.user)})`);
+    problems.push(
+      a.user === '' ? 'it runs as root (no user is set)' : `it runs as root (user ${JSON.stringify(a.user)})`,
+    );
   }
   if (rule.requiredLabels) {
     const missing = rule.requiredLabels.filter((l) => !a.labels[l]);
@@ -210,11 +234,17 @@ function checkPlatform(rule: AttributesRule, facts: ImageFacts, content: ImageCo
   if (rule.maxAgeSeconds !== undefined) {
     const created = a.created === undefined ? NaN : Date.parse(a.created);
     if (Number.isNaN(created)) {
-      problems.push(a.created === undefined ? 'its creation time is not set' : `its creation time ${JSON.stringify(a.created)} is not a valid time`);
+      problems.push(
+        a.created === undefined
+          ? 'its creation time is not set'
+          : `its creation time ${JSON.stringify(a.created)} is not a valid time`,
+      );
     } else {
       const age = (content.now.getTime() - created) / 1000;
       if (age > rule.maxAgeSeconds) {
-        problems.push(`it was created ${a.created}, more than ${Math.round(rule.maxAgeSeconds / 86400)} days (${rule.maxAgeSeconds} s) ago`);
+        problems.push(
+          `it was created ${a.created}, more than ${Math.round(rule.maxAgeSeconds / 86400)} days (${rule.maxAgeSeconds} s) ago`,
+        );
       } else if (age < -300) {
         // A creation time in the future cannot be judged for age (and is a sign of a forged config).
         problems.push(`its creation time ${a.created} is in the future`);
@@ -230,7 +260,11 @@ function checkPlatform(rule: AttributesRule, facts: ImageFacts, content: ImageCo
     if (!result.ok) problems.push(result.error);
     else if (!result.value) {
       const expression = rule.condition.expression.replace(/\s+/g, ' ').trim();
-      problems.push(rule.message ? `${rule.message} (condition \`${expression}\` is false)` : `condition \`${expression}\` is false`);
+      problems.push(
+        rule.message
+          ? `${rule.message} (condition \`${expression}\` is false)`
+          : `condition \`${expression}\` is false`,
+      );
     }
   }
   return problems;
@@ -242,7 +276,9 @@ function evaluate(rule: AttributesRule, facts: ImageFacts): RuleOutcome {
   if (!content.available) return fail(content.reason);
   const digest = facts.digest;
   if (digest?.available && digest.value !== content.value.digest) {
-    return fail(`image content was fetched for ${content.value.digest}, not for the image digest ${digest.value}`);
+    return fail(
+      `image content was fetched for ${content.value.digest}, not for the image digest ${digest.value}`,
+    );
   }
   const platforms = content.value.platforms;
   if (platforms.length === 0) return fail(`image ${content.value.digest} has no platform images to judge`);
@@ -252,8 +288,11 @@ function evaluate(rule: AttributesRule, facts: ImageFacts): RuleOutcome {
     if (problems.length > 0) failures.push(`${p.platform} (${p.digest}): ${problems.join('; ')}`);
   }
   if (failures.length > 0) return fail(failures.join(' | '));
-  const which = platforms.length === 1 ? platforms[0]!.platform : `all ${platforms.length} platforms (${platforms.map((p) => p.platform).join(', ')})`;
-  return pass(`${which} satisfy the image attribute constraints`);
+  const which =
+    platforms.length === 1
+      ? platforms[0]!.platform
+      : `all ${platforms.length} platforms (${platforms.map((p) => p.platform).join(', ')})`;
+  return pass(`${which}: every image attribute constraint holds`);
 }
 
 export const attributes: RuleKindDefinition<AttributesRule> = { kind: 'attributes', compile, evaluate };
