@@ -8,7 +8,10 @@ import type { PolicySet } from '../policy/model.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { ContentSource } from '../registry/content.ts';
 import { evaluate } from '../engine/evaluate.ts';
-import { unavailable } from '../engine/facts.ts';
+import { known, unavailable } from '../engine/facts.ts';
+import type { ImageReference } from '../reference/types.ts';
+import { canonical } from '../reference/index.ts';
+import { VerdictCache, type TagCache } from './verdict-cache.ts';
 import { referenceFacts } from '../providers/reference-facts.ts';
 import { resolveDigest } from '../providers/registry-facts.ts';
 import { withAttestations } from '../providers/attestations.ts';
@@ -32,6 +35,8 @@ export interface DecideOptions {
   readonly timeoutMs: number;
   /** The decision time (CEL `now`, image age); default the clock. */
   readonly now?: () => Date;
+  /** Long-running deciders (the webhook) reuse verdicts and recent tag resolutions; see verdict-cache.ts. */
+  readonly cache?: { readonly verdicts: VerdictCache; readonly tags?: TagCache };
 }
 
 export interface DecideRequest {
@@ -52,23 +57,37 @@ export function createDecider(policySet: PolicySet, options: DecideOptions): Ima
       // One deadline for the whole decision: tag resolution and signature fetching share it.
       const signal = AbortSignal.timeout(options.timeoutMs);
       const gathered = await gatherFacts(image, request, options, signal);
-      const signed = await withSignatures(policySet, gathered, options, signal);
-      const attested = await withAttestations(policySet, signed, {
-        offline: options.offline,
-        signal,
-        ...(options.registry ? { registry: options.registry } : {}),
-        ...(gathered.content ? { content: gathered.content } : {}),
-      });
-      const described = await withImageContent(policySet, attested, {
-        offline: options.offline,
-        signal,
-        now: options.now?.() ?? new Date(),
-        ...(options.registry ? { registry: options.registry } : {}),
-        ...(gathered.content ? { content: gathered.content } : {}),
-      });
-      return evaluate(policySet, described);
+      const digest = gathered.facts.digest?.available ? gathered.facts.digest.value : undefined;
+      const rest = () => decideFromFacts(policySet, gathered, options, signal);
+      if (!options.cache || !digest) return rest();
+      const key = VerdictCache.key({ image, digest, policySetVersion: policySet.version, context: request });
+      return options.cache.verdicts.run(key, rest);
     },
   };
+}
+
+/** Everything after the digest is known: the facts the applicable policies need, then the engine. */
+async function decideFromFacts(
+  policySet: PolicySet,
+  gathered: GatheredFacts,
+  options: DecideOptions,
+  signal: AbortSignal,
+): Promise<Decision> {
+  const signed = await withSignatures(policySet, gathered, options, signal);
+  const attested = await withAttestations(policySet, signed, {
+    offline: options.offline,
+    signal,
+    ...(options.registry ? { registry: options.registry } : {}),
+    ...(gathered.content ? { content: gathered.content } : {}),
+  });
+  const described = await withImageContent(policySet, attested, {
+    offline: options.offline,
+    signal,
+    now: options.now?.() ?? new Date(),
+    ...(options.registry ? { registry: options.registry } : {}),
+    ...(gathered.content ? { content: gathered.content } : {}),
+  });
+  return evaluate(policySet, described);
 }
 
 interface GatheredFacts {
@@ -92,11 +111,22 @@ async function gatherFacts(
   }
   const facts = referenceFacts(image, 'not resolved');
   if (!facts.reference) return { facts };
-  const resolved = await resolveDigest(options.registry, facts.reference, signal);
+  const resolved = await resolveCached(options, facts.reference, signal);
   return {
     facts: { ...facts, digest: resolved.fact, ...(resolved.problem ? { notes: [resolved.problem] } : {}) },
     content: options.registry.repository(facts.reference.registry, facts.reference.repository),
   };
+}
+
+/** A tag seen moments ago reuses the digest computed then; digests and misses go to the registry. */
+async function resolveCached(options: DecideOptions, ref: ImageReference, signal: AbortSignal) {
+  const tags = options.cache?.tags;
+  const key = ref.digest ? undefined : canonical(ref);
+  const hit = key && tags?.get(key);
+  if (hit) return { fact: known(hit) } as Awaited<ReturnType<typeof resolveDigest>>;
+  const resolved = await resolveDigest(options.registry!, ref, signal);
+  if (key && tags && resolved.fact.available) tags.set(key, resolved.fact.value);
+  return resolved;
 }
 
 /**
