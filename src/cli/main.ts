@@ -10,6 +10,7 @@ import { registerCheck } from './commands/check.ts';
 import { registerLint } from './commands/lint.ts';
 import { registerResolve } from './commands/resolve.ts';
 import { registerSign } from './commands/sign.ts';
+import { registerAttest } from './commands/attest.ts';
 import { registerGenerateKeyPair } from './commands/generate-key-pair.ts';
 import { registerVerifyBundle } from './commands/verify-bundle.ts';
 import { registerServe } from './commands/serve.ts';
@@ -25,6 +26,7 @@ const COMMANDS: ReadonlyArray<(program: Command, ctx: CommandContext) => void> =
   registerCheck,
   registerResolve,
   registerSign,
+  registerAttest,
   registerGenerateKeyPair,
   registerLint,
   registerVerifyBundle,

@@ -20,11 +20,7 @@ import { DEFAULT_LIMITS } from '../registry/limits.ts';
 import { requiredAttestationSources } from '../rules/attestations.ts';
 import { describeSource, type SignatureSourceNeed } from '../rules/signatures.ts';
 import type { AttestationCandidate } from '../sigstore/legacy/cosign-attestation.ts';
-import {
-  BUNDLE_ARTIFACT_TYPE,
-  type OpenSignatureSource,
-  type SignatureFetchOptions,
-} from './signatures.ts';
+import { BUNDLE_ARTIFACT_TYPE, type OpenSignatureSource, type SignatureFetchOptions } from './signatures.ts';
 
 const BUNDLE_MEDIA_TYPE_PREFIX = 'application/vnd.dev.sigstore.bundle';
 

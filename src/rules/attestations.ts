@@ -149,7 +149,9 @@ function compileItem(ctx: CompileContext, raw: unknown, index: number): Required
         for (const e of compiled.errors)
           inner.error([index, 'condition'], conditionMessage(raw.condition, e), {
             offset: e.offset,
-            found: JSON.stringify(raw.condition.length > 80 ? `${raw.condition.slice(0, 80)}...` : raw.condition),
+            found: JSON.stringify(
+              raw.condition.length > 80 ? `${raw.condition.slice(0, 80)}...` : raw.condition,
+            ),
           });
     }
   }
@@ -183,7 +185,10 @@ function compile(raw: unknown, ctx: CompileContext): AttestationsRule | undefine
     const name = isRecord(item) && typeof item.name === 'string' ? item.name : `attestation-${index}`;
     const first = names.get(name);
     if (first !== undefined)
-      inner.error([index, 'name'], `attestation name ${JSON.stringify(name)} is used twice (also [${first}])`);
+      inner.error(
+        [index, 'name'],
+        `attestation name ${JSON.stringify(name)} is used twice (also [${first}])`,
+      );
     else names.set(name, index);
     if (a) attestations.push(a);
   });
@@ -207,9 +212,12 @@ interface Prepared {
 function prepare(c: AttestationCandidate): Prepared {
   try {
     const json =
-      c.kind === 'legacy' ? legacyAttestationToBundleJSON(c.attestation, ATTESTATION_VERIFICATION_LIMITS) : c.bundle;
+      c.kind === 'legacy'
+        ? legacyAttestationToBundleJSON(c.attestation, ATTESTATION_VERIFICATION_LIMITS)
+        : c.bundle;
     const bundle = parseBundle(json, ATTESTATION_VERIFICATION_LIMITS);
-    if (bundle.content.$case !== 'dsseEnvelope') return { source: c.source, problem: 'a message signature, not an attestation' };
+    if (bundle.content.$case !== 'dsseEnvelope')
+      return { source: c.source, problem: 'a message signature, not an attestation' };
     let statement: unknown;
     try {
       statement = JSON.parse(Buffer.from(bundle.content.dsseEnvelope.payload).toString('utf8'));
@@ -294,7 +302,9 @@ function tryAuthority(
       });
     } catch (e) {
       const error =
-        e instanceof SigstoreError ? e : new SigstoreError('SIGNATURE_INVALID', `signature invalid: ${describeError(e)}`);
+        e instanceof SigstoreError
+          ? e
+          : new SigstoreError('SIGNATURE_INVALID', `signature invalid: ${describeError(e)}`);
       out.push({ candidate: i, satisfied: false, code: 'UNVERIFIED', reason: error.message, error });
       continue;
     }
@@ -325,7 +335,13 @@ function tryAuthority(
     if (statement.subject !== undefined) bindings.subject = statement.subject;
     const result = evaluateCondition(required.condition, bindings, { now: context.now });
     if (!result.ok)
-      out.push({ candidate: i, verified, satisfied: false, code: 'CONDITION_ERROR', reason: `condition error: ${result.error} (statement signed by ${by})` });
+      out.push({
+        candidate: i,
+        verified,
+        satisfied: false,
+        code: 'CONDITION_ERROR',
+        reason: `condition error: ${result.error} (statement signed by ${by})`,
+      });
     else if (!result.value)
       out.push({
         candidate: i,
@@ -366,10 +382,16 @@ function maximumMatching(satisfying: Map<string, Attempt[]>): Map<string, Attemp
   return chosen;
 }
 
-function authorityFailure(required: RequiredAttestation, authority: string, attempts: readonly Attempt[], total: number): string {
+function authorityFailure(
+  required: RequiredAttestation,
+  authority: string,
+  attempts: readonly Attempt[],
+  total: number,
+): string {
   if (attempts.some((a) => a.satisfied))
     return 'its statements were already counted for other authorities (a statement counts once)';
-  const cond = attempts.find((a) => a.code === 'CONDITION_ERROR') ?? attempts.find((a) => a.code === 'CONDITION_FALSE');
+  const cond =
+    attempts.find((a) => a.code === 'CONDITION_ERROR') ?? attempts.find((a) => a.code === 'CONDITION_FALSE');
   if (cond) return cond.reason;
   if (attempts.length === 0) return 'not checked: verification attempt limit reached';
   const rank = (a: Attempt): number => {
@@ -392,7 +414,13 @@ function judge(
   found: AttestationFacts | undefined,
 ): Judged {
   const failed = (reason: string, count = 0): Judged => ({
-    evidence: { name: required.name, predicateType: required.predicateType, satisfied: false, reason, found: count },
+    evidence: {
+      name: required.name,
+      predicateType: required.predicateType,
+      satisfied: false,
+      reason,
+      found: count,
+    },
   });
   const candidates: AttestationCandidate[] = [];
   const looked: string[] = [];
@@ -410,17 +438,24 @@ function judge(
   const prepared = limited.map(prepare);
   const matching = prepared.flatMap((p, i) => (p.predicateType === required.predicateType ? [i] : []));
 
-  const statics = required.authorities.filter((a): a is Extract<Authority, { kind: 'static' }> => a.kind === 'static');
+  const statics = required.authorities.filter(
+    (a): a is Extract<Authority, { kind: 'static' }> => a.kind === 'static',
+  );
   const signers = required.authorities.filter((a): a is SigningAuthority => a.kind !== 'static');
   const staticPass = statics.filter((a) => a.action === 'pass');
 
   if (matching.length === 0 && staticPass.length < required.threshold) {
-    const types = [...new Set(prepared.flatMap((p) => (p.predicateType === undefined ? [] : [p.predicateType])))];
+    const types = [
+      ...new Set(prepared.flatMap((p) => (p.predicateType === undefined ? [] : [p.predicateType]))),
+    ];
     const unreadable = prepared.filter((p) => p.problem !== undefined);
     const unread = unreadable.length
       ? `; ${unreadable.length} unreadable: ${(unreadable[0] as Prepared).problem}`
       : '';
-    const ignored = candidates.length > limited.length ? `; ${candidates.length - limited.length} beyond the limit not read` : '';
+    const ignored =
+      candidates.length > limited.length
+        ? `; ${candidates.length - limited.length} beyond the limit not read`
+        : '';
     const where = looked.length ? ` in ${looked.join(', ')}` : '';
     return failed(
       `no attestations of type ${required.predicateType} found${where} (found types: ${types.length ? types.join(', ') : 'none'}${unread}${ignored})`,
@@ -438,7 +473,11 @@ function judge(
   for (const authority of signers)
     attempts.set(authority.name, tryAuthority(authority, required, prepared, matching, artifact, context));
   const satisfying = new Map<string, Attempt[]>();
-  for (const [name, list] of attempts) satisfying.set(name, list.filter((a) => a.satisfied));
+  for (const [name, list] of attempts)
+    satisfying.set(
+      name,
+      list.filter((a) => a.satisfied),
+    );
   const matchOf = maximumMatching(satisfying);
 
   const results = required.authorities.map((a) => {
@@ -459,12 +498,18 @@ function judge(
   let reason: string;
   const describe = (r: { name: string; reason: string }) => `${r.name}: ${r.reason}`;
   if (satisfied) {
-    const by = results.filter((r) => r.satisfied).map(describe).join('; ');
+    const by = results
+      .filter((r) => r.satisfied)
+      .map(describe)
+      .join('; ');
     reason = `${required.predicateType} ${n > 1 ? `threshold ${required.threshold} of ${n} met (${count}): ` : 'by '}${by}`;
   } else if (n === 1) {
     reason = (results[0] as { reason: string }).reason;
   } else {
-    reason = `threshold ${required.threshold} of ${n} not met (${count}): ${results.filter((r) => !r.satisfied).map(describe).join('; ')}`;
+    reason = `threshold ${required.threshold} of ${n} not met (${count}): ${results
+      .filter((r) => !r.satisfied)
+      .map(describe)
+      .join('; ')}`;
   }
   const statements = results.flatMap((r) => {
     const v = r.attempt?.verified;
@@ -495,7 +540,9 @@ function judge(
 function evaluate(rule: AttestationsRule, facts: ImageFacts): RuleOutcome {
   const digest = facts.digest;
   if (!digest)
-    return fail('image digest unknown: attestations are checked against the digest, and none was written or resolved');
+    return fail(
+      'image digest unknown: attestations are checked against the digest, and none was written or resolved',
+    );
   if (!digest.available) return fail(`image digest unknown: ${digest.reason}`);
   let found: AttestationFacts | undefined;
   if (facts.attestations) {

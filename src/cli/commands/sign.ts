@@ -42,7 +42,7 @@ export interface SignCommandOptions extends RegistryFlags {
   readonly bundleContent?: BundleContent;
 }
 
-async function loadKey(path: string): Promise<SigningKey> {
+export async function loadKey(path: string): Promise<SigningKey> {
   let pem: string;
   try {
     pem = await readFile(path, 'utf8');

@@ -12,7 +12,12 @@ import { createHash } from 'node:crypto';
 import { SigstoreError } from '../errors.ts';
 import { isObject, type JsonObject } from '../json.ts';
 import { DEFAULT_LIMITS, type VerificationLimits } from '../limits.ts';
-import { ANNOTATION_BUNDLE, ANNOTATION_CERTIFICATE, certificateDer, tlogEntryJSON } from './cosign-signature.ts';
+import {
+  ANNOTATION_BUNDLE,
+  ANNOTATION_CERTIFICATE,
+  certificateDer,
+  tlogEntryJSON,
+} from './cosign-signature.ts';
 
 export const DSSE_ENVELOPE_MEDIA_TYPE = 'application/vnd.dsse.envelope.v1+json';
 
@@ -47,18 +52,27 @@ export function legacyAttestationToBundleJSON(
     );
   }
   if (att.envelope.length > limits.maxBundleBytes) {
-    throw new SigstoreError('LIMIT_EXCEEDED', `attestation envelope larger than ${limits.maxBundleBytes} bytes`);
+    throw new SigstoreError(
+      'LIMIT_EXCEEDED',
+      `attestation envelope larger than ${limits.maxBundleBytes} bytes`,
+    );
   }
   if (att.digest !== undefined) {
     const actual = `sha256:${createHash('sha256').update(att.envelope).digest('hex')}`;
     if (actual !== att.digest) {
-      throw new SigstoreError('BUNDLE_INVALID', `attestation envelope digest is ${actual}, the layer says ${att.digest}`);
+      throw new SigstoreError(
+        'BUNDLE_INVALID',
+        `attestation envelope digest is ${actual}, the layer says ${att.digest}`,
+      );
     }
   }
   for (const [k, v] of Object.entries(att.annotations)) {
     if (typeof v !== 'string') throw new SigstoreError('BUNDLE_INVALID', `annotation ${k} is not a string`);
     if (Buffer.byteLength(v) > limits.maxAnnotationBytes) {
-      throw new SigstoreError('LIMIT_EXCEEDED', `annotation ${k} larger than ${limits.maxAnnotationBytes} bytes`);
+      throw new SigstoreError(
+        'LIMIT_EXCEEDED',
+        `annotation ${k} larger than ${limits.maxAnnotationBytes} bytes`,
+      );
     }
   }
   let env: unknown;
@@ -67,12 +81,23 @@ export function legacyAttestationToBundleJSON(
   } catch {
     throw new SigstoreError('BUNDLE_INVALID', 'attestation layer is not a JSON DSSE envelope');
   }
-  if (!isObject(env) || typeof env.payloadType !== 'string' || typeof env.payload !== 'string' || !B64.test(env.payload)) {
-    throw new SigstoreError('BUNDLE_INVALID', 'attestation layer is not a DSSE envelope (payloadType, base64 payload)');
+  if (
+    !isObject(env) ||
+    typeof env.payloadType !== 'string' ||
+    typeof env.payload !== 'string' ||
+    !B64.test(env.payload)
+  ) {
+    throw new SigstoreError(
+      'BUNDLE_INVALID',
+      'attestation layer is not a DSSE envelope (payloadType, base64 payload)',
+    );
   }
   const signatures = Array.isArray(env.signatures) ? env.signatures : [];
   if (signatures.length !== 1) {
-    throw new SigstoreError('BUNDLE_INVALID', `DSSE envelope must carry exactly one signature, found ${signatures.length}`);
+    throw new SigstoreError(
+      'BUNDLE_INVALID',
+      `DSSE envelope must carry exactly one signature, found ${signatures.length}`,
+    );
   }
   const sig = signatures[0] as unknown;
   if (!isObject(sig) || typeof sig.sig !== 'string' || sig.sig.length === 0 || !B64.test(sig.sig)) {
@@ -84,7 +109,11 @@ export function legacyAttestationToBundleJSON(
     mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.1',
     verificationMaterial: {
       ...(certPem
-        ? { x509CertificateChain: { certificates: [{ rawBytes: certificateDer(certPem).toString('base64') }] } }
+        ? {
+            x509CertificateChain: {
+              certificates: [{ rawBytes: certificateDer(certPem).toString('base64') }],
+            },
+          }
         : { publicKey: { hint: '' } }),
       tlogEntries: rekor ? [tlogEntryJSON(rekor)] : [],
     },
