@@ -5,14 +5,19 @@
 import type { VariableDecl } from './compile.ts';
 
 export const IMAGE_VARIABLES: readonly VariableDecl[] = [
-  { name: 'image', description: 'the image: {reference, registry, repository, tag, digest}' },
+  {
+    name: 'image',
+    description:
+      'the image: {reference, registry, repository, tag, digest, platformDigest, platform, user, labels, annotations, os, architecture, variant, created, layers, layerCount, size}',
+  },
   {
     name: 'manifest',
-    description: 'the image manifest for the platform being judged (OCI or Docker v2 JSON)',
+    description: 'the manifest of the platform image being judged (OCI or Docker schema 2 JSON)',
   },
   {
     name: 'config',
-    description: 'the image config JSON (config.config.User, config.created, config.os, ...)',
+    description:
+      'the config of the platform image being judged (config.config.User, config.created, config.os, ...)',
   },
 ];
 

@@ -448,3 +448,33 @@ test('a 1,000-finding scan is checked well within the default budget', () => {
   assert.equal(r.ok && r.value, true);
   assert.ok(r.cost < 10_000, `cost ${r.cost}`);
 });
+
+test('image attributes through the image summary the attributes rule binds', () => {
+  const size = manifest.config.size + manifest.layers.reduce((n, l) => n + l.size, 0);
+  const b = {
+    ...imageBindings(),
+    image: {
+      reference: 'registry.example/acme/app:1.4.2',
+      registry: 'registry.example',
+      repository: 'acme/app',
+      tag: '1.4.2',
+      digest: `sha256:${'a'.repeat(64)}`,
+      platformDigest: `sha256:${'b'.repeat(64)}`,
+      platform: 'linux/arm64/v8',
+      user: config.config.User,
+      labels: config.config.Labels,
+      annotations: manifest.annotations,
+      os: config.os,
+      architecture: config.architecture,
+      variant: config.variant,
+      created: config.created,
+      layers: manifest.layers.map((l) => l.digest),
+      layerCount: manifest.layers.length,
+      size,
+    },
+  };
+  assert.equal(holds('image.size < 200 * 1024 * 1024', b, 'image'), true);
+  assert.equal(holds("image.user != '' && image.user != 'root' && image.user != '0'", b, 'image'), true);
+  assert.equal(holds("image.platform in ['linux/amd64', 'linux/arm64/v8']", b, 'image'), true);
+  assert.equal(holds("image.layerCount <= 5 && isWithin(image.created, '2160h')", b, 'image'), true);
+});
