@@ -169,7 +169,7 @@ describe('CEL examples', () => {
     );
     // The same image judged later is too old: `now` is the decision time.
     denied(
-      await decide(condition(RECENT), `${host}/acme/good:v1`, { now: new Date('2027-03-01T00:00:00Z') }),
+      await decide(condition(RECENT), `${host}/acme/good:v1`, { at: new Date('2027-03-01T00:00:00Z') }),
       /is false$/,
     );
   });

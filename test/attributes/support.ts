@@ -28,7 +28,7 @@ ${rules}`;
 export interface DecideOptions extends RegistryClientOptions {
   readonly as?: string;
   readonly offline?: boolean;
-  readonly now?: Date;
+  readonly at?: Date;
 }
 
 export async function decideWith(
@@ -37,14 +37,14 @@ export async function decideWith(
   hosts: readonly string[],
   options: DecideOptions = {},
 ): Promise<Decision> {
-  const { as, offline, now, ...client } = options;
+  const { as, offline, at, ...client } = options;
   const registry = createRegistryClient({ insecureRegistries: [...hosts], ...client });
   try {
     const decider = createDecider(set, {
       offline: offline === true,
       registry,
       timeoutMs: 20_000,
-      now: () => now ?? NOW,
+      now: () => at ?? NOW,
     });
     return await decider.decide(image, as ? { as } : {});
   } finally {
