@@ -206,6 +206,11 @@ export interface Policy {
   readonly source: SourcePosition;
   /** `sha256:` of the canonical JSON of the document; recorded with every decision. */
   readonly version: string;
+  /**
+   * Set only for a namespaced ImagePolicy resource: the policy applies only to admission requests in
+   * this namespace (src/kubernetes/policy-crd.ts `forNamespace` leaves it out everywhere else).
+   */
+  readonly namespace?: string;
 }
 
 export interface PolicySet {
