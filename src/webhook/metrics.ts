@@ -55,6 +55,24 @@ export class WebhookMetrics {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
+  /** Exposes the caches' own counters (read at scrape time, so the caches stay free of metrics code). */
+  observeCaches(caches: Readonly<Record<string, { readonly stats: { hits: number; misses: number; coalesced: number } }>>): void {
+    const lookups = new Gauge({
+      name: 'portcullis_cache_lookups',
+      help: 'Cache lookups since start, by cache (verdicts, tags) and result (hit, miss, coalesced)',
+      labelNames: ['cache', 'result'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const [cache, { stats }] of Object.entries(caches)) {
+          this.set({ cache, result: 'hit' }, stats.hits);
+          this.set({ cache, result: 'miss' }, stats.misses);
+          this.set({ cache, result: 'coalesced' }, stats.coalesced);
+        }
+      },
+    });
+    void lookups;
+  }
+
   record(audit: AuditRecord): void {
     this.reviews.inc({ webhook: audit.webhook, verdict: audit.verdict });
     for (const image of audit.images) {

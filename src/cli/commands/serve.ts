@@ -15,6 +15,7 @@ import {
 } from '../registry-options.ts';
 import { EXIT_ALLOWED, EXIT_ERROR, UsageError } from '../exit-codes.ts';
 import { createDecider } from '../../app/decide.ts';
+import { TagCache, VerdictCache } from '../../app/verdict-cache.ts';
 import { PolicyStore } from '../../webhook/policies.ts';
 import { startWebhookServer, type WebhookServer } from '../../webhook/server.ts';
 import { openAuditSink, type AuditSink } from '../../webhook/audit.ts';
@@ -34,6 +35,15 @@ export interface ServeOptions extends RegistryFlags {
   readonly logLevel: string;
   /** Decide from the references alone; never contact a registry (nothing can be pinned then). */
   readonly offline?: boolean;
+  readonly verdictTtl?: string;
+  readonly denyTtl?: string;
+  readonly tagTtl?: string;
+}
+
+function seconds(value: string | undefined, flag: string): number {
+  const n = Number(value ?? 0);
+  if (!Number.isFinite(n) || n < 0 || n > 86_400) throw new UsageError(`${flag} must be seconds between 0 and 86400, not ${JSON.stringify(value)}`);
+  return n;
 }
 
 export interface ServeControl {
@@ -95,14 +105,20 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
   }
 
   const registry = opts.offline ? undefined : await registryClientFromFlags(opts);
+  // Shared across policy reloads: the policy set's version is part of every verdict key.
+  const cache = {
+    verdicts: new VerdictCache({ allowTtlMs: seconds(opts.verdictTtl, '--verdict-ttl') * 1000, denyTtlMs: seconds(opts.denyTtl, '--deny-ttl') * 1000 }),
+    tags: new TagCache({ ttlMs: seconds(opts.tagTtl, '--tag-ttl') * 1000 }),
+  };
+  metrics.observeCaches(cache);
   const policies = new PolicyStore(
     opts.policy,
     (set) =>
       createDecider(
         set,
         registry
-          ? { offline: false, registry, timeoutMs: decisionMs }
-          : { offline: true, timeoutMs: decisionMs },
+          ? { offline: false, registry, timeoutMs: decisionMs, cache }
+          : { offline: true, timeoutMs: decisionMs, cache },
       ),
     {
       onReload(result, previous) {
@@ -189,6 +205,9 @@ export function registerServe(program: Command, { io, setExitCode }: CommandCont
     .option('--host <address>', 'address to listen on', '0.0.0.0')
     .option('--audit-log <file>', 'append one JSON line per decision to this file (default: stdout)')
     .option('--no-pin', 'do not pin allowed images to their verified digest in /mutate')
+    .option('--verdict-ttl <seconds>', 'reuse an allowed verdict for the same digest and policies (0: never)', '300')
+    .option('--deny-ttl <seconds>', 'reuse a denial for the same digest and policies (0: never)', '30')
+    .option('--tag-ttl <seconds>', 'reuse a tag resolution for this long (0: resolve every time)', '10')
     .option(
       '--deadline <seconds>',
       "answer every review within this time, denying what is unfinished (keep it under the webhook's timeoutSeconds)",
