@@ -16,7 +16,6 @@ import {
   set,
   smallInteger,
   time,
-
   unsignedInteger,
   utf8String,
 } from './der.ts';
@@ -180,4 +179,3 @@ export function generateWebhookCertificates(request: CertificateRequest): Webhoo
     notAfter,
   };
 }
-
