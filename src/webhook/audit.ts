@@ -47,6 +47,15 @@ export interface AuditRecord {
   readonly reasons: readonly string[];
   /** The JSON Patch replacements made by /mutate. */
   readonly pinned?: readonly { readonly path: string; readonly value: string }[];
+  /**
+   * Image pull secrets read for this request (`namespace/name`), those missing or unusable (`notes`),
+   * and why they could not be read at all (`problem`).
+   */
+  readonly pullSecrets?: {
+    readonly used: readonly string[];
+    readonly notes: readonly string[];
+    readonly problem?: string;
+  };
 }
 
 export function auditImage(at: Pick<PodImage, 'path' | 'image'>, result: ImageResult): AuditImage {

@@ -6,11 +6,24 @@
 import type { ImageDecider } from '../app/decide.ts';
 import type { Decision } from '../engine/decision.ts';
 import type { PolicySet } from '../policy/model.ts';
+import type { RegistryClient } from '../registry/client.ts';
+
+/** What one admission request decides with beyond the policies: its namespace and registry client. */
+export interface RequestScope {
+  readonly namespace?: string;
+  /** A client holding the workload's pull-secret credentials; absent: the static one. */
+  readonly registry?: RegistryClient;
+}
 
 /** What decides, swapped whole when policies are reloaded: a request uses the one it started with. */
 export interface Engine {
   readonly decider: ImageDecider;
   readonly policySet: PolicySet;
+  /**
+   * The engine for one request: namespaced policies of other namespaces left out, and the request's
+   * registry client. Absent: this engine serves every request as is.
+   */
+  readonly scoped?: (scope: RequestScope) => Engine;
 }
 
 /** A decision, or why there is none (an internal error or the deadline): either way the image is denied. */
