@@ -22,7 +22,12 @@ import type { BaseImageEntry, PolicySet } from '../policy/model.ts';
 import type { ImageReference } from '../reference/types.ts';
 import { canonical, parseReference, withDigest } from '../reference/index.ts';
 import type { ContentSource, VerifiedManifest } from '../registry/content.ts';
-import { isIndex, platformEntries, resolvePlatforms, type PlatformSelector } from '../registry/index-policy.ts';
+import {
+  isIndex,
+  platformEntries,
+  resolvePlatforms,
+  type PlatformSelector,
+} from '../registry/index-policy.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { DEFAULT_LIMITS, type RegistryLimits } from '../registry/limits.ts';
 
@@ -210,8 +215,7 @@ export async function fetchImageContent(
         );
       }
       const annotation = baseAnnotation(image.parsed, isRecord(index) ? index : undefined);
-      const bases =
-        needs.bases.length > 0 ? await resolver.candidates(attributes, annotation) : undefined;
+      const bases = needs.bases.length > 0 ? await resolver.candidates(attributes, annotation) : undefined;
       platforms.push({
         platform: label,
         digest: image.manifest.descriptor.digest,
@@ -255,7 +259,8 @@ async function fetchConfig(
   } catch (error) {
     throw new ContentError(`config ${descriptor.digest} of ${manifestDigest} is not JSON: ${message(error)}`);
   }
-  if (!isRecord(json)) throw new ContentError(`config ${descriptor.digest} of ${manifestDigest} is not a JSON object`);
+  if (!isRecord(json))
+    throw new ContentError(`config ${descriptor.digest} of ${manifestDigest} is not a JSON object`);
   return json;
 }
 
@@ -295,7 +300,8 @@ export function attributesOf(
   const diffIds =
     isRecord(rootfs) && Array.isArray(rootfs.diff_ids)
       ? rootfs.diff_ids.map((d, i) => {
-          if (typeof d !== 'string') throw new ContentError(`${where}: rootfs.diff_ids[${i}] is not a string`);
+          if (typeof d !== 'string')
+            throw new ContentError(`${where}: rootfs.diff_ids[${i}] is not a string`);
           return d;
         })
       : [];
@@ -351,7 +357,9 @@ function baseAnnotation(
 }
 
 /** The annotation's base as a reference (pinned to base.digest when that is a valid digest), or none. */
-export function annotatedBase(annotation: { name?: string; digest?: string } | undefined): ImageReference | undefined {
+export function annotatedBase(
+  annotation: { name?: string; digest?: string } | undefined,
+): ImageReference | undefined {
   if (!annotation?.name) return undefined;
   try {
     const ref = parseReference(annotation.name);
@@ -421,7 +429,7 @@ class BaseResolver {
     if (!found) {
       found = this.#resolveLineage(key, reference, attributes).then(
         (value) => known(value),
-        (error: unknown) => unavailable<BaseLineage>(`${canonical(reference)}: ${message(error)}`),
+        (error: unknown) => unavailable<BaseLineage>(message(error)),
       );
       this.#lineages.set(cacheKey, found);
     }
@@ -505,20 +513,28 @@ export async function withImageContent(
   if (!needs) return facts;
   if (!facts.digest?.available) {
     const why = facts.digest ? facts.digest.reason : 'the reference has no digest';
-    return { ...facts, content: unavailable(`the image content cannot be read without the image digest: ${why}`) };
+    return {
+      ...facts,
+      content: unavailable(`the image content cannot be read without the image digest: ${why}`),
+    };
   }
   const registry = options.registry;
   let source = options.content;
   if (!source) {
     if (options.offline || !registry) {
       const why = options.offline ? '--offline prevents fetching it' : 'no registry client is configured';
-      return { ...facts, content: unavailable(`the image manifest and config are in the registry, and ${why}`) };
+      return {
+        ...facts,
+        content: unavailable(`the image manifest and config are in the registry, and ${why}`),
+      };
     }
     source = registry.repository(facts.reference.registry, facts.reference.repository);
   }
   const openBase: OpenBaseSource = (ref) => {
-    if (options.offline) return { unavailable: 'base images are in a registry, and --offline prevents fetching them' };
-    if (!registry) return { unavailable: 'base images are in a registry, and no registry client is configured' };
+    if (options.offline)
+      return { unavailable: 'base images are in a registry, and --offline prevents fetching them' };
+    if (!registry)
+      return { unavailable: 'base images are in a registry, and no registry client is configured' };
     return registry.repository(ref.registry, ref.repository);
   };
   const content = await fetchImageContent(source, facts.digest.value, needs, {

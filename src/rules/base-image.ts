@@ -105,7 +105,9 @@ function judgePlatform(rule: BaseImageRule, p: PlatformContent): { found?: Found
     } else if (isPrefix(base.diffIds, a.diffIds) && base.diffIds.length === base.layers.length) {
       return { found: { candidate, entry, by: 'diff_id', count: base.diffIds.length }, why };
     } else {
-      why.push(`${name} (${base.digest}): its ${base.layers.length} layers are not the first layers of the image`);
+      why.push(
+        `${name} (${base.digest}): its ${base.layers.length} layers are not the first layers of the image`,
+      );
     }
   }
   return { why };
@@ -113,11 +115,14 @@ function judgePlatform(rule: BaseImageRule, p: PlatformContent): { found?: Found
 
 function evaluate(rule: BaseImageRule, facts: ImageFacts): RuleOutcome {
   const content = facts.content;
-  if (!content) return fail('the image content (manifest, config, base layers) was not fetched for this image');
+  if (!content)
+    return fail('the image content (manifest, config, base layers) was not fetched for this image');
   if (!content.available) return fail(content.reason);
   const digest = facts.digest;
   if (digest?.available && digest.value !== content.value.digest) {
-    return fail(`image content was fetched for ${content.value.digest}, not for the image digest ${digest.value}`);
+    return fail(
+      `image content was fetched for ${content.value.digest}, not for the image digest ${digest.value}`,
+    );
   }
   const platforms = content.value.platforms;
   if (platforms.length === 0) return fail(`image ${content.value.digest} has no platform images to judge`);
@@ -141,14 +146,18 @@ function evaluate(rule: BaseImageRule, facts: ImageFacts): RuleOutcome {
     const claim = annotatedBase(p.baseAnnotation);
     const notes = [...result.why];
     if (claim && !rule.allowed.some((e) => e.pattern.matches(claim))) {
-      notes.unshift(`the image's base annotation names ${canonical(claim)}, which is not in the allowed list`);
+      notes.unshift(
+        `the image's base annotation names ${canonical(claim)}, which is not in the allowed list`,
+      );
     } else if (claim && result.why.length > 0) {
       notes.push('the base annotation is a claim, not evidence');
     }
     const skipped = content.value.basesNotTried ?? [];
     if (skipped.length > 0) notes.push(`not tried (limit ${MAX_BASE_CANDIDATES}): ${skipped.join(', ')}`);
     const tried = notes.length > 0 ? `: ${notes.join('; ')}` : '';
-    failures.push(`${p.platform} (${p.digest}): no approved base ${listText(rule.allowed.map((e) => e.pattern))} found by layer lineage${tried}`);
+    failures.push(
+      `${p.platform} (${p.digest}): no approved base ${listText(rule.allowed.map((e) => e.pattern))} found by layer lineage${tried}`,
+    );
   }
   if (failures.length > 0) return fail(failures.join(' | '));
   return pass(found.join(' | '));
