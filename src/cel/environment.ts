@@ -54,7 +54,7 @@ function sizeCost(v: CelValue | undefined): number {
 type FuncGroup = NonNullable<ReturnType<CelEnv['funcs']['find']>>;
 
 function meteredEnv(env: CelEnv): CelEnv {
-  const wrapped = new Map<string, FuncGroup | undefined>();
+  const wrapped = new Map<string, FuncGroup>();
   const wrap = (group: FuncGroup): FuncGroup => ({
     name: group.name,
     [Symbol.iterator]: () => group[Symbol.iterator](),
@@ -72,12 +72,16 @@ function meteredEnv(env: CelEnv): CelEnv {
   });
   const funcs = {
     [Symbol.iterator]: () => env.funcs[Symbol.iterator](),
+    // The planner also looks up names that are not functions (`input.l.contains` for a method call on
+    // `input.l`), so only functions are remembered: the table stays as small as the library's.
     find(name: string): FuncGroup | undefined {
-      if (!wrapped.has(name)) {
-        const group = env.funcs.find(name);
-        wrapped.set(name, group === undefined ? undefined : wrap(group));
+      let group = wrapped.get(name);
+      if (group === undefined) {
+        const found = env.funcs.find(name);
+        if (found === undefined) return undefined;
+        wrapped.set(name, (group = wrap(found)));
       }
-      return wrapped.get(name);
+      return group;
     },
   };
   // plan() reads only namespace, registry and funcs; the interface's private brand is a type-level tag.
