@@ -3,7 +3,8 @@
  * No I/O happens here; anything the rules need must already be in the facts.
  *
  * Combining semantics (docs/policy-language.md):
- * - a policy applies when one of its `images` patterns matches and none of its `exclude` patterns does;
+ * - a policy applies when one of its `images` patterns matches, none of its `exclude` patterns does, and
+ *   its `match` (if any) selects the Kubernetes context (unknown context: it applies);
  * - every applicable policy must pass; within a policy every rule must pass;
  * - a policy that applies but has no rules fails: no verdict is never a pass;
  * - a failing policy denies in `enforce`, warns in `warn`, and is only recorded in `audit`;
@@ -11,12 +12,13 @@
  * - an image string that is not a valid reference is denied whatever the modes, since no policy can be
  *   matched against it and nothing could pull it safely.
  */
-import type { ImageFacts } from './facts.ts';
+import type { AdmissionContext, ImageFacts } from './facts.ts';
 import type { Decision, Outcome, PolicyResult, RuleResult } from './decision.ts';
 import type { RuleOutcome } from './outcome.ts';
 import type { Mode, NoMatchAction, Policy, PolicySet, Rule } from '../policy/model.ts';
 import type { ImageReference } from '../reference/types.ts';
 import { canonical } from '../reference/index.ts';
+import { matchesContext } from '../policy/match.ts';
 import { evaluateRule as defaultEvaluateRule } from '../rules/index.ts';
 
 export type RuleEvaluator = (rule: Rule, facts: ImageFacts) => RuleOutcome;
@@ -24,8 +26,16 @@ export type RuleEvaluator = (rule: Rule, facts: ImageFacts) => RuleOutcome;
 const MODE_STRICTNESS: Record<Mode, number> = { audit: 0, warn: 1, enforce: 2 };
 const NO_MATCH_MODE: Record<NoMatchAction, Mode> = { deny: 'enforce', warn: 'warn', allow: 'audit' };
 
-export function policyApplies(policy: Policy, ref: ImageReference): boolean {
-  return policy.images.some((p) => p.matches(ref)) && !policy.exclude.some((p) => p.matches(ref));
+/**
+ * Image patterns, then `spec.match` against the Kubernetes context. An absent context (or field) is
+ * unknown, and unknown counts as matching: a policy is never skipped because we could not tell.
+ */
+export function policyApplies(policy: Policy, ref: ImageReference, context?: AdmissionContext): boolean {
+  return (
+    policy.images.some((p) => p.matches(ref)) &&
+    !policy.exclude.some((p) => p.matches(ref)) &&
+    matchesContext(policy.match, context)
+  );
 }
 
 export function evaluate(
@@ -51,7 +61,7 @@ export function evaluate(
   const base = { image: facts.image, reference, ...(digest ? { digest } : {}) };
   const notes = facts.notes ?? [];
 
-  const applicable = policySet.policies.filter((p) => policyApplies(p, ref));
+  const applicable = policySet.policies.filter((p) => policyApplies(p, ref, facts.context));
   if (applicable.length === 0) {
     const action = policySet.noMatch;
     const message = `no policy applies to ${reference} (noMatch: ${action})`;

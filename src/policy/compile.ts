@@ -13,6 +13,7 @@ import { isRecord, patternIssue } from '../rules/support.ts';
 import type { CompileContext, IssueDetail, PathSegment } from '../rules/types.ts';
 import { contentVersion } from './canonical.ts';
 import type { Issue } from './schema-errors.ts';
+import { compileMatch } from './match.ts';
 
 export interface CompileInput {
   readonly data: Record<string, unknown>;
@@ -71,6 +72,18 @@ export function compilePolicy(input: CompileInput): Policy | undefined {
     }
   }
 
+  // Compiled even when the schema found problems inside it (they already failed the policy), so one run
+  // shows every problem; a place the schema already reported is not reported again.
+  const match =
+    spec.match !== undefined
+      ? compileMatch(spec.match, {
+          source: input.position(['spec', 'match']),
+          error: (path, message, detail) => {
+            if (clean(['spec', 'match', ...path])) error(['spec', 'match', ...path], message, detail);
+          },
+          warning: (path, message, detail) => warning(['spec', 'match', ...path], message, detail),
+        })
+      : undefined;
   const rules = compileRules(spec, clean, input.position, error, warning);
   if (Array.isArray(spec.rules) && spec.rules.length === 0) {
     warning(
@@ -86,6 +99,7 @@ export function compilePolicy(input: CompileInput): Policy | undefined {
     ...(typeof spec.description === 'string' ? { description: spec.description } : {}),
     images: images.map((i) => i.pattern),
     exclude: exclude.map((i) => i.pattern),
+    ...(match ? { match } : {}),
     rules,
     source: input.position([]),
     version: contentVersion(data),

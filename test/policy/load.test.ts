@@ -67,7 +67,7 @@ void test('a PolicySet sets noMatch; the set version covers it', () => {
 
 void test('unknown fields point at the key, with the accepted fields and a suggestion', () => {
   assert.deepEqual(lint(policy('prod', '    - tags: { forbid: [latest], alow: [v1] }\n', '  imagez: []\n')), [
-    'p.yaml:6:3: error: unknown field "imagez" (did you mean "images"?) (at spec.imagez; expected one of description, mode, images, exclude, rules)',
+    'p.yaml:6:3: error: unknown field "imagez" (did you mean "images"?) (at spec.imagez; expected one of description, mode, images, exclude, match, rules)',
     'p.yaml:10:33: error: unknown field "alow" (did you mean "allow"?) (at spec.rules[0].tags.alow; expected one of forbid, allow, requireDigest)',
   ]);
 });
@@ -176,7 +176,7 @@ void test('contradictions within a policy are errors', () => {
   ]);
 });
 
-void test('rule items need exactly one kind; reserved kinds and spec.match say "not supported yet"', () => {
+void test('rule items need exactly one kind; reserved kinds say "not supported yet" (spec.match is accepted)', () => {
   const rules = [
     '    - name: x',
     '    - tags: { forbid: [a] }',
@@ -187,7 +187,6 @@ void test('rule items need exactly one kind; reserved kinds and spec.match say "
     '',
   ].join('\n');
   assert.deepEqual(lint(policy('prod', rules, '  match: {namespaces: [prod]}\n')), [
-    'p.yaml:6:3: error: field "match" (Kubernetes admission selectors (namespaces, kinds, labels)) is reserved for a future version and not supported yet (at spec.match)',
     'p.yaml:10:7: error: a rule must have exactly one rule kind, found none (at spec.rules[0]; expected exactly one of registries, repositories, tags, digests, signatures)',
     'p.yaml:11:7: error: a rule must have exactly one rule kind, found 2 (tags, digests); write each as its own list item (at spec.rules[1]; found tags, digests, expected exactly one of registries, repositories, tags, digests, signatures)',
     'p.yaml:12:25: error: invalid digest "sha256:1" (at spec.rules[1].digests.deny[0]; found "sha256:1", expected algorithm:hex in lower case: sha256:<64 hex> or sha512:<128 hex>)',
