@@ -128,6 +128,10 @@ before(async () => {
   await legacy('good', good);
   await legacy('unknown-ct', sigstore.issueLeaf({ ...release, sct: { log: makeCtLog('ctfe.rogue.test') } }));
   await legacy('copied-sct', sigstore.issueLeaf({ ...release, sct: { list: good.sctList as Buffer } }));
+  await legacy(
+    'email',
+    sigstore.issueLeaf({ sans: [{ email: 'release@acme.test' }], issuer: 'https://accounts.acme.test' }),
+  );
   await legacy('no-sct', sigstore.issueLeaf({ ...release, sct: 'none' }));
   const foreignLeaf = foreign.issueLeaf(release);
   await legacy('foreign-ca', foreignLeaf, (digest, ref) => foreign.signLegacy(foreignLeaf, digest, ref));
@@ -306,18 +310,19 @@ void describe('keyless with embedded SCTs, through the registry and the CLI', ()
 });
 
 void describe('keyless with SCTs from cosign-style flags', () => {
-  const flags = (name: string) =>
+  const flags = (name: string, identity = WORKFLOW, issuer = GITHUB_ISSUER, ...more: string[]) =>
     cli([
       'verify',
       `${host}/keyless-sct/${name}:v1`,
       '--certificate-identity',
-      WORKFLOW,
+      identity,
       '--certificate-oidc-issuer',
-      GITHUB_ISSUER,
+      issuer,
       '--trusted-root',
       join(dir, 'trusted_root.json'),
       '--insecure-registry',
       host,
+      ...more,
     ]);
 
   void test('--certificate-identity with --trusted-root: the legacy and bundle signatures pass, SCTs checked', async () => {
@@ -331,6 +336,18 @@ void describe('keyless with SCTs from cosign-style flags', () => {
     const copied = await flags('copied-sct');
     assert.equal(copied.code, 1, copied.stdout + copied.stderr);
     assert.match(copied.stdout, /certificate invalid: SCT verification failed/);
+  });
+
+  void test('an email SAN from another OIDC issuer (both written as Fulcio does, .1.1 and .1.8)', async () => {
+    const ok = await flags('email', 'release@acme.test', 'https://accounts.acme.test', '-o', 'json');
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /release@acme\.test from issuer https:\/\/accounts\.acme\.test; tlog index \d+/);
+    const other = await flags('email', 'release@acme.test', GITHUB_ISSUER);
+    assert.equal(other.code, 1, other.stdout + other.stderr);
+    assert.match(
+      other.stdout,
+      /identity mismatch: got release@acme\.test from issuer https:\/\/accounts\.acme\.test/,
+    );
   });
 });
 
