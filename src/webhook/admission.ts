@@ -22,6 +22,7 @@ import { decideAll } from './engine.ts';
 import { buildPinPatch, pinTarget, type PatchOperation, type PinTarget } from './mutate.ts';
 import { formatDenial, formatWarnings, oneLine } from './messages.ts';
 import type { AuditImage, AuditRecord } from './audit.ts';
+import type { CredentialsResolver, RequestCredentials } from './credentials.ts';
 import { auditImage } from './audit.ts';
 
 /** A body that is not a usable AdmissionReview: answered with HTTP 400 and this message. */
@@ -159,6 +160,8 @@ export interface AdmissionOptions {
   readonly deadlineMs: number;
   /** Whether /mutate pins images to the digest verified in the request (`--no-pin` turns it off). */
   readonly pin: boolean;
+  /** The workload's registry credentials (image pull secrets); absent without a Kubernetes API. */
+  readonly credentials?: CredentialsResolver;
 }
 
 export interface AdmissionResult {
@@ -176,6 +179,7 @@ export async function admit(
 ): Promise<AdmissionResult> {
   const request = review.request;
   const record = auditBase(request, webhook);
+  let pullSecrets: Partial<AuditRecord> = {};
   const respond = (
     response: Omit<AdmissionResponse, 'uid'>,
     audit: Partial<AuditRecord>,
@@ -185,7 +189,7 @@ export async function admit(
       kind: 'AdmissionReview',
       response: { uid: request.uid, ...response },
     },
-    audit: { ...record, allowed: response.allowed, ...audit } as AuditRecord,
+    audit: { ...record, ...pullSecrets, allowed: response.allowed, ...audit } as AuditRecord,
   });
   const deny = (message: string, audit: Partial<AuditRecord> = {}, warnings: readonly string[] = []) =>
     respond(
@@ -206,13 +210,21 @@ export async function admit(
     if (found.problems.length > 0) {
       return deny(formatDenial([`portcullis cannot check ${objectName}: ${found.problems.join('; ')}`]));
     }
-    const engine = options.engine();
-    if (!engine) return deny('portcullis has no policies loaded yet; nothing can be admitted until it has');
+    const loaded = options.engine();
+    if (!loaded) return deny('portcullis has no policies loaded yet; nothing can be admitted until it has');
     const started = Date.now();
+    const credentials = await requestCredentials(options, request, found.kind);
+    if (credentials) pullSecrets = { pullSecrets: credentials };
+    const engine = loaded.scoped
+      ? loaded.scoped({
+          ...(record.namespace !== '' ? { namespace: record.namespace } : {}),
+          ...(credentials?.registry ? { registry: credentials.registry } : {}),
+        })
+      : loaded;
     const results = await decideAll(
       engine,
       found.images.map((i) => i.image),
-      options.deadlineMs,
+      Math.max(1, options.deadlineMs - (Date.now() - started)),
     );
     // /mutate judges each image it pins as pinned (name:tag@digest), which is what gets stored. Pinning
     // only adds the verified digest, and no rule passes a reference without one yet fails it with one,
@@ -246,6 +258,11 @@ export async function admit(
 
     const denials = judged.flatMap(({ at, result }) => denialLine(at, result) ?? []);
     const warnings = formatWarnings(judged.flatMap(({ at, result }) => warningLines(at, result)));
+    if (denials.length > 0 && credentials?.problem !== undefined) {
+      denials.push(
+        `registry credentials unavailable (private images cannot be verified): ${credentials.problem}`,
+      );
+    }
     if (denials.length > 0) {
       return deny(formatDenial(denials), { images, policySetVersion, reasons: denials }, warnings);
     }
@@ -349,4 +366,19 @@ function auditBase(request: AdmissionRequest, webhook: Webhook): AuditRecord {
 
 function metadataOf(object: unknown): Record<string, unknown> | undefined {
   return isObject(object) && isObject(object.metadata) ? object.metadata : undefined;
+}
+
+/** The request's pull-secret credentials; a failure becomes a `problem` (fail closed at the registry). */
+async function requestCredentials(
+  options: AdmissionOptions,
+  request: AdmissionRequest,
+  kind: string,
+): Promise<RequestCredentials | undefined> {
+  if (!options.credentials) return undefined;
+  try {
+    return await options.credentials(request, request.object, kind);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { used: [], notes: [], problem: `image pull secrets could not be read: ${oneLine(message)}` };
+  }
 }
