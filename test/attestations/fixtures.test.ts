@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { ImageFacts } from '../../src/engine/facts.ts';
 import { known } from '../../src/engine/facts.ts';
 import type { AttestationsRule, PolicySet } from '../../src/policy/model.ts';
