@@ -3,7 +3,7 @@
  * for a decision; the CLI (and later the webhook) call this and never assemble facts themselves.
  */
 import type { Decision } from '../engine/decision.ts';
-import type { ImageFacts } from '../engine/facts.ts';
+import type { AdmissionContext, ImageFacts } from '../engine/facts.ts';
 import type { PolicySet } from '../policy/model.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { ContentSource } from '../registry/content.ts';
@@ -45,6 +45,11 @@ export interface DecideRequest {
    * (an OCI layout has no registry name of its own).
    */
   readonly as?: string;
+  /**
+   * Where the image is being admitted (kind, namespace, labels), for policies with `spec.match`; absent
+   * for a bare image (`verify`), and then every `match` counts as matching (fail closed).
+   */
+  readonly context?: AdmissionContext;
 }
 
 export interface ImageDecider {
@@ -56,7 +61,10 @@ export function createDecider(policySet: PolicySet, options: DecideOptions): Ima
     async decide(image, request = {}) {
       // One deadline for the whole decision: tag resolution and signature fetching share it.
       const signal = AbortSignal.timeout(options.timeoutMs);
-      const gathered = await gatherFacts(image, request, options, signal);
+      const found = await gatherFacts(image, request, options, signal);
+      const gathered = request.context
+        ? { ...found, facts: { ...found.facts, context: request.context } }
+        : found;
       const digest = gathered.facts.digest?.available ? gathered.facts.digest.value : undefined;
       const rest = () => decideFromFacts(policySet, gathered, options, signal);
       if (!options.cache || !digest) return rest();
