@@ -26,6 +26,7 @@ export interface AttestationEvidence {
   /** When satisfied: the statements that did it, one per satisfied authority. */
   readonly statements?: readonly {
     readonly authority: string;
+    readonly predicateType: string;
     /** Where it was found, e.g. `registry/repo:sha256-<hex>.att` or `registry/repo@sha256:...`. */
     readonly source: string;
     readonly keyFingerprint: string;

@@ -99,8 +99,10 @@ export interface SignaturesRule extends RuleBase {
 export interface RequiredAttestation {
   /** Unique within the rule. */
   readonly name: string;
-  /** Full predicate type URI (short names are expanded at load). */
+  /** For messages: the predicate type URI, or several joined by " or ". */
   readonly predicateType: string;
+  /** Full predicate type URIs (short names expanded at load); a statement's type must be exactly one. */
+  readonly predicateTypes: readonly string[];
   readonly authorities: readonly Authority[];
   /** Distinct authorities required, 1..authorities.length. */
   readonly threshold: number;

@@ -73,6 +73,7 @@ export const ATTESTATION_VERIFICATION_LIMITS: VerificationLimits = {
 /** Verified statements whose condition is evaluated, per required attestation (each is bounded by its budget). */
 const MAX_CONDITION_EVALUATIONS = 32;
 const MAX_ATTESTATIONS_PER_RULE = 16;
+const MAX_TYPES = 8;
 
 /**
  * Which attestation sources the policies that apply to `ref` need (pure). Empty when no applicable
@@ -108,18 +109,26 @@ function compileItem(ctx: CompileContext, raw: unknown, index: number): Required
   }
   const { ctx: inner, failed } = tracking(ctx);
   const name = typeof raw.name === 'string' ? raw.name : `attestation-${index}`;
-  let predicateType: string | undefined;
-  if (typeof raw.predicateType !== 'string') {
-    inner.error([index, 'predicateType'], 'an attestation needs a predicateType (a URI or a short name)');
-  } else {
-    predicateType = expandPredicateType(raw.predicateType);
-    if (predicateType === undefined)
-      inner.error(
-        [index, 'predicateType'],
-        `predicateType ${JSON.stringify(raw.predicateType)} is neither a URI nor a short name (${Object.keys(PREDICATE_TYPE_SHORT_NAMES).join(', ')})`,
-        { found: JSON.stringify(raw.predicateType) },
-      );
+  const written: unknown[] = Array.isArray(raw.predicateType) ? raw.predicateType : [raw.predicateType];
+  const predicateTypes: string[] = [];
+  if (written.length === 0 || written.length > MAX_TYPES || written.some((t) => typeof t !== 'string')) {
+    inner.error(
+      [index, 'predicateType'],
+      `an attestation needs a predicateType: a URI or a short name, or a list of at most ${MAX_TYPES}`,
+    );
   }
+  written.forEach((t, i) => {
+    if (typeof t !== 'string') return;
+    const path = Array.isArray(raw.predicateType) ? [index, 'predicateType', i] : [index, 'predicateType'];
+    const type = expandPredicateType(t);
+    if (type === undefined)
+      inner.error(
+        path,
+        `predicateType ${JSON.stringify(t)} is neither a URI nor a short name (${Object.keys(PREDICATE_TYPE_SHORT_NAMES).join(', ')})`,
+        { found: JSON.stringify(t) },
+      );
+    else if (!predicateTypes.includes(type)) predicateTypes.push(type);
+  });
   const items = Array.isArray(raw.authorities) ? (raw.authorities as unknown[]) : [];
   if (items.length === 0)
     inner.error([index, 'authorities'], 'an attestation needs at least one authority', {
@@ -155,10 +164,11 @@ function compileItem(ctx: CompileContext, raw: unknown, index: number): Required
           });
     }
   }
-  if (failed() || predicateType === undefined) return undefined;
+  if (failed() || predicateTypes.length === 0) return undefined;
   return {
     name,
-    predicateType,
+    predicateType: predicateTypes.join(' or '),
+    predicateTypes,
     authorities,
     threshold: threshold as number,
     ...(condition ? { condition } : {}),
@@ -297,7 +307,8 @@ function tryAuthority(
       verified = verifyBundle(p.bundle as Bundle, {
         artifact,
         authority,
-        predicateType: required.predicateType,
+        // The statement's own type, which is one of the required ones (checked again here, exactly).
+        predicateType: p.predicateType as string,
         limits: ATTESTATION_VERIFICATION_LIMITS,
       });
     } catch (e) {
@@ -436,7 +447,9 @@ function judge(
   }
   const limited = candidates.slice(0, ATTESTATION_VERIFICATION_LIMITS.maxCandidates);
   const prepared = limited.map(prepare);
-  const matching = prepared.flatMap((p, i) => (p.predicateType === required.predicateType ? [i] : []));
+  const matching = prepared.flatMap((p, i) =>
+    p.predicateType !== undefined && required.predicateTypes.includes(p.predicateType) ? [i] : [],
+  );
 
   const statics = required.authorities.filter(
     (a): a is Extract<Authority, { kind: 'static' }> => a.kind === 'static',
@@ -518,6 +531,7 @@ function judge(
     return [
       {
         authority: r.name,
+        predicateType: (prepared[r.attempt.candidate] as Prepared).predicateType as string,
         source: (prepared[r.attempt.candidate] as Prepared).source,
         keyFingerprint: v.keyFingerprint,
         ...(typeof signer.subject === 'string' ? { subject: signer.subject } : {}),
