@@ -21,9 +21,9 @@ export class PolicyFilesError extends Error {
 export async function readPoliciesForConfigMap(paths: readonly string[]): Promise<Map<string, string>> {
   const { files, problems } = await readPolicyFiles(paths);
   const result = loadPolicySet(files);
-  const errors = [...problems, ...(result.ok ? [] : result.diagnostics)].filter(
-    (d) => d.severity === 'error',
-  );
+  // With no readable file the loader adds "no policy files were given"; the problems already say why.
+  const loaded = result.ok ? [] : result.diagnostics.filter((d) => files.length > 0 || d.file !== '');
+  const errors = [...problems, ...loaded].filter((d) => d.severity === 'error');
   if (errors.length > 0) throw new PolicyFilesError(errors.map(formatDiagnostic));
   const data = new Map<string, string>();
   let bytes = 0;

@@ -150,10 +150,21 @@ export function toStructural(node: unknown, root: Schema, depth = 0): unknown {
     delete out.type;
     out['x-kubernetes-int-or-string'] = true;
   }
-  if (Array.isArray(out.anyOf) && out.type === undefined) {
-    const types = out.anyOf.map((b) => (isObject(b) ? b.type : undefined)).sort();
-    if (types.length === 2 && types[0] === 'integer' && types[1] === 'string')
+  for (const junctor of ['anyOf', 'oneOf'] as const) {
+    const branches = out[junctor];
+    if (!Array.isArray(branches) || out.type !== undefined) continue;
+    const types = branches.map((b) => (isObject(b) ? b.type : undefined));
+    if (types.every((t) => t === undefined)) continue; // value validation only, e.g. oneOf of `required`
+    if (junctor === 'anyOf' && types.length === 2 && [...types].sort().join() === 'integer,string') {
       out['x-kubernetes-int-or-string'] = true;
+      continue;
+    }
+    // A value of one of several types (a string or a list of them...) has no structural form: the
+    // CRD accepts any value there, and the policy loader checks it when the webhook loads the policy.
+    return {
+      ...(typeof out.description === 'string' ? { description: out.description } : {}),
+      'x-kubernetes-preserve-unknown-fields': true,
+    };
   }
   if (out.properties !== undefined && out.additionalProperties === false) delete out.additionalProperties;
   return out;
