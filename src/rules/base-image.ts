@@ -102,7 +102,11 @@ function judgePlatform(rule: BaseImageRule, p: PlatformContent): { found?: Found
       why.push(`${name} (${base.digest}) has no layers, which proves nothing`);
     } else if (isPrefix(base.layers, a.layers)) {
       return { found: { candidate, entry, by: 'layer digest', count: base.layers.length }, why };
-    } else if (isPrefix(base.diffIds, a.diffIds) && base.diffIds.length === base.layers.length) {
+    } else if (
+      isPrefix(base.diffIds, a.diffIds) &&
+      base.diffIds.length === base.layers.length &&
+      a.diffIds.length === a.layers.length
+    ) {
       return { found: { candidate, entry, by: 'diff_id', count: base.diffIds.length }, why };
     } else {
       why.push(
