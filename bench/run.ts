@@ -4,10 +4,12 @@
  */
 import { formatRegistryBench, runRegistryBench } from './registry.ts';
 import { runSignatureBench } from './signatures.ts';
+import { runWebhookBench } from './webhook.ts';
 
 const benchmarks: Readonly<Record<string, () => Promise<string>>> = {
   registry: async () => formatRegistryBench(await runRegistryBench({ log: (line) => console.error(line) })),
   signatures: () => runSignatureBench((line) => console.error(line)),
+  webhook: () => runWebhookBench((line) => console.error(line)),
 };
 
 const wanted = process.argv.slice(2);
