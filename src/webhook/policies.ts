@@ -4,7 +4,9 @@
  * stays active: a typo in a ConfigMap must neither open the cluster nor close it.
  */
 import type { ImageDecider } from '../app/decide.ts';
-import type { PolicySet } from '../policy/model.ts';
+import type { Policy, PolicySet } from '../policy/model.ts';
+import type { RegistryClient } from '../registry/client.ts';
+import { forNamespace, mergePolicies } from '../kubernetes/policy-crd.ts';
 import type { Diagnostic } from '../policy/load.ts';
 import { loadPolicyPaths } from '../policy/load.ts';
 import { formatDiagnostic } from '../policy/format-diagnostic.ts';
@@ -19,25 +21,50 @@ export type ReloadResult =
 
 export interface PolicyStoreEvents {
   onReload?(result: ReloadResult, previousVersion: string | undefined): void;
+  /** Policies from the cluster (ImagePolicy resources), added to the files' at each load. */
+  resources?(): readonly Policy[];
+  /** Cluster policies left out because a file policy has the same name. */
+  onConflicts?(conflicts: readonly string[]): void;
+}
+
+/** Builds a decider for a policy set, with a given registry client (the static one when absent). */
+export type MakeDecider = (policySet: PolicySet, registry?: RegistryClient) => ImageDecider;
+
+/**
+ * The engine of a set: by default the cluster-wide policies only; `scoped` adds the request's
+ * namespaced ones and its registry client.
+ */
+export function engineFor(policySet: PolicySet, makeDecider: MakeDecider): Engine {
+  const clusterWide = forNamespace(policySet, undefined);
+  return {
+    policySet: clusterWide,
+    decider: makeDecider(clusterWide),
+    scoped: ({ namespace, registry }) => {
+      const set = forNamespace(policySet, namespace);
+      return { policySet: set, decider: makeDecider(set, registry) };
+    },
+  };
 }
 
 export class PolicyStore {
   private engine: Engine | undefined;
   private watcher: Watcher | undefined;
   private readonly paths: readonly string[];
-  private readonly makeDecider: (policySet: PolicySet) => ImageDecider;
+  private readonly makeDecider: MakeDecider;
+  private full: PolicySet | undefined;
   private readonly events: PolicyStoreEvents;
   private loading: Promise<ReloadResult> | undefined;
   private again = false;
 
-  constructor(
-    paths: readonly string[],
-    makeDecider: (policySet: PolicySet) => ImageDecider,
-    events: PolicyStoreEvents = {},
-  ) {
+  constructor(paths: readonly string[], makeDecider: MakeDecider, events: PolicyStoreEvents = {}) {
     this.paths = paths;
     this.makeDecider = makeDecider;
     this.events = events;
+  }
+
+  /** The whole set in force (namespaced policies included). */
+  policySet(): PolicySet | undefined {
+    return this.full;
   }
 
   /** The engine in force, undefined until a set has loaded. */
@@ -69,7 +96,7 @@ export class PolicyStore {
   }
 
   private async loadOnce(): Promise<ReloadResult> {
-    const previous = this.engine?.policySet.version;
+    const previous = this.full?.version;
     let result: ReloadResult;
     try {
       const loaded = await loadPolicyPaths(this.paths);
@@ -78,15 +105,17 @@ export class PolicyStore {
           status: 'rejected',
           diagnostics: loaded.diagnostics.filter(isError).map(formatDiagnostic),
         };
-      } else if (loaded.policySet.version === previous) {
-        result = { status: 'unchanged', version: previous };
       } else {
-        this.engine = { policySet: loaded.policySet, decider: this.makeDecider(loaded.policySet) };
-        result = {
-          status: 'loaded',
-          version: loaded.policySet.version,
-          policies: loaded.policySet.policies.length,
-        };
+        const merged = mergePolicies(loaded.policySet, this.events.resources?.() ?? []);
+        if (merged.conflicts.length > 0) this.events.onConflicts?.(merged.conflicts);
+        const set = merged.policySet;
+        if (set.version === previous) {
+          result = { status: 'unchanged', version: set.version };
+        } else {
+          this.full = set;
+          this.engine = engineFor(set, this.makeDecider);
+          result = { status: 'loaded', version: set.version, policies: set.policies.length };
+        }
       }
     } catch (error) {
       result = {

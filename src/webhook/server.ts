@@ -23,6 +23,7 @@ import { admit, AdmissionReviewError, parseAdmissionReview, type Webhook } from 
 import { ImageReviewError, parseImageReview, reviewFailure, reviewImages } from './imagereview.ts';
 import type { AuditRecord, AuditSink } from './audit.ts';
 import type { WebhookMetrics } from './metrics.ts';
+import type { CredentialsResolver } from './credentials.ts';
 import { watchPaths, type Watcher } from './watch.ts';
 
 /**
@@ -44,6 +45,8 @@ export interface ServerOptions {
   readonly engine: () => Engine | undefined;
   readonly deadlineMs: number;
   readonly pin: boolean;
+  /** The workload's registry credentials (image pull secrets), when the Kubernetes API is available. */
+  readonly credentials?: CredentialsResolver;
   readonly audit: AuditSink;
   readonly logger: Logger;
   readonly metrics: WebhookMetrics;
@@ -139,6 +142,7 @@ export async function startWebhookServer(options: ServerOptions): Promise<Webhoo
       engine: options.engine,
       deadlineMs: options.deadlineMs,
       pin: options.pin,
+      ...(options.credentials ? { credentials: options.credentials } : {}),
     });
     record(result.audit);
     return result.review;

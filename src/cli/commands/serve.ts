@@ -9,10 +9,16 @@ import type { CommandContext, Io } from '../command.ts';
 import { collect } from '../command.ts';
 import {
   addRegistryOptions,
-  registryClientFromFlags,
+  registrySettingsFromFlags,
   timeoutMs,
   type RegistryFlags,
 } from '../registry-options.ts';
+import { createRegistryClient, type RegistryClient } from '../../registry/client.ts';
+import { loadDockerConfig, type CredentialStore } from '../../registry/credentials.ts';
+import { resolveTimeLimits } from '../../registry/limits.ts';
+import { createKubernetesApi } from '../../kubernetes/api.ts';
+import { PolicyResourceWatcher } from '../../kubernetes/policy-crd.ts';
+import { pullSecretCredentials, type PullSecretCredentials } from '../../webhook/credentials.ts';
 import { EXIT_ALLOWED, EXIT_ERROR, UsageError } from '../exit-codes.ts';
 import { createDecider } from '../../app/decide.ts';
 import { TagCache, VerdictCache } from '../../app/verdict-cache.ts';
@@ -35,6 +41,12 @@ export interface ServeOptions extends RegistryFlags {
   readonly logLevel: string;
   /** Decide from the references alone; never contact a registry (nothing can be pinned then). */
   readonly offline?: boolean;
+  /** Kubernetes API access from this kubeconfig (default: in-cluster when KUBERNETES_SERVICE_HOST is set). */
+  readonly kubeconfig?: string;
+  /** False with --no-kubernetes. */
+  readonly kubernetes?: boolean;
+  /** Watch ImagePolicy resources; default on when the API is available. */
+  readonly watchCrds?: boolean;
   readonly verdictTtl?: string;
   readonly denyTtl?: string;
   readonly tagTtl?: string;
@@ -42,7 +54,8 @@ export interface ServeOptions extends RegistryFlags {
 
 function seconds(value: string | undefined, flag: string): number {
   const n = Number(value ?? 0);
-  if (!Number.isFinite(n) || n < 0 || n > 86_400) throw new UsageError(`${flag} must be seconds between 0 and 86400, not ${JSON.stringify(value)}`);
+  if (!Number.isFinite(n) || n < 0 || n > 86_400)
+    throw new UsageError(`${flag} must be seconds between 0 and 86400, not ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -52,6 +65,35 @@ export interface ServeControl {
   readonly onListening?: (server: WebhookServer, policies: PolicyStore) => void;
   /** Fast file watching for tests. */
   readonly watchOptions?: { debounceMs?: number; pollMs?: number };
+  /** The environment (KUBERNETES_SERVICE_HOST); default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Fast retries for tests. */
+  readonly kubernetesBackoff?: { initialMs?: number; maxMs?: number };
+}
+
+/** The Kubernetes API the flags ask for, or undefined for none. */
+function kubernetesFromFlags(opts: ServeOptions, env: NodeJS.ProcessEnv, deadlineMs: number) {
+  if (opts.kubernetes === false) {
+    if (opts.kubeconfig) throw new UsageError('--kubeconfig and --no-kubernetes contradict each other');
+    if (opts.watchCrds === true)
+      throw new UsageError('--watch-crds needs the Kubernetes API (not --no-kubernetes)');
+    return undefined;
+  }
+  if (!opts.kubeconfig && !env.KUBERNETES_SERVICE_HOST) {
+    if (opts.watchCrds === true) {
+      throw new UsageError('--watch-crds needs the Kubernetes API: give --kubeconfig, or run in a cluster');
+    }
+    return undefined;
+  }
+  try {
+    // Each call is spent inside an admission deadline: leave most of it to the registries.
+    return createKubernetesApi({
+      ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
+      requestTimeoutMs: Math.min(5_000, Math.max(500, Math.floor(deadlineMs / 3))),
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
@@ -104,23 +146,63 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
     );
   }
 
-  const registry = opts.offline ? undefined : await registryClientFromFlags(opts);
+  const kubernetes = kubernetesFromFlags(opts, control.env ?? process.env, deadlineMs);
+  let registry: RegistryClient | undefined;
+  let credentials: PullSecretCredentials | undefined;
+  if (!opts.offline) {
+    const settings = await registrySettingsFromFlags(opts);
+    let staticCredentials: CredentialStore;
+    try {
+      staticCredentials = await loadDockerConfig(settings.dockerConfigPath, {
+        helperTimeoutMs: resolveTimeLimits(settings.timeouts).credentialHelperMs,
+      });
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    const makeClient = (store: CredentialStore) => createRegistryClient({ ...settings, credentials: store });
+    try {
+      registry = makeClient(staticCredentials);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    // A client per pull-secret set: tokens are per credential (docs/webhook.md, "Registry credentials").
+    if (kubernetes) credentials = pullSecretCredentials(kubernetes, staticCredentials, makeClient);
+  }
+  const resources =
+    kubernetes && opts.watchCrds !== false
+      ? new PolicyResourceWatcher(kubernetes, {
+          onChange: () => void policies.reload(),
+          logger: {
+            info: (fields, message) => logger.info(fields, message),
+            warn: (fields, message) => logger.warn(fields, message),
+            error: (fields, message) => logger.error(fields, message),
+          },
+          ...(control.kubernetesBackoff ? { backoff: control.kubernetesBackoff } : {}),
+        })
+      : undefined;
   // Shared across policy reloads: the policy set's version is part of every verdict key.
   const cache = {
-    verdicts: new VerdictCache({ allowTtlMs: seconds(opts.verdictTtl, '--verdict-ttl') * 1000, denyTtlMs: seconds(opts.denyTtl, '--deny-ttl') * 1000 }),
+    verdicts: new VerdictCache({
+      allowTtlMs: seconds(opts.verdictTtl, '--verdict-ttl') * 1000,
+      denyTtlMs: seconds(opts.denyTtl, '--deny-ttl') * 1000,
+    }),
     tags: new TagCache({ ttlMs: seconds(opts.tagTtl, '--tag-ttl') * 1000 }),
   };
   metrics.observeCaches(cache);
   const policies = new PolicyStore(
     opts.policy,
-    (set) =>
+    (set, client) =>
       createDecider(
         set,
         registry
-          ? { offline: false, registry, timeoutMs: decisionMs, cache }
+          ? { offline: false, registry: client ?? registry, timeoutMs: decisionMs, cache }
           : { offline: true, timeoutMs: decisionMs, cache },
       ),
     {
+      ...(resources ? { resources: () => resources.policies() } : {}),
+      onConflicts(conflicts) {
+        logger.error({ conflicts }, 'policy resources ignored: their names are taken by policy files');
+      },
       onReload(result, previous) {
         metrics.policyReloads.inc({ result: result.status });
         if (result.status === 'loaded') {
@@ -137,6 +219,12 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
   );
   let server: WebhookServer | undefined;
   try {
+    if (resources) {
+      // Serving without the cluster's policies could admit what they deny: wait for the first list.
+      resources.start();
+      logger.info('listing ClusterImagePolicy and ImagePolicy resources');
+      await Promise.race([resources.synced(), stopped(control.signal)]);
+    }
     const first = await policies.reload();
     if (first.status === 'rejected') {
       for (const line of first.diagnostics) io.stderr.write(line + '\n');
@@ -152,6 +240,7 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
         engine: () => policies.current(),
         deadlineMs,
         pin: opts.pin,
+        ...(credentials ? { credentials: credentials.resolve } : {}),
         audit,
         logger,
         metrics,
@@ -161,7 +250,14 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
       throw new UsageError((error as Error).message);
     }
     logger.info(
-      { port: server.port, pin: opts.pin, offline: opts.offline === true, deadlineMs },
+      {
+        port: server.port,
+        pin: opts.pin,
+        offline: opts.offline === true,
+        deadlineMs,
+        kubernetes: kubernetes !== undefined,
+        watchCrds: resources !== undefined,
+      },
       'portcullis webhook listening',
     );
     control.onListening?.(server, policies);
@@ -170,7 +266,9 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
     return EXIT_ALLOWED;
   } finally {
     policies.close();
+    await resources?.close();
     await server?.close();
+    await credentials?.close();
     await registry?.close();
     await audit.close();
   }
@@ -205,7 +303,11 @@ export function registerServe(program: Command, { io, setExitCode }: CommandCont
     .option('--host <address>', 'address to listen on', '0.0.0.0')
     .option('--audit-log <file>', 'append one JSON line per decision to this file (default: stdout)')
     .option('--no-pin', 'do not pin allowed images to their verified digest in /mutate')
-    .option('--verdict-ttl <seconds>', 'reuse an allowed verdict for the same digest and policies (0: never)', '300')
+    .option(
+      '--verdict-ttl <seconds>',
+      'reuse an allowed verdict for the same digest and policies (0: never)',
+      '300',
+    )
     .option('--deny-ttl <seconds>', 'reuse a denial for the same digest and policies (0: never)', '30')
     .option('--tag-ttl <seconds>', 'reuse a tag resolution for this long (0: resolve every time)', '10')
     .option(
@@ -219,6 +321,16 @@ export function registerServe(program: Command, { io, setExitCode }: CommandCont
       false,
     )
     .option('--log-level <level>', `log level (${LOG_LEVELS.join(', ')})`, 'info')
+    .option(
+      '--kubeconfig <file>',
+      'reach the Kubernetes API with this kubeconfig (default: in-cluster when KUBERNETES_SERVICE_HOST is set)',
+    )
+    .option('--no-kubernetes', 'never use the Kubernetes API (no image pull secrets, no policy resources)')
+    .option(
+      '--watch-crds',
+      'load ClusterImagePolicy/ImagePolicy resources (default when the API is available)',
+    )
+    .option('--no-watch-crds', 'do not load policy resources from the cluster')
     .action(async (opts: ServeOptions) => setExitCode(await runServe(opts, io)));
   addRegistryOptions(command);
 }
