@@ -183,10 +183,10 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
   // Shared across policy reloads: the policy set's version is part of every verdict key.
   const cache = {
     verdicts: new VerdictCache({
-      allowTtlMs: seconds(opts.verdictTtl, '--verdict-ttl') * 1000,
-      denyTtlMs: seconds(opts.denyTtl, '--deny-ttl') * 1000,
+      allowTtlMs: seconds(opts.verdictTtl ?? '300', '--verdict-ttl') * 1000,
+      denyTtlMs: seconds(opts.denyTtl ?? '30', '--deny-ttl') * 1000,
     }),
-    tags: new TagCache({ ttlMs: seconds(opts.tagTtl, '--tag-ttl') * 1000 }),
+    tags: new TagCache({ ttlMs: seconds(opts.tagTtl ?? '10', '--tag-ttl') * 1000 }),
   };
   metrics.observeCaches(cache);
   const policies = new PolicyStore(
