@@ -4,7 +4,7 @@
  * Objects of other kinds are looked at only where a pod spec conventionally lives (Argo Rollouts,
  * Knative-like CRDs), because silently skipping a workload CRD would leave its images unchecked.
  */
-import { isMap, isSeq } from 'yaml';
+import { isMap, isScalar, isSeq } from 'yaml';
 import type { Document, LineCounter, Node, YAMLMap } from 'yaml';
 import { describeNode, deref, getField, nodePosition, stringValue } from './yaml-documents.ts';
 import type { Findings } from './findings.ts';
@@ -46,6 +46,7 @@ interface ObjectIdentity {
   apiVersion?: string;
   namespace?: string;
   name?: string;
+  labels?: Record<string, string>;
 }
 
 /** Returns false when the mapping is not a Kubernetes object (it has no `kind`). */
@@ -75,9 +76,14 @@ export function extractKubernetesObject(
     return true;
   }
   const known = POD_SPEC_PATHS[kind];
+  // Labels are read only from objects that carry images: a Service's labels are none of our business.
+  const withLabels = (): ObjectIdentity => {
+    const labels = objectLabels(ctx, metadata);
+    return labels === undefined ? identity : { ...identity, labels };
+  };
   if (known !== undefined) {
     const podSpec = walkMaps(ctx, identity, object, known, prefix);
-    if (podSpec !== undefined) extractPodSpec(ctx, identity, podSpec, `${prefix}${known.join('.')}.`);
+    if (podSpec !== undefined) extractPodSpec(ctx, withLabels(), podSpec, `${prefix}${known.join('.')}.`);
     return true;
   }
   for (const keys of CONVENTIONAL_POD_SPEC_PATHS) {
@@ -89,7 +95,7 @@ export function extractKubernetesObject(
       continue;
     }
     const note = `kind ${kind} is not a built-in workload kind; the pod spec at ${keys.join('.')} was checked`;
-    extractPodSpec(ctx, identity, candidate, `${prefix}${keys.join('.')}.`, note);
+    extractPodSpec(ctx, withLabels(), candidate, `${prefix}${keys.join('.')}.`, note);
     break;
   }
   return true;
@@ -218,6 +224,7 @@ function imageAt(
     ...(identity.apiVersion === undefined ? {} : { apiVersion: identity.apiVersion }),
     ...(identity.namespace === undefined ? {} : { namespace: identity.namespace }),
     ...(identity.name === undefined ? {} : { name: identity.name }),
+    ...(identity.labels === undefined ? {} : { labels: identity.labels }),
     documentIndex: ctx.documentIndex,
     path,
   };
@@ -256,6 +263,46 @@ function walkMaps(
     current = next;
   }
   return current;
+}
+
+/**
+ * `metadata.labels` (for `spec.match` objectSelector): undefined when none are written. Labels that are
+ * not a mapping of strings to strings are a problem (the API server would refuse them), so an object
+ * whose labels cannot be read is never judged as if it had none.
+ */
+function objectLabels(
+  ctx: YamlDocumentContext,
+  metadata: Node | undefined,
+): Record<string, string> | undefined {
+  if (!isMap(metadata)) return undefined;
+  const labels = getField(ctx.doc, metadata, 'labels');
+  if (labels === undefined || (isScalar(labels) && labels.value === null)) return undefined;
+  if (!isMap(labels)) {
+    problem(ctx, labels, `metadata.labels must be a mapping, got ${describeNode(labels)}`, 'WRONG_TYPE');
+    return undefined;
+  }
+  const entries: [string, string][] = [];
+  for (const pair of labels.items) {
+    const key = stringValue(deref(ctx.doc, pair.key));
+    const value = deref(ctx.doc, pair.value);
+    const text = isScalar(value) && value.value === null ? '' : stringValue(value);
+    if (key === undefined || key === '<<' || text === undefined) {
+      const at = isScalar(value) || isMap(value) || isSeq(value) ? value : labels;
+      const what =
+        key === undefined || key === '<<' ? 'a key that is not a string' : `label ${JSON.stringify(key)}`;
+      problem(
+        ctx,
+        at,
+        `metadata.labels: ${what} must map to a string (quote numbers and booleans), got ${describeNode(value)}`,
+        'WRONG_TYPE',
+      );
+      return undefined;
+    }
+    entries.push([key, text]);
+  }
+  if (entries.length === 0) return undefined;
+  // fromEntries defines own properties, so a `__proto__` label is a label, not a prototype.
+  return Object.fromEntries(entries);
 }
 
 function lookupMaps(doc: Document.Parsed, start: YAMLMap, keys: readonly string[]): YAMLMap | undefined {

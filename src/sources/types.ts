@@ -20,6 +20,11 @@ export interface ImageSource {
   apiVersion?: string;
   namespace?: string;
   name?: string;
+  /**
+   * Kubernetes workloads: the object's own `metadata.labels`; absent when it writes none. Labels that are
+   * not strings are a SourceProblem instead, never read as no labels.
+   */
+  labels?: Record<string, string>;
   /** Which YAML document (0-based) of the file; set for every YAML or JSON source. */
   documentIndex?: number;
   /**
