@@ -176,7 +176,7 @@ void test('contradictions within a policy are errors', () => {
   ]);
 });
 
-void test('rule items need exactly one kind; reserved kinds say "not supported yet" (spec.match is accepted)', () => {
+void test('rule items need exactly one kind; a kind with the wrong shape is refused (spec.match is accepted)', () => {
   const rules = [
     '    - name: x',
     '    - tags: { forbid: [a] }',
@@ -187,10 +187,10 @@ void test('rule items need exactly one kind; reserved kinds say "not supported y
     '',
   ].join('\n');
   assert.deepEqual(lint(policy('prod', rules, '  match: {namespaces: [prod]}\n')), [
-    'p.yaml:10:7: error: a rule must have exactly one rule kind, found none (at spec.rules[0]; expected exactly one of registries, repositories, tags, digests, signatures)',
-    'p.yaml:11:7: error: a rule must have exactly one rule kind, found 2 (tags, digests); write each as its own list item (at spec.rules[1]; found tags, digests, expected exactly one of registries, repositories, tags, digests, signatures)',
+    'p.yaml:10:7: error: a rule must have exactly one rule kind, found none (at spec.rules[0]; expected exactly one of registries, repositories, tags, digests, signatures, attestations, attributes, baseImage)',
+    'p.yaml:11:7: error: a rule must have exactly one rule kind, found 2 (tags, digests); write each as its own list item (at spec.rules[1]; found tags, digests, expected exactly one of registries, repositories, tags, digests, signatures, attestations, attributes, baseImage)',
     'p.yaml:12:25: error: invalid digest "sha256:1" (at spec.rules[1].digests.deny[0]; found "sha256:1", expected algorithm:hex in lower case: sha256:<64 hex> or sha512:<128 hex>)',
-    'p.yaml:13:7: error: rule kind "attestations" is reserved for a future version of the policy language and not supported yet (at spec.rules[2].attestations; expected one of registries, repositories, tags, digests, signatures)',
+    'p.yaml:13:21: error: wrong type: expected a list (at spec.rules[2].attestations; found a mapping, expected a list)',
   ]);
   // Rule names are unique within a policy.
   const named = [

@@ -90,9 +90,9 @@ void test('the rule-kind registry: keys match kinds, reserved kinds are not impl
   for (const [key, definition] of Object.entries(ruleKinds)) assert.equal(definition.kind, key);
   for (const reserved of RESERVED_RULE_KINDS) assert.equal(isRuleKind(reserved), false, reserved);
   const bogus = {
-    kind: 'attestations',
+    kind: 'provenance',
     name: 's',
     source: { file: 'f', line: 1, column: 1 },
   } as unknown as Rule;
-  assert.deepEqual(evaluateRule(bogus, factsFor('nginx')), fail('rule kind "attestations" is not supported'));
+  assert.deepEqual(evaluateRule(bogus, factsFor('nginx')), fail('rule kind "provenance" is not supported'));
 });
