@@ -8,10 +8,31 @@ import { extractFromPaths } from '../../sources/index.ts';
 import { toJson, toText, type ReportEntry } from '../report.ts';
 import { EXIT_ALLOWED, EXIT_DENIED, EXIT_ERROR, UsageError } from '../exit-codes.ts';
 import { mapLimit } from '../../util/map-limit.ts';
+import type { AdmissionContext } from '../../engine/facts.ts';
+import type { ImageSource } from '../../sources/types.ts';
 
 export interface CheckOptions extends DecisionOptions {
   /** Dockerfile ARG values, as `docker build --build-arg` takes them. */
   readonly buildArg?: string[];
+  /** The namespace of manifests that name none (as `kubectl apply -n`); otherwise unknown. */
+  readonly namespace?: string;
+}
+
+/**
+ * The Kubernetes context `spec.match` sees: the manifest's kind, namespace and labels. Compose files and
+ * Dockerfiles have none, and an unknown context makes every `match` count as matching (fail closed).
+ */
+export function manifestContext(
+  source: ImageSource,
+  defaultNamespace?: string,
+): AdmissionContext | undefined {
+  if (source.format !== 'kubernetes') return undefined;
+  const namespace = source.namespace ?? defaultNamespace;
+  return {
+    ...(source.kind !== undefined ? { kind: source.kind } : {}),
+    ...(namespace !== undefined && namespace !== '' ? { namespace } : {}),
+    labels: source.labels ?? {},
+  };
 }
 
 function parseBuildArgs(values: readonly string[] = []): Record<string, string> {
@@ -26,6 +47,11 @@ function parseBuildArgs(values: readonly string[] = []): Record<string, string> 
 
 export async function runCheck(paths: string[], opts: CheckOptions, io: Io): Promise<number> {
   const buildArgs = parseBuildArgs(opts.buildArg);
+  if (opts.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(opts.namespace)) {
+    throw new UsageError(
+      `--namespace takes a namespace name (lower-case letters, digits and '-', at most 63), not ${JSON.stringify(opts.namespace)}`,
+    );
+  }
   const policySet = await loadPoliciesOrExplain(opts.policy, io);
   const { images, problems } = await extractFromPaths(paths, io.readStdin, { buildArgs });
   const { decider, close } = await deciderFor(policySet, opts);
@@ -34,7 +60,8 @@ export async function runCheck(paths: string[], opts: CheckOptions, io: Io): Pro
     const tick = progress(io, images.length);
     let done = 0;
     entries = await mapLimit(images, DECISION_CONCURRENCY, async (occurrence) => {
-      const decision = await decider.decide(occurrence.image);
+      const context = manifestContext(occurrence.source, opts.namespace);
+      const decision = await decider.decide(occurrence.image, context ? { context } : {});
       tick(++done);
       return { decision, source: occurrence.source, ...(occurrence.note ? { note: occurrence.note } : {}) };
     });
@@ -55,7 +82,12 @@ export function registerCheck(program: Command, { io, setExitCode }: CommandCont
     .option('-p, --policy <path>', 'policy file or directory (repeatable)', collect)
     .addOption(outputOption())
     .option('--offline', 'use only what the references say; never contact a registry', false)
-    .option('--build-arg <name=value>', 'Dockerfile ARG value, as docker build takes it (repeatable)', collect)
+    .option('-n, --namespace <name>', "namespace of manifests that name none, for policies' spec.match")
+    .option(
+      '--build-arg <name=value>',
+      'Dockerfile ARG value, as docker build takes it (repeatable)',
+      collect,
+    )
     .action(async (paths: string[], opts: CheckOptions) => setExitCode(await runCheck(paths, opts, io)));
   addRegistryOptions(command);
 }
