@@ -18,7 +18,7 @@ import { isRecord, tracking } from './support.ts';
 import type { CompileContext, RuleKindDefinition } from './types.ts';
 
 const PLATFORM = /^[a-z0-9_]+\/[a-z0-9_]+(?:\/[a-z0-9_.]+)?$/;
-const SIZE = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/;
+const SIZE = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$/;
 const SIZE_UNITS: Record<string, number> = {
   B: 1,
   KB: 1e3,
@@ -34,13 +34,13 @@ const AGE = /^(\d{1,6})(d|h|m|s)$/;
 const AGE_SECONDS: Record<string, number> = { d: 86400, h: 3600, m: 60, s: 1 };
 const KNOWN_KEYS = ['condition', 'message', 'platforms', 'nonRoot', 'maxSize', 'maxAge', 'requiredLabels'];
 
-/** `200MB` (SI), `190MiB` (binary) or a number of bytes. */
+/** `200MB` (SI), `190MiB` (binary) or a number of bytes (`200000000`). */
 export function parseSize(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isSafeInteger(value) && value > 0 ? value : undefined;
   if (typeof value !== 'string') return undefined;
   const m = SIZE.exec(value.trim());
   if (!m) return undefined;
-  const bytes = Math.floor(Number(m[1]) * (SIZE_UNITS[m[2] ?? ''] ?? NaN));
+  const bytes = Math.floor(Number(m[1]) * (SIZE_UNITS[m[2] ?? 'B'] ?? NaN));
   return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
 }
 
@@ -116,7 +116,7 @@ function compile(raw: unknown, outer: CompileContext): AttributesRule | undefine
     if (bytes === undefined) {
       ctx.error(['maxSize'], `invalid size ${JSON.stringify(raw.maxSize)}`, {
         found: JSON.stringify(raw.maxSize),
-        expected: 'a positive size such as 200MB, 190MiB or a number of bytes',
+        expected: 'a positive size such as 200MB, 190MiB or 200000000 (bytes)',
       });
     } else rule.maxSizeBytes = bytes;
   }
