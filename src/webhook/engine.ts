@@ -3,7 +3,7 @@
  * `timeoutSeconds` and then applies `failurePolicy`; Portcullis answers first, with a denial that says
  * what was not finished, so the outcome never depends on the cluster's failure policy.
  */
-import type { ImageDecider } from '../app/decide.ts';
+import type { DecideRequest, ImageDecider } from '../app/decide.ts';
 import type { Decision } from '../engine/decision.ts';
 import type { PolicySet } from '../policy/model.ts';
 import type { RegistryClient } from '../registry/client.ts';
@@ -41,6 +41,8 @@ export async function decideAll(
   engine: Engine,
   images: readonly string[],
   deadlineMs: number,
+  /** The same for every image of the request (its Kubernetes context, for `spec.match`). */
+  request: DecideRequest = {},
 ): Promise<Map<string, ImageResult>> {
   const distinct = [...new Set(images)];
   const results = new Map<string, ImageResult>();
@@ -51,7 +53,7 @@ export async function decideAll(
       const image = distinct[next++]!;
       let result: ImageResult;
       try {
-        result = { decision: await engine.decider.decide(image) };
+        result = { decision: await engine.decider.decide(image, request) };
       } catch (error) {
         result = { error: `internal error: ${error instanceof Error ? error.message : String(error)}` };
       }
