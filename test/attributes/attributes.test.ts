@@ -77,6 +77,16 @@ before(async () => {
   good = buildImage({ seed: 'good', config: GOOD_CONFIG });
   await pushBuilt(host, 'acme/good', good, 'v1');
   await pushBuilt(host, 'acme/root', buildImage({ seed: 'root', config: ROOT_CONFIG }), 'v1');
+  const history = Array.from({ length: 200 }, (_, i) => ({ created_by: `step ${i}` }));
+  await pushBuilt(
+    host,
+    'acme/history',
+    buildImage({
+      seed: 'history',
+      config: { ...GOOD_CONFIG, history, config: { User: 'app', Labels: { big: 'y'.repeat(500_000) } } },
+    }),
+    'v1',
+  );
   await pushBuilt(
     host,
     'acme/s390x',
@@ -256,6 +266,15 @@ describe('errors deny with the reason', () => {
     denied(
       await decide(condition("config.config.Nope == 'x'"), `${host}/acme/good:v1`),
       /^linux\/amd64 \(sha256:[0-9a-f]{64}\): condition `config\.config\.Nope == 'x'`: .*Nope/,
+    );
+  });
+
+  void test('an expression over the cost budget denies, naming it', async () => {
+    // Each contains() is charged 50,000 units for the 500,000-character label: 200 of them exceed 1,000,000.
+    const expr = '!config.history.exists(h, config.config.Labels.big.contains(h.created_by))';
+    denied(
+      await decide(condition(expr), `${host}/acme/history:v1`),
+      /^linux\/amd64 \(sha256:[0-9a-f]{64}\): condition `!config\.history\.exists\(h, .*`: .*budget/,
     );
   });
 
