@@ -7,6 +7,7 @@
  * object (annotations, labels) is trusted as evidence of an earlier verification.
  */
 import type { Decision } from '../engine/decision.ts';
+import type { AdmissionContext } from '../engine/facts.ts';
 import type {
   AdmissionRequest,
   AdmissionResponse,
@@ -162,6 +163,11 @@ export interface AdmissionOptions {
   readonly pin: boolean;
   /** The workload's registry credentials (image pull secrets); absent without a Kubernetes API. */
   readonly credentials?: CredentialsResolver;
+  /**
+   * A namespace's labels from the Kubernetes API (src/kubernetes/api.ts); undefined when unknown. Asked
+   * only when a loaded policy has a `match.namespaceSelector`; unknown labels make it apply (fail closed).
+   */
+  readonly namespaceLabels?: (namespace: string) => Promise<Readonly<Record<string, string>> | undefined>;
 }
 
 export interface AdmissionResult {
@@ -214,17 +220,22 @@ export async function admit(
     if (!loaded) return deny('portcullis has no policies loaded yet; nothing can be admitted until it has');
     const started = Date.now();
     const credentials = await requestCredentials(options, request, found.kind);
-    if (credentials) pullSecrets = { pullSecrets: credentials };
+    if (credentials) {
+      const { used, notes, problem } = credentials;
+      pullSecrets = { pullSecrets: { used, notes, ...(problem !== undefined ? { problem } : {}) } };
+    }
     const engine = loaded.scoped
       ? loaded.scoped({
           ...(record.namespace !== '' ? { namespace: record.namespace } : {}),
           ...(credentials?.registry ? { registry: credentials.registry } : {}),
         })
       : loaded;
+    const context = await admissionContext(request, engine, options);
     const results = await decideAll(
       engine,
       found.images.map((i) => i.image),
       Math.max(1, options.deadlineMs - (Date.now() - started)),
+      { context },
     );
     // /mutate judges each image it pins as pinned (name:tag@digest), which is what gets stored. Pinning
     // only adds the verified digest, and no rule passes a reference without one yet fails it with one,
@@ -245,7 +256,7 @@ export async function admit(
     const undecided = [...targets.values()].map((t) => t.pinned).filter((p) => !pinnedResults.has(p));
     if (undecided.length > 0) {
       const remaining = Math.max(1, options.deadlineMs - (Date.now() - started));
-      const again = await decideAll(engine, undecided, remaining);
+      const again = await decideAll(engine, undecided, remaining, { context });
       pinnedResults = new Map([...pinnedResults, ...again]);
     }
     const pinPaths = new Set(toPin.map((i) => i.pointer));
@@ -288,6 +299,58 @@ export async function admit(
     const message = error instanceof Error ? error.message : String(error);
     return deny(`portcullis failed to check this request (internal error: ${oneLine(message)}); denied`);
   }
+}
+
+/**
+ * What `spec.match` sees: the kind and namespace the API server names, the object's own labels, and the
+ * namespace's labels when a policy needs them. Anything unreadable stays unknown, which never skips a
+ * policy. Labels select; they never vouch for anything.
+ */
+async function admissionContext(
+  request: AdmissionRequest,
+  engine: Engine,
+  options: AdmissionOptions,
+): Promise<AdmissionContext> {
+  const meta = metadataOf(request.object) ?? {};
+  const namespace =
+    request.namespace !== undefined && request.namespace !== ''
+      ? request.namespace
+      : typeof meta.namespace === 'string' && meta.namespace !== ''
+        ? meta.namespace
+        : undefined;
+  const labels = stringMap(meta.labels);
+  let namespaceLabels: Readonly<Record<string, string>> | undefined;
+  const needed = engine.policySet.policies.some((p) => p.match?.namespaceSelector !== undefined);
+  if (needed && namespace !== undefined && options.namespaceLabels) {
+    // Bounded: a slow API server costs at most a quarter of the deadline, then the labels are unknown.
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), Math.max(1, Math.floor(options.deadlineMs / 4)));
+    });
+    try {
+      const found = await Promise.race([options.namespaceLabels(namespace), giveUp]);
+      namespaceLabels = found === undefined ? undefined : stringMap(found);
+    } catch {
+      namespaceLabels = undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  return {
+    kind: request.kind.kind,
+    ...(namespace !== undefined ? { namespace } : {}),
+    ...(labels !== undefined ? { labels } : {}),
+    ...(namespaceLabels !== undefined ? { namespaceLabels } : {}),
+  };
+}
+
+/** A string→string map (absent = `{}`); undefined when anything in it is not a string. */
+function stringMap(value: unknown): Record<string, string> | undefined {
+  if (value === undefined || value === null) return {};
+  if (!isObject(value)) return undefined;
+  const entries = Object.entries(value);
+  if (!entries.every(([, v]) => typeof v === 'string')) return undefined;
+  return Object.fromEntries(entries) as Record<string, string>;
 }
 
 /**
