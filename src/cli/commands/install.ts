@@ -12,6 +12,7 @@ import {
   formatManifests,
   InstallOptionError,
   OUTPUT_FORMATS,
+  policyCrds,
   type InstallOptions,
   type OutputFormat,
 } from '../../install/index.ts';
@@ -35,6 +36,7 @@ export interface InstallFlags {
   readonly timeoutSeconds: string;
   readonly excludeNamespace?: string[];
   readonly output: OutputFormat;
+  readonly crdsOnly: boolean;
 }
 
 async function options(flags: InstallFlags): Promise<InstallOptions> {
@@ -66,6 +68,11 @@ async function options(flags: InstallFlags): Promise<InstallOptions> {
 }
 
 export async function runInstall(flags: InstallFlags, io: Io): Promise<number> {
+  if (flags.crdsOnly) {
+    // For upgrades: Helm installs CRDs once and never updates them (deploy/helm/portcullis/crds).
+    io.stdout.write(formatManifests(policyCrds(), flags.output));
+    return EXIT_ALLOWED;
+  }
   let opts: InstallOptions;
   try {
     opts = await options(flags);
@@ -118,6 +125,7 @@ export function registerInstall(program: Command, { io, setExitCode }: CommandCo
       'webhook timeoutSeconds (1-30); serve answers a second sooner',
       String(DEFAULTS.timeoutSeconds),
     )
+    .option('--crds-only', 'print only the policy CustomResourceDefinitions (to upgrade them)', false)
     .addOption(
       new Option('-o, --output <format>', 'output format').choices([...OUTPUT_FORMATS]).default('yaml'),
     )
