@@ -1,17 +1,20 @@
 /**
  * A THIN STUB of the Kubernetes API server, for tests only: no kube-apiserver can run here.
  *
- * It serves, over plain HTTP on 127.0.0.1, the shapes a real API server returns (taken from
+ * It serves, over HTTPS on 127.0.0.1 (a test CA, given in the kubeconfig it writes), the shapes a real API server returns (taken from
  * `kubectl get -o json` and `kubectl get --raw '...?watch=true'` output of a v1.31 cluster): Secret,
  * ServiceAccount, Namespace, 404 Status, lists with `metadata.resourceVersion`, and watch streams of
  * newline-delimited `{"type","object"}` events, including `ERROR` with a 410 Gone Status. It checks the
  * bearer token from the kubeconfig it writes. It does NOT implement admission, RBAC, field selectors or
  * anything else of a real API server.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { makeCa } from '../webhook/tls.ts';
 
 type Json = Record<string, unknown>;
 
@@ -159,9 +162,14 @@ export async function startStubApiServer(): Promise<StubApiServer> {
     res.end(JSON.stringify(found.object));
   };
 
-  const server: Server = createServer(handle);
+  const ca = makeCa();
+  const cert = ca.issue('stub-apiserver');
+  const server: Server = createServer(
+    { cert: readFileSync(cert.certFile), key: readFileSync(cert.keyFile) },
+    handle,
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   return {
     url,
@@ -175,7 +183,7 @@ export async function startStubApiServer(): Promise<StubApiServer> {
           'kind: Config',
           'clusters:',
           `- name: stub`,
-          `  cluster: {server: "${url}"}`,
+          `  cluster: {server: "${url}", certificate-authority-data: ${Buffer.from(ca.caPem).toString('base64')}}`,
           'users:',
           `- name: portcullis`,
           `  user: {token: ${TOKEN}}`,
