@@ -496,3 +496,11 @@ test('a policy with an error fails the install with its position, before anythin
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('--crds-only prints just the policy CRDs (what the chart ships in crds/)', async () => {
+  const { objects } = await install(['--crds-only']);
+  assert.deepEqual(
+    objects.map((o) => [o.kind, o.metadata.name]),
+    EXPECTED.filter(([kind]) => kind === 'CustomResourceDefinition'),
+  );
+});
