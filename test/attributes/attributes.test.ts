@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPolicySet } from '../../src/policy/load.ts';
 import { startFaultProxy } from '../harness/fault-proxy.ts';
+import { replayRegistryDump } from '../harness/fixtures.ts';
 import {
   buildImage,
   buildIndex,
@@ -123,6 +124,7 @@ before(async () => {
     },
   ]);
   await pushBuilt(host, 'acme/both', both, 'v1');
+  await replayRegistryDump(host, { repos: ['test/multiarch-skopeo'] });
   layoutDir = await mkdtemp(join(tmpdir(), 'portcullis-attributes-'));
   await writeLayout(layoutDir, [
     { manifest: bigImage(), tag: 'big' },
@@ -352,4 +354,22 @@ describe('lint', () => {
     );
     assert.match(first('{nonRoot: false}'), /the attributes rule has no constraints/);
   });
+});
+
+void test('the real multi-arch fixture (skopeo-signed img-index): each platform judged with its own config', async () => {
+  const image = `${host}/test/multiarch-skopeo:v1`;
+  const amd = 'sha256:a26b9f2187e829cdbda806d6729e554ec8534d6d856a10b33667191ab33a28c9';
+  const arm = 'sha256:b9a7e9b281a650b5c1b977cd60923f64d624a7b75c69260b416f8d270fa363b1';
+  allowed(
+    await decide('    - attributes: {platforms: [linux/amd64, linux/arm64]}\n', image),
+    /^all 2 platforms \(linux\/amd64, linux\/arm64\): every image attribute constraint holds$/,
+  );
+  const d = await decide('    - attributes: {nonRoot: true}\n', image);
+  denied(d, /./);
+  assert.equal(
+    reasonOf(d),
+    `linux/amd64 (${amd}): it runs as root (no user is set) | linux/arm64 (${arm}): it runs as root (no user is set)`,
+  );
+  // Reproducible builds say 1970: a freshness rule denies them.
+  denied(await decide(condition(RECENT), image), /^linux\/amd64 .* is false \| linux\/arm64 .* is false$/);
 });
