@@ -171,8 +171,8 @@ function rbac(ns: string, policyConfigMap: string): KubeObject[] {
       metadata: { name: APP_NAME, namespace: ns, labels: labels('webhook') },
       rules: [
         rule(
-          'The policy ConfigMap through the API (the mounted copy lags by up to a minute), and nothing ' +
-            'else in this namespace: limited to that one name.',
+          'The policy ConfigMap, for reading it through the API (sooner than the kubelet refreshes the ' +
+            'mounted copy; serve reads only the mounted copy today), and nothing else in this namespace.',
           {
             apiGroups: [''],
             resources: ['configmaps'],

@@ -216,7 +216,7 @@ test('RBAC: read-only, secrets only by name, configmaps only in its namespace, e
   );
   assert.match(
     yaml,
-    /# The policy ConfigMap through the API[^]*?\n {2}- apiGroups:\n {6}- ""\n {4}resources:\n {6}- configmaps/,
+    /# The policy ConfigMap, for reading it through the API[^]*?\n {2}- apiGroups:\n {6}- ""\n {4}resources:\n {6}- configmaps/,
   );
 });
 
