@@ -35,14 +35,28 @@ export function resourceName(kind: PolicyResourceKind, resource: PolicyResource)
   return `${kind} ${kind === 'ImagePolicy' && ns ? `${ns}/` : ''}${resource.metadata.name}`;
 }
 
-/** The policy document a resource stands for. */
+/**
+ * The policy document a resource stands for. A namespaced resource gets `spec.match.namespaces: [its
+ * namespace]`, so the compiled policy says where it applies (and `forNamespace` enforces it even when a
+ * request's context is unknown).
+ */
 export function policyDocument(resource: PolicyResource): Record<string, unknown> {
+  const namespace = resource.metadata.namespace;
+  let spec = resource.spec ?? null;
+  if (namespace && isObject(spec)) {
+    const match = isObject(spec.match) ? spec.match : {};
+    spec = { ...spec, match: { ...match, namespaces: [namespace] } };
+  }
   return {
     apiVersion: `${POLICY_GROUP}/${POLICY_VERSION}`,
     kind: 'ImagePolicy',
     metadata: { name: resource.metadata.name },
-    spec: resource.spec ?? null,
+    spec,
   };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Compiles one resource with the file loader. */
@@ -57,6 +71,17 @@ export function compileResource(kind: PolicyResourceKind, resource: PolicyResour
   const namespace = resource.metadata.namespace;
   if (kind === 'ImagePolicy' && !namespace) {
     return { ok: false, errors: [`${name}: a namespaced ImagePolicy without metadata.namespace`] };
+  }
+  if (kind === 'ImagePolicy' && isObject(resource.spec) && isObject(resource.spec.match)) {
+    const match = resource.spec.match;
+    if (match.namespaces !== undefined || match.namespaceSelector !== undefined) {
+      return {
+        ok: false,
+        errors: [
+          `${name}: spec.match.namespaces and spec.match.namespaceSelector cannot be set in a namespaced ImagePolicy: it applies only to its own namespace (use a ClusterImagePolicy)`,
+        ],
+      };
+    }
   }
   const loaded = loadPolicySet([{ path: name, text: JSON.stringify(policyDocument(resource)) }]);
   if (!loaded.ok) {

@@ -100,6 +100,22 @@ test('a resource compiles like a policy file; a namespaced one is named namespac
   assert.ok(namespaced.ok);
   assert.equal(namespaced.policy.name, 'team-a/strict');
   assert.equal(namespaced.policy.namespace, 'team-a');
+  assert.deepEqual(
+    namespaced.policy.match?.namespaces?.map((n) => n.matches('team-a')),
+    [true],
+    'compiled with an implicit spec.match.namespaces: [team-a]',
+  );
+  assert.equal(namespaced.policy.match?.namespaces?.[0]?.matches('team-b'), false);
+  const widened = compileResource('ImagePolicy', {
+    metadata: { name: 'wide', namespace: 'team-a' },
+    spec: { ...forbidTag('dev'), match: { namespaces: ['*'] } },
+  });
+  assert.deepEqual(widened, {
+    ok: false,
+    errors: [
+      'ImagePolicy team-a/wide: spec.match.namespaces and spec.match.namespaceSelector cannot be set in a namespaced ImagePolicy: it applies only to its own namespace (use a ClusterImagePolicy)',
+    ],
+  });
 
   const bad = compileResource('ClusterImagePolicy', {
     metadata: { name: 'broken' },
