@@ -1,6 +1,6 @@
 /**
  * The few Kubernetes API calls the webhook makes: image pull secrets and service accounts (registry
- * credentials at admission), namespaces (their labels, for selectors), and the ImagePolicy custom
+ * credentials at admission), namespaces (their labels, for selectors), and the policy custom
  * resources (list, then watch).
  *
  * The real implementation takes its connection and authentication from @kubernetes/client-node's
@@ -35,14 +35,17 @@ export interface Namespace {
   readonly metadata: ObjectMeta;
 }
 
-/** The custom resources of src/install's CRDs (group portcullis.dev, version v1alpha1). */
-export type PolicyResourceKind = 'ClusterImagePolicy' | 'ImagePolicy';
+/**
+ * The custom resources of src/install/crd.ts (group portcullis.dev, version v1alpha1): `ImagePolicy` is
+ * cluster-scoped, `NamespacedImagePolicy` applies only in its namespace.
+ */
+export type PolicyResourceKind = 'ImagePolicy' | 'NamespacedImagePolicy';
 
 export const POLICY_GROUP = 'portcullis.dev';
 export const POLICY_VERSION = 'v1alpha1';
 export const POLICY_PLURALS: Readonly<Record<PolicyResourceKind, string>> = {
-  ClusterImagePolicy: 'clusterimagepolicies',
   ImagePolicy: 'imagepolicies',
+  NamespacedImagePolicy: 'namespacedimagepolicies',
 };
 
 export interface PolicyResource {
@@ -67,7 +70,7 @@ export interface KubernetesApi {
   getSecret(namespace: string, name: string): Promise<Secret | undefined>;
   getServiceAccount(namespace: string, name: string): Promise<ServiceAccount | undefined>;
   getNamespace(name: string): Promise<Namespace | undefined>;
-  /** All resources of the kind (every namespace for ImagePolicy). */
+  /** All resources of the kind (every namespace for NamespacedImagePolicy). */
   listImagePolicies(kind: PolicyResourceKind): Promise<ResourceList<PolicyResource>>;
   /**
    * Streams changes after `resourceVersion` until the server ends the watch (resolves) or it fails

@@ -1,5 +1,5 @@
 /**
- * Policies from the cluster: `ClusterImagePolicy` (cluster-scoped) and `ImagePolicy` (namespaced)
+ * Policies from the cluster: `ImagePolicy` (cluster-scoped) and `NamespacedImagePolicy`
  * custom resources of portcullis.dev/v1alpha1, listed then watched through the API.
  *
  * Each resource is turned into a policy document (apiVersion, kind ImagePolicy, metadata.name, spec)
@@ -7,7 +7,7 @@
  * with a logged error naming it and never takes the others down; when a resource that was good is
  * changed into a bad one, its last good version stays in force.
  *
- * A namespaced ImagePolicy applies only in its namespace: its compiled policy is named
+ * A NamespacedImagePolicy applies only in its namespace: its compiled policy is named
  * `<namespace>/<name>` (a `/` cannot appear in a file policy's name, so the names never collide) and
  * carries `namespace`; `forNamespace` leaves it out of every other request's policy set.
  *
@@ -22,17 +22,17 @@ import { formatDiagnostic } from '../policy/format-diagnostic.ts';
 import type { KubernetesApi, PolicyResource, PolicyResourceKind, WatchEvent } from './api.ts';
 import { KubernetesApiError, POLICY_GROUP, POLICY_VERSION } from './api.ts';
 
-export const POLICY_KINDS: readonly PolicyResourceKind[] = ['ClusterImagePolicy', 'ImagePolicy'];
+export const POLICY_KINDS: readonly PolicyResourceKind[] = ['ImagePolicy', 'NamespacedImagePolicy'];
 /** At most this many resources are kept (per kind); more are rejected with a logged error. */
 export const MAX_POLICY_RESOURCES = 1000;
 
 export type CompiledResource =
   { readonly ok: true; readonly policy: Policy } | { readonly ok: false; readonly errors: readonly string[] };
 
-/** How a resource is named in logs: `ClusterImagePolicy prod`, `ImagePolicy team-a/prod`. */
+/** How a resource is named in logs: `ImagePolicy prod`, `NamespacedImagePolicy team-a/prod`. */
 export function resourceName(kind: PolicyResourceKind, resource: PolicyResource): string {
   const ns = resource.metadata.namespace;
-  return `${kind} ${kind === 'ImagePolicy' && ns ? `${ns}/` : ''}${resource.metadata.name}`;
+  return `${kind} ${kind === 'NamespacedImagePolicy' && ns ? `${ns}/` : ''}${resource.metadata.name}`;
 }
 
 /**
@@ -69,16 +69,16 @@ export function compileResource(kind: PolicyResourceKind, resource: PolicyResour
     };
   }
   const namespace = resource.metadata.namespace;
-  if (kind === 'ImagePolicy' && !namespace) {
-    return { ok: false, errors: [`${name}: a namespaced ImagePolicy without metadata.namespace`] };
+  if (kind === 'NamespacedImagePolicy' && !namespace) {
+    return { ok: false, errors: [`${name}: a NamespacedImagePolicy without metadata.namespace`] };
   }
-  if (kind === 'ImagePolicy' && isObject(resource.spec) && isObject(resource.spec.match)) {
+  if (kind === 'NamespacedImagePolicy' && isObject(resource.spec) && isObject(resource.spec.match)) {
     const match = resource.spec.match;
     if (match.namespaces !== undefined || match.namespaceSelector !== undefined) {
       return {
         ok: false,
         errors: [
-          `${name}: spec.match.namespaces and spec.match.namespaceSelector cannot be set in a namespaced ImagePolicy: it applies only to its own namespace (use a ClusterImagePolicy)`,
+          `${name}: spec.match.namespaces and spec.match.namespaceSelector cannot be set in a NamespacedImagePolicy: it applies only to its own namespace (use an ImagePolicy)`,
         ],
       };
     }
@@ -93,7 +93,7 @@ export function compileResource(kind: PolicyResourceKind, resource: PolicyResour
   if (loaded.policySet.policies.length !== 1)
     return { ok: false, errors: [`${name}: not exactly one policy`] };
   const policy = loaded.policySet.policies[0]!;
-  if (kind === 'ClusterImagePolicy') return { ok: true, policy };
+  if (kind === 'ImagePolicy') return { ok: true, policy };
   return { ok: true, policy: { ...policy, name: `${namespace}/${policy.name}`, namespace } };
 }
 

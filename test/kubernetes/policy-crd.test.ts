@@ -1,5 +1,5 @@
 /**
- * Policies in the cluster: ClusterImagePolicy / ImagePolicy resources listed and watched through the
+ * Policies in the cluster: ImagePolicy / NamespacedImagePolicy resources listed and watched through the
  * API — here a THIN STUB API server (test/kubernetes/stub-apiserver.ts: recorded API shapes, not a real
  * API server) — and a mounted ConfigMap directory whose `..data` symlink is swapped as the kubelet does.
  */
@@ -82,18 +82,18 @@ function startWatcher() {
 }
 
 test('a resource compiles like a policy file; a namespaced one is named namespace/name and bound to it', () => {
-  const cluster = compileResource('ClusterImagePolicy', {
+  const cluster = compileResource('ImagePolicy', {
     apiVersion: 'portcullis.dev/v1alpha1',
-    kind: 'ClusterImagePolicy',
+    kind: 'ImagePolicy',
     metadata: { name: 'no-latest', resourceVersion: '7', uid: 'x' } as never,
     spec: forbidTag('latest'),
   });
   assert.ok(cluster.ok);
   assert.equal(cluster.policy.name, 'no-latest');
   assert.equal(cluster.policy.namespace, undefined);
-  assert.equal(cluster.policy.source.file, 'ClusterImagePolicy no-latest');
+  assert.equal(cluster.policy.source.file, 'ImagePolicy no-latest');
 
-  const namespaced = compileResource('ImagePolicy', {
+  const namespaced = compileResource('NamespacedImagePolicy', {
     metadata: { name: 'strict', namespace: 'team-a' },
     spec: forbidTag('dev'),
   });
@@ -106,76 +106,76 @@ test('a resource compiles like a policy file; a namespaced one is named namespac
     'compiled with an implicit spec.match.namespaces: [team-a]',
   );
   assert.equal(namespaced.policy.match?.namespaces?.[0]?.matches('team-b'), false);
-  const widened = compileResource('ImagePolicy', {
+  const widened = compileResource('NamespacedImagePolicy', {
     metadata: { name: 'wide', namespace: 'team-a' },
     spec: { ...forbidTag('dev'), match: { namespaces: ['*'] } },
   });
   assert.deepEqual(widened, {
     ok: false,
     errors: [
-      'ImagePolicy team-a/wide: spec.match.namespaces and spec.match.namespaceSelector cannot be set in a namespaced ImagePolicy: it applies only to its own namespace (use a ClusterImagePolicy)',
+      'NamespacedImagePolicy team-a/wide: spec.match.namespaces and spec.match.namespaceSelector cannot be set in a NamespacedImagePolicy: it applies only to its own namespace (use an ImagePolicy)',
     ],
   });
 
-  const bad = compileResource('ClusterImagePolicy', {
+  const bad = compileResource('ImagePolicy', {
     metadata: { name: 'broken' },
     spec: { images: [{ glob: 'ghcr.io/**' }], rules: [{ name: 'x', tags: { forbid: 'latest' } }] },
   });
   assert.equal(bad.ok, false);
   assert.ok(
-    !bad.ok && bad.errors.every((e) => e.startsWith('ClusterImagePolicy broken:')),
+    !bad.ok && bad.errors.every((e) => e.startsWith('ImagePolicy broken:')),
     String(!bad.ok && bad.errors),
   );
 });
 
 test('watch: added, modified and deleted resources change the active set; a bad one keeps the last good', async () => {
-  stub.putPolicy('ClusterImagePolicy', 'listed', forbidTag('latest'));
+  stub.putPolicy('ImagePolicy', 'listed', forbidTag('latest'));
   const { watcher, lines, until, names } = startWatcher();
   watcher.start();
   try {
     await watcher.synced();
     assert.deepEqual(names(), ['listed']);
 
-    stub.putPolicy('ClusterImagePolicy', 'added', forbidTag('dev'));
-    stub.putPolicy('ImagePolicy', 'team', forbidTag('edge'), 'team-a');
+    stub.putPolicy('ImagePolicy', 'added', forbidTag('dev'));
+    stub.putPolicy('NamespacedImagePolicy', 'team', forbidTag('edge'), 'team-a');
     await until(() => names().length === 3);
     assert.deepEqual(names(), ['added', 'listed', 'team-a/team']);
 
     const before = watcher.policies().find((p) => p.name === 'added')!.version;
-    stub.putPolicy('ClusterImagePolicy', 'added', forbidTag('nightly'));
+    stub.putPolicy('ImagePolicy', 'added', forbidTag('nightly'));
     await until(() => watcher.policies().find((p) => p.name === 'added')!.version !== before);
     const good = watcher.policies().find((p) => p.name === 'added')!;
     assert.deepEqual((good.rules[0] as unknown as { name: string }).name, 'no-nightly');
 
     // A bad change: rejected, logged with the resource's name, the last good version stays.
-    stub.putPolicy('ClusterImagePolicy', 'added', {
+    stub.putPolicy('ImagePolicy', 'added', {
       images: [{ glob: 'ghcr.io/**' }],
       rules: [{ name: 'x' }],
     });
-    stub.putPolicy('ClusterImagePolicy', 'never-good', { images: 'not a list' });
-    await until(() => lines.some((l) => l.message.startsWith('ClusterImagePolicy never-good rejected')));
+    stub.putPolicy('ImagePolicy', 'never-good', { images: 'not a list' });
+    await until(() => lines.some((l) => l.message.startsWith('ImagePolicy never-good rejected')));
     assert.ok(
       lines.some(
         (l) =>
           l.level === 'error' &&
-          l.message === 'ClusterImagePolicy added rejected; its last good version stays in force',
+          l.message === 'ImagePolicy added rejected; its last good version stays in force',
       ),
     );
     assert.equal(
-      lines.find((l) => l.message.startsWith('ClusterImagePolicy never-good'))!.message,
-      'ClusterImagePolicy never-good rejected; it is not in force',
+      lines.find((l) => l.message.startsWith('ImagePolicy never-good'))!.message,
+      'ImagePolicy never-good rejected; it is not in force',
     );
     assert.equal(watcher.policies().find((p) => p.name === 'added')!.version, good.version);
     assert.deepEqual(names(), ['added', 'listed', 'team-a/team']);
 
-    stub.deletePolicy('ClusterImagePolicy', 'listed');
-    stub.deletePolicy('ImagePolicy', 'team', 'team-a');
+    stub.deletePolicy('ImagePolicy', 'listed');
+    stub.deletePolicy('NamespacedImagePolicy', 'team', 'team-a');
     await until(() => names().length === 1);
     assert.deepEqual(names(), ['added']);
   } finally {
     await watcher.close();
-    stub.deletePolicy('ClusterImagePolicy', 'added');
-    stub.deletePolicy('ClusterImagePolicy', 'never-good');
+    stub.deletePolicy('ImagePolicy', 'added');
+    stub.deletePolicy('ImagePolicy', 'never-good');
   }
 });
 
@@ -190,8 +190,8 @@ test('410 Gone: the watcher lists again and sees what changed meanwhile; API err
     await until(() => lines.some((l) => l.level === 'error' && /HTTP 503/.test(JSON.stringify(l.fields))));
     // Meanwhile etcd is compacted past the watcher's version, and a resource is added.
     stub.compact();
-    stub.putPolicy('ClusterImagePolicy', 'after-compaction', forbidTag('latest'));
-    const lists = () => stub.requests.filter((r) => /clusterimagepolicies$/.test(r)).length;
+    stub.putPolicy('ImagePolicy', 'after-compaction', forbidTag('latest'));
+    const lists = () => stub.requests.filter((r) => /\/imagepolicies$/.test(r)).length;
     const listsBefore = lists();
     stub.setDown(false);
     // Back: the watch from the old version gets 410 Gone, so the watcher lists again and sees it.
@@ -199,17 +199,17 @@ test('410 Gone: the watcher lists again and sees what changed meanwhile; API err
     assert.ok(lines.some((l) => l.message === 'policy watch expired (410 Gone); listing again'));
     assert.equal(lists(), listsBefore + 1);
     // And it watches again from the new list: a later change arrives as an event.
-    stub.putPolicy('ClusterImagePolicy', 'after-outage', forbidTag('dev'));
+    stub.putPolicy('ImagePolicy', 'after-outage', forbidTag('dev'));
     await until(() => names().includes('after-outage'));
     assert.equal(lists(), listsBefore + 1);
   } finally {
     await watcher.close();
-    stub.deletePolicy('ClusterImagePolicy', 'after-compaction');
-    stub.deletePolicy('ClusterImagePolicy', 'after-outage');
+    stub.deletePolicy('ImagePolicy', 'after-compaction');
+    stub.deletePolicy('ImagePolicy', 'after-outage');
   }
 });
 
-test('a namespaced ImagePolicy applies only in its namespace; file and cluster policies everywhere', async () => {
+test('a NamespacedImagePolicy applies only in its namespace; file and cluster policies everywhere', async () => {
   const dir = await policyDir({
     'set.yaml': `apiVersion: portcullis.dev/v1alpha1
 kind: PolicySet
@@ -233,7 +233,7 @@ spec:
   });
   try {
     await watcher.synced();
-    stub.putPolicy('ImagePolicy', 'no-edge', forbidTag('edge', 'ghcr.io/acme/**'), 'team-a');
+    stub.putPolicy('NamespacedImagePolicy', 'no-edge', forbidTag('edge', 'ghcr.io/acme/**'), 'team-a');
     await until(() => names().includes('team-a/no-edge'));
     assert.equal((await store.reload()).status, 'loaded');
     const set = store.policySet()!;
@@ -270,7 +270,7 @@ spec:
   } finally {
     store.close();
     await watcher.close();
-    stub.deletePolicy('ImagePolicy', 'no-edge', 'team-a');
+    stub.deletePolicy('NamespacedImagePolicy', 'no-edge', 'team-a');
   }
 });
 

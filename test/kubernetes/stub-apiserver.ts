@@ -29,14 +29,14 @@ export interface StubApiServer {
   putSecret(namespace: string, name: string, type: string, data: Record<string, string>): void;
   putServiceAccount(namespace: string, name: string, imagePullSecrets: string[]): void;
   putNamespace(name: string, labels: Record<string, string>): void;
-  /** Adds or replaces a ClusterImagePolicy (namespace undefined) or ImagePolicy; watchers get the event. */
+  /** Adds or replaces an ImagePolicy (cluster-scoped) or NamespacedImagePolicy; watchers get the event. */
   putPolicy(
-    kind: 'ClusterImagePolicy' | 'ImagePolicy',
+    kind: 'ImagePolicy' | 'NamespacedImagePolicy',
     name: string,
     spec: unknown,
     namespace?: string,
   ): void;
-  deletePolicy(kind: 'ClusterImagePolicy' | 'ImagePolicy', name: string, namespace?: string): void;
+  deletePolicy(kind: 'ImagePolicy' | 'NamespacedImagePolicy', name: string, namespace?: string): void;
   /** The next watch of this kind at an older version gets `ERROR 410 Gone` (etcd compaction). */
   compact(): void;
   /** Ends all open watch streams (the server's timeoutSeconds). */
@@ -76,7 +76,7 @@ export async function startStubApiServer(): Promise<StubApiServer> {
     namespace
       ? `/apis/portcullis.dev/v1alpha1/namespaces/${namespace}/${plural}/${name}`
       : `/apis/portcullis.dev/v1alpha1/${plural}/${name}`;
-  const plurals = { ClusterImagePolicy: 'clusterimagepolicies', ImagePolicy: 'imagepolicies' } as const;
+  const plurals = { ImagePolicy: 'imagepolicies', NamespacedImagePolicy: 'namespacedimagepolicies' } as const;
 
   const emit = (plural: string, type: string, object: Json) => {
     history.push({ rv: Number((object.metadata as Json).resourceVersion), plural, type, object });
@@ -106,7 +106,7 @@ export async function startStubApiServer(): Promise<StubApiServer> {
       return status(res, 401, 'Unauthorized', 'Unauthorized');
     const url = new URL(req.url ?? '/', 'http://stub');
     const path = url.pathname;
-    const list = /^\/apis\/portcullis\.dev\/v1alpha1\/(clusterimagepolicies|imagepolicies)$/.exec(path);
+    const list = /^\/apis\/portcullis\.dev\/v1alpha1\/(imagepolicies|namespacedimagepolicies)$/.exec(path);
     if (list) {
       const plural = list[1]!;
       if (url.searchParams.get('watch') === 'true') {
@@ -141,7 +141,7 @@ export async function startStubApiServer(): Promise<StubApiServer> {
       const items = [...objects.entries()]
         .filter(([p]) => p.includes(`/${plural}/`))
         .map(([, s]) => s.object);
-      const kind = plural === 'clusterimagepolicies' ? 'ClusterImagePolicyList' : 'ImagePolicyList';
+      const kind = plural === 'imagepolicies' ? 'ImagePolicyList' : 'NamespacedImagePolicyList';
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify({

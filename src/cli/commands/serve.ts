@@ -45,7 +45,7 @@ export interface ServeOptions extends RegistryFlags {
   readonly kubeconfig?: string;
   /** False with --no-kubernetes. */
   readonly kubernetes?: boolean;
-  /** Watch ImagePolicy resources; default on when the API is available. */
+  /** Watch ImagePolicy and NamespacedImagePolicy resources; default on when the API is available. */
   readonly watchCrds?: boolean;
   readonly verdictTtl?: string;
   readonly denyTtl?: string;
@@ -222,7 +222,7 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
     if (resources) {
       // Serving without the cluster's policies could admit what they deny: wait for the first list.
       resources.start();
-      logger.info('listing ClusterImagePolicy and ImagePolicy resources');
+      logger.info('listing ImagePolicy and NamespacedImagePolicy resources');
       await Promise.race([resources.synced(), stopped(control.signal)]);
     }
     const first = await policies.reload();
@@ -328,7 +328,7 @@ export function registerServe(program: Command, { io, setExitCode }: CommandCont
     .option('--no-kubernetes', 'never use the Kubernetes API (no image pull secrets, no policy resources)')
     .option(
       '--watch-crds',
-      'load ClusterImagePolicy/ImagePolicy resources (default when the API is available)',
+      'load ImagePolicy/NamespacedImagePolicy resources (default when the API is available)',
     )
     .option('--no-watch-crds', 'do not load policy resources from the cluster')
     .action(async (opts: ServeOptions) => setExitCode(await runServe(opts, io)));
