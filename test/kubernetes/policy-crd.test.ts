@@ -20,6 +20,8 @@ import { createDecider } from '../../src/app/decide.ts';
 import { admit, parseAdmissionReview } from '../../src/webhook/admission.ts';
 import { admissionReview, deployment, policyDir } from '../webhook/support.ts';
 import { startStubApiServer, type StubApiServer } from './stub-apiserver.ts';
+import { POLICY_RESOURCES } from '../../src/install/crd.ts';
+import { POLICY_PLURALS } from '../../src/kubernetes/api.ts';
 
 const DIGEST = 'sha256:' + 'c'.repeat(64);
 let stub: StubApiServer;
@@ -80,6 +82,16 @@ function startWatcher() {
   const names = () => watcher.policies().map((p) => p.name);
   return { watcher, lines, until, names };
 }
+
+test('the watched kinds are the CRDs that portcullis install creates, with the same scopes', () => {
+  assert.deepEqual(
+    POLICY_RESOURCES.map((r) => [r.kind, r.plural, r.scope]),
+    [
+      ['ImagePolicy', POLICY_PLURALS.ImagePolicy, 'Cluster'],
+      ['NamespacedImagePolicy', POLICY_PLURALS.NamespacedImagePolicy, 'Namespaced'],
+    ],
+  );
+});
 
 test('a resource compiles like a policy file; a namespaced one is named namespace/name and bound to it', () => {
   const cluster = compileResource('ImagePolicy', {

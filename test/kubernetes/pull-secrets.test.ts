@@ -213,6 +213,47 @@ test('API server down: the credentials are unavailable, the image is denied and 
   }
 });
 
+async function readyPolicies(): Promise<number> {
+  const r = await https(`${server.url}/readyz`, { ca: ca.caPem });
+  return (r.json() as { policies: number }).policies;
+}
+
+/** Polls /readyz until the cluster-wide policy count is `n` (the watch and reload are asynchronous). */
+async function untilPolicies(n: number): Promise<void> {
+  for (let i = 0; i < 400 && (await readyPolicies()) !== n; i++) await new Promise((r) => setTimeout(r, 25));
+  assert.equal(await readyPolicies(), n);
+}
+
+test('serve watches policy resources: an ImagePolicy applies everywhere, a NamespacedImagePolicy in its namespace', async () => {
+  const base = await readyPolicies();
+  const noV1 = {
+    images: [{ glob: '127.0.0.1:*/acme/**' }],
+    rules: [{ name: 'no-v1', tags: { forbid: ['v1'] } }],
+  };
+  stub.putPolicy('ImagePolicy', 'cluster-no-v1', noV1);
+  await untilPolicies(base + 1);
+  const denied = await validate('team-a', withSecrets('web', ['regcred']));
+  assert.equal(denied.response.allowed, false);
+  assert.match(
+    denied.response.status!.message,
+    /denied by policy cluster-no-v1, rule no-v1: tag "v1" is forbidden/,
+  );
+  stub.deletePolicy('ImagePolicy', 'cluster-no-v1');
+  await untilPolicies(base);
+  assert.equal((await validate('team-a', withSecrets('web', ['regcred']))).response.allowed, true);
+
+  // Namespaced: /readyz counts cluster-wide policies only, so wait on the decision in team-a itself.
+  stub.putPolicy('NamespacedImagePolicy', 'team-no-v1', noV1, 'team-a');
+  let inTeamA = await validate('team-a', withSecrets('web', ['regcred']));
+  for (let i = 0; i < 400 && inTeamA.response.allowed; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    inTeamA = await validate('team-a', withSecrets('web', ['regcred']));
+  }
+  assert.match(inTeamA.response.status!.message, /denied by policy team-a\/team-no-v1, rule no-v1: /);
+  assert.equal((await validate('team-e', withSecrets('old', ['legacy']))).response.allowed, true);
+  stub.deletePolicy('NamespacedImagePolicy', 'team-no-v1', 'team-a');
+});
+
 test('flags: --watch-crds needs the API; --kubeconfig contradicts --no-kubernetes; a bad kubeconfig is a usage error', async () => {
   const base = {
     policy: ['/nonexistent'],
