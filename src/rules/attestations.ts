@@ -109,17 +109,31 @@ function compileItem(ctx: CompileContext, raw: unknown, index: number): Required
   }
   const { ctx: inner, failed } = tracking(ctx);
   const name = typeof raw.name === 'string' ? raw.name : `attestation-${index}`;
-  const written: unknown[] = Array.isArray(raw.predicateType) ? raw.predicateType : [raw.predicateType];
+  const many = raw.predicateTypes !== undefined;
+  const field = many ? 'predicateTypes' : 'predicateType';
+  const written: unknown[] = many
+    ? Array.isArray(raw.predicateTypes)
+      ? raw.predicateTypes
+      : [undefined]
+    : [raw.predicateType];
   const predicateTypes: string[] = [];
-  if (written.length === 0 || written.length > MAX_TYPES || written.some((t) => typeof t !== 'string')) {
+  if (many && raw.predicateType !== undefined) {
+    inner.error([index, 'predicateTypes'], 'give either predicateType or predicateTypes, not both');
+  } else if (
+    written.length === 0 ||
+    written.length > MAX_TYPES ||
+    written.some((t) => typeof t !== 'string')
+  ) {
     inner.error(
-      [index, 'predicateType'],
-      `an attestation needs a predicateType: a URI or a short name, or a list of at most ${MAX_TYPES}`,
+      [index, field],
+      many
+        ? `predicateTypes must be a list of 1 to ${MAX_TYPES} URIs or short names`
+        : 'an attestation needs a predicateType (a URI or a short name) or predicateTypes (a list)',
     );
   }
   written.forEach((t, i) => {
     if (typeof t !== 'string') return;
-    const path = Array.isArray(raw.predicateType) ? [index, 'predicateType', i] : [index, 'predicateType'];
+    const path = many ? [index, field, i] : [index, field];
     const type = expandPredicateType(t);
     if (type === undefined)
       inner.error(
