@@ -149,6 +149,11 @@ function rbac(ns: string, policyConfigMap: string): KubeObject[] {
           verbs: ['get'],
         }),
         rule(
+          'Namespace labels, for policies that select namespaces by label (spec.match.namespaceSelector): ' +
+            'an AdmissionReview does not carry them.',
+          { apiGroups: [''], resources: ['namespaces'], verbs: ['get'] },
+        ),
+        rule(
           'Policies kept in the cluster as custom resources, watched so changes apply at once. Read-only.',
           {
             apiGroups: [POLICY_GROUP],

@@ -178,12 +178,13 @@ test('Deployment: replicas, spread, hardening, probes over HTTPS, mounts', async
   assert.deepEqual(svc.spec.ports, [{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }]);
 });
 
-test('RBAC: read-only, secrets only by name, configmaps only in its namespace, each rule explained', async () => {
+test('RBAC: read-only, get only (no list) for secrets, serviceaccounts and namespaces, configmaps only in its namespace, each rule explained', async () => {
   const { objects, yaml } = await install(['-p', POLICIES]);
   const cr = find(objects, 'ClusterRole');
   assert.deepEqual(cr.rules, [
     { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
     { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get'] },
+    { apiGroups: [''], resources: ['namespaces'], verbs: ['get'] },
     {
       apiGroups: ['portcullis.dev'],
       resources: ['imagepolicies', 'namespacedimagepolicies'],
