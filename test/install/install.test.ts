@@ -347,6 +347,8 @@ test('portcullis serve runs on the generated files and the caBundle verifies it 
         logLevel: 'error',
         timeout: '30',
         offline: true,
+        // Not the cluster this test may itself run in.
+        kubernetes: false,
       },
       { stdout: sink(), stderr: sink(), readStdin: async () => '' },
       { signal: stop.signal, onListening: (s) => listening(s) },
