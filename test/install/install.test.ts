@@ -444,6 +444,11 @@ test('bad flags exit 2 with a message saying what is wrong', async () => {
     [[], /no policies: give --policy PATH .* or --policy-configmap NAME/],
     [['-p', POLICIES, '--policy-configmap', 'x'], /either --policy .* or --policy-configmap .*, not both/],
     [['-p', POLICIES, '--namespace', 'Team_A'], /--namespace must be a namespace name .*"Team_A"/],
+    [['-p', POLICIES, '--namespace', 'default'], /--namespace default is shared with other workloads/],
+    [
+      ['-p', POLICIES, '--namespace', 'kube-system'],
+      /--namespace kube-system is shared with other workloads/,
+    ],
     [['-p', POLICIES, '--exclude-namespace', '-x'], /--exclude-namespace must be a namespace name/],
     [['-p', POLICIES, '--replicas', '1'], /--replicas must be a whole number from 2 to 50, not "1"/],
     [['-p', POLICIES, '--replicas', 'two'], /--replicas must be a whole number from 2 to 50, not "two"/],

@@ -41,6 +41,12 @@ export interface InstallFlags {
 
 async function options(flags: InstallFlags): Promise<InstallOptions> {
   const namespace = checkNamespace(flags.namespace, '--namespace');
+  // The Namespace object is applied with labels (restricted Pod Security) and excluded from the
+  // webhooks: neither may happen to a namespace shared with other workloads.
+  if (namespace === 'default' || namespace.startsWith('kube-'))
+    throw new InstallOptionError(
+      `--namespace ${namespace} is shared with other workloads; install Portcullis into a namespace of its own`,
+    );
   const exclude = (flags.excludeNamespace ?? []).map((n) => checkNamespace(n, '--exclude-namespace'));
   if (flags.policyConfigmap !== undefined && flags.policy?.length)
     throw new InstallOptionError(
