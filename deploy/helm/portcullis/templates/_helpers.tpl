@@ -32,6 +32,7 @@ app.kubernetes.io/component: webhook
 {{- end -}}
 
 {{- define "portcullis.validate" -}}
+{{- if or (eq .Release.Namespace "default") (hasPrefix "kube-" .Release.Namespace) }}{{ fail "install Portcullis into a namespace of its own (not default or kube-*): it is excluded from the webhooks" }}{{ end -}}
 {{- if lt (int .Values.replicas) 2 }}{{ fail "replicas must be at least 2 (a PodDisruptionBudget of 1 would block every node drain)" }}{{ end -}}
 {{- $t := int .Values.webhook.timeoutSeconds -}}
 {{- if or (lt $t 1) (gt $t 30) }}{{ fail "webhook.timeoutSeconds must be 1-30" }}{{ end -}}
