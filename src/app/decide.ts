@@ -81,17 +81,19 @@ async function decideFromFacts(
   options: DecideOptions,
   signal: AbortSignal,
 ): Promise<Decision> {
+  const now = options.now?.() ?? new Date();
   const signed = await withSignatures(policySet, gathered, options, signal);
   const attested = await withAttestations(policySet, signed, {
     offline: options.offline,
     signal,
+    now,
     ...(options.registry ? { registry: options.registry } : {}),
     ...(gathered.content ? { content: gathered.content } : {}),
   });
   const described = await withImageContent(policySet, attested, {
     offline: options.offline,
     signal,
-    now: options.now?.() ?? new Date(),
+    now,
     ...(options.registry ? { registry: options.registry } : {}),
     ...(gathered.content ? { content: gathered.content } : {}),
   });
