@@ -215,6 +215,7 @@ class HttpKubernetesApi implements KubernetesApi {
       let idle: NodeJS.Timeout | undefined;
       const fail = (error: KubernetesApiError) => {
         clearTimeout(idle);
+        signal.removeEventListener('abort', onAbort);
         response.destroy();
         reject(error);
       };
@@ -226,7 +227,9 @@ class HttpKubernetesApi implements KubernetesApi {
         );
       };
       arm();
-      const onAbort = () => fail(new KubernetesApiError(`${path}: watch stopped`, 0));
+      function onAbort() {
+        fail(new KubernetesApiError(`${path}: watch stopped`, 0));
+      }
       signal.addEventListener('abort', onAbort, { once: true });
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => {
@@ -241,13 +244,11 @@ class HttpKubernetesApi implements KubernetesApi {
             const event = parseWatchLine(line, path);
             if (event) onEvent(event);
           } catch (error) {
-            signal.removeEventListener('abort', onAbort);
             fail(error as KubernetesApiError);
             return;
           }
         }
         if (pending.length > API_LIMITS.watchLineBytes) {
-          signal.removeEventListener('abort', onAbort);
           fail(
             new KubernetesApiError(`${path}: a watch event exceeds ${API_LIMITS.watchLineBytes} bytes`, 0),
           );
@@ -259,7 +260,6 @@ class HttpKubernetesApi implements KubernetesApi {
         resolve();
       });
       response.on('error', (error) => {
-        signal.removeEventListener('abort', onAbort);
         fail(new KubernetesApiError(`${path}: ${error.message}`, 0, { cause: error }));
       });
     });
