@@ -70,7 +70,7 @@ export const ATTESTATION_VERIFICATION_LIMITS: VerificationLimits = {
   maxPayloadBytes: 16 * 1024 * 1024,
 };
 
-/** Verified statements whose condition is evaluated, per required attestation (each is bounded by its budget). */
+/** Verified statements whose condition is evaluated, per rule (each evaluation is bounded by its cost budget). */
 const MAX_CONDITION_EVALUATIONS = 32;
 const MAX_ATTESTATIONS_PER_RULE = 16;
 const MAX_TYPES = 8;
@@ -229,8 +229,10 @@ interface Prepared {
   readonly bundle?: Bundle;
   readonly predicateType?: string;
   readonly statement?: Record<string, unknown>;
-  /** Why it could not be read (unparsable payload, not DSSE, malformed). */
+  /** Why it could not be read (unparsable payload, malformed). */
   readonly problem?: string;
+  /** A message-signature bundle (an image signature), not an attestation. */
+  readonly signatureOnly?: boolean;
 }
 
 function prepare(c: AttestationCandidate): Prepared {
@@ -241,7 +243,8 @@ function prepare(c: AttestationCandidate): Prepared {
         : c.bundle;
     const bundle = parseBundle(json, ATTESTATION_VERIFICATION_LIMITS);
     if (bundle.content.$case !== 'dsseEnvelope')
-      return { source: c.source, problem: 'a message signature, not an attestation' };
+      // A plain image signature stored beside the attestations: not an attestation, not a problem.
+      return { source: c.source, signatureOnly: true };
     let statement: unknown;
     try {
       statement = JSON.parse(Buffer.from(bundle.content.dsseEnvelope.payload).toString('utf8'));
@@ -254,6 +257,12 @@ function prepare(c: AttestationCandidate): Prepared {
   } catch (e) {
     return { source: c.source, problem: describeError(e) };
   }
+}
+
+/** What is left of the rule's verification attempts and condition evaluations. */
+interface Budget {
+  attempts: number;
+  conditions: number;
 }
 
 interface Attempt {
@@ -309,7 +318,7 @@ function tryAuthority(
   prepared: readonly Prepared[],
   indexes: readonly number[],
   artifact: Artifact,
-  context: { facts: ImageFacts; digest: string; now: Date; budget: { attempts: number; conditions: number } },
+  context: { facts: ImageFacts; digest: string; now: Date; budget: Budget },
 ): Attempt[] {
   const out: Attempt[] = [];
   for (const i of indexes) {
@@ -344,7 +353,7 @@ function tryAuthority(
         verified,
         satisfied: false,
         code: 'CONDITION_ERROR',
-        reason: `condition error: more than ${MAX_CONDITION_EVALUATIONS} statements to evaluate; the rest were not checked`,
+        reason: `condition error: more than ${MAX_CONDITION_EVALUATIONS} statements to evaluate in this rule; the rest were not checked`,
       });
       continue;
     }
@@ -437,6 +446,7 @@ function judge(
   facts: ImageFacts,
   digest: string,
   found: AttestationFacts | undefined,
+  budget: Budget,
 ): Judged {
   const failed = (reason: string, count = 0): Judged => ({
     evidence: {
@@ -494,7 +504,7 @@ function judge(
     facts,
     digest,
     now: found?.time ?? new Date(0),
-    budget: { attempts: ATTESTATION_VERIFICATION_LIMITS.maxAttempts, conditions: MAX_CONDITION_EVALUATIONS },
+    budget,
   };
   const attempts = new Map<string, Attempt[]>();
   for (const authority of signers)
@@ -579,7 +589,12 @@ function evaluate(rule: AttestationsRule, facts: ImageFacts): RuleOutcome {
     if (found.digest !== digest.value)
       return fail(`attestations were fetched for ${found.digest}, not for the image digest ${digest.value}`);
   }
-  const judged = rule.attestations.map((a) => judge(a, facts, digest.value, found).evidence);
+  // One budget for the whole rule: verifications and condition evaluations are bounded per decision.
+  const budget: Budget = {
+    attempts: ATTESTATION_VERIFICATION_LIMITS.maxAttempts,
+    conditions: MAX_CONDITION_EVALUATIONS,
+  };
+  const judged = rule.attestations.map((a) => judge(a, facts, digest.value, found, budget).evidence);
   const failedOnes = judged.filter((j) => !j.satisfied);
   const line = (j: AttestationEvidence) => `attestation ${j.name}: ${j.reason}`;
   return {

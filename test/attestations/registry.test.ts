@@ -25,7 +25,7 @@ import {
   pushLegacyAttestation,
   signEnvelope,
 } from '../../src/signing/attest.ts';
-import { ANNOTATION_SIGNATURE } from '../../src/signing/sign.ts';
+import { ANNOTATION_SIGNATURE, signImage } from '../../src/signing/sign.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { buildImage, pushBuilt } from '../harness/images.ts';
 import { attestationPolicy, KEYS, keyAuthorities, loadPolicyText, PASSPHRASE } from './support.ts';
@@ -318,6 +318,16 @@ describe('denials', () => {
     );
     await attest(ref, SPDX, SBOM, k2);
     assert.equal((await decide(policy, ref)).allowed, true);
+  });
+
+  it('image signatures beside the attestations are not attestations: the cosign v3 type is listed, a message signature skipped', async () => {
+    const ref = await image();
+    await signImage(client, pusher, k1, ref, { format: 'bundle', bundleContent: 'message-signature' });
+    await signImage(client, pusher, k1, ref, { format: 'bundle' });
+    denied(
+      await decide(await sbomPolicy(), ref),
+      /no attestations of type https:\/\/spdx\.dev\/Document found .*\(found types: https:\/\/sigstore\.dev\/cosign\/sign\/v1\)$/m,
+    );
   });
 
   it('no attestation at all: denied; a registry that cannot be read: denied with its message', async () => {
