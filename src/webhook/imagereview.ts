@@ -122,8 +122,11 @@ export async function reviewImages(
     audit: { ...record, reasons: [reason], ...extra },
   });
   try {
-    const engine = options.engine();
-    if (!engine) return deny('portcullis has no policies loaded yet; nothing can be admitted until it has');
+    const loaded = options.engine();
+    if (!loaded) return deny('portcullis has no policies loaded yet; nothing can be admitted until it has');
+    // The plugin names the Pod's namespace: that namespace's NamespacedImagePolicy resources apply too.
+    const namespace = review.spec.namespace;
+    const engine = loaded.scoped && namespace ? loaded.scoped({ namespace }) : loaded;
     const at = review.spec.containers.map((c, i) => ({ path: `containers[${i}].image`, image: c.image }));
     const results = await decideAll(
       engine,

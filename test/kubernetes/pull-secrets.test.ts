@@ -251,6 +251,22 @@ test('serve watches policy resources: an ImagePolicy applies everywhere, a Names
   }
   assert.match(inTeamA.response.status!.message, /denied by policy team-a\/team-no-v1, rule no-v1: /);
   assert.equal((await validate('team-e', withSecrets('old', ['legacy']))).response.allowed, true);
+  // ImageReview names the namespace too (it carries no pull secrets, so the registry refuses anyway).
+  const imageReview = async (namespace: string) => {
+    const body = {
+      apiVersion: 'imagepolicy.k8s.io/v1alpha1',
+      kind: 'ImageReview',
+      spec: { containers: [{ image }], namespace },
+    };
+    const r = await https(`${server.url}/imagereview`, { ca: ca.caPem, body: JSON.stringify(body) });
+    return (r.json() as { status: { allowed: boolean; reason?: string } }).status;
+  };
+  const reviewedInA = await imageReview('team-a');
+  assert.equal(reviewedInA.allowed, false);
+  assert.match(reviewedInA.reason!, /denied by policy team-a\/team-no-v1, rule no-v1: /);
+  const reviewedInE = await imageReview('team-e');
+  assert.equal(reviewedInE.allowed, false);
+  assert.doesNotMatch(reviewedInE.reason!, /team-no-v1/);
   stub.deletePolicy('NamespacedImagePolicy', 'team-no-v1', 'team-a');
 });
 
