@@ -14,6 +14,7 @@ import { createDecider } from '../../src/app/decide.ts';
 import type { Decision } from '../../src/engine/decision.ts';
 import type { PolicySet } from '../../src/policy/model.ts';
 import { createRegistryClient, type RegistryClient } from '../../src/registry/client.ts';
+import type { PartialLimits } from '../../src/registry/limits.ts';
 import { createRegistryPusher, type RegistryPusher } from '../../src/registry/push.ts';
 import { parseReference, withDigest } from '../../src/reference/index.ts';
 import type { ImageReference } from '../../src/reference/types.ts';
@@ -328,6 +329,35 @@ describe('denials', () => {
       await decide(await sbomPolicy(), ref),
       /no attestations of type https:\/\/spdx\.dev\/Document found .*\(found types: https:\/\/sigstore\.dev\/cosign\/sign\/v1\)$/m,
     );
+  });
+
+  it('GHSA-vfp6: more attestation layers or blobs than the limits: denied with the registry message, not skipped', async () => {
+    const ref = await image();
+    await attest(ref, SPDX, SBOM, k1);
+    await attest(ref, SPDX, SBOM, k2);
+    await attest(ref, SPDX, { ...SBOM, padding: 'x'.repeat(4096) }, k1);
+    const tight = async (limits: PartialLimits) => {
+      const small = createRegistryClient({ insecureRegistries: [registry.host], limits });
+      try {
+        const decider = createDecider(await sbomPolicy(), {
+          offline: false,
+          registry: small,
+          timeoutMs: 20_000,
+        });
+        return await decider.decide(`${ref.registry}/${ref.repository}:v1`);
+      } finally {
+        await small.close();
+      }
+    };
+    denied(
+      await tight({ signatureLayers: 2 }),
+      /attestation sbom: could not fetch attestations from .*: attachment sha256:[0-9a-f]{64} has 3 layers, more than the limit of 2$/m,
+    );
+    denied(
+      await tight({ blob: { attestation: 2048 } }),
+      /attestation sbom: could not fetch attestations from .*: blob is \d+ bytes by its descriptor, more than the limit of 2048$/m,
+    );
+    assert.equal((await decide(await sbomPolicy(), ref)).allowed, true);
   });
 
   it('no attestation at all: denied; a registry that cannot be read: denied with its message', async () => {
