@@ -297,7 +297,10 @@ function compileKey(
   }
   for (const [i, block] of blocks.entries()) {
     try {
-      parsePublicKeyPem(block, `authority ${JSON.stringify(name)} key${blocks.length > 1 ? ` ${i + 1}` : ''}`);
+      parsePublicKeyPem(
+        block,
+        `authority ${JSON.stringify(name)} key${blocks.length > 1 ? ` ${i + 1}` : ''}`,
+      );
     } catch (e) {
       at([field], describeError(e), field === 'path' ? raw.path : undefined);
       return undefined;
@@ -541,7 +544,11 @@ export function compileAuthorityList(
     const at =
       (prefix: readonly PathSegment[]): At =>
       (p, message, found) =>
-        ctx.error([...path, index, ...prefix, ...p], message, found === undefined ? {} : { found: JSON.stringify(found) });
+        ctx.error(
+          [...path, index, ...prefix, ...p],
+          message,
+          found === undefined ? {} : { found: JSON.stringify(found) },
+        );
     if (!isRecord(item)) {
       at([])([], 'an authority must be a mapping');
       return;
@@ -549,7 +556,11 @@ export function compileAuthorityList(
     const name = typeof item.name === 'string' ? item.name : `authority-${index}`;
     const first = names.get(name);
     if (first !== undefined) {
-      at(['name'])([], `authority name ${JSON.stringify(name)} is used twice in this list (also [${first}])`, name);
+      at(['name'])(
+        [],
+        `authority name ${JSON.stringify(name)} is used twice in this list (also [${first}])`,
+        name,
+      );
     } else {
       names.set(name, index);
     }
