@@ -47,6 +47,8 @@ export interface ServerOptions {
   readonly pin: boolean;
   /** The workload's registry credentials (image pull secrets), when the Kubernetes API is available. */
   readonly credentials?: CredentialsResolver;
+  /** A namespace's labels (for policies with a namespaceSelector), when the Kubernetes API is available. */
+  readonly namespaceLabels?: (namespace: string) => Promise<Readonly<Record<string, string>> | undefined>;
   readonly audit: AuditSink;
   readonly logger: Logger;
   readonly metrics: WebhookMetrics;
@@ -143,6 +145,7 @@ export async function startWebhookServer(options: ServerOptions): Promise<Webhoo
       deadlineMs: options.deadlineMs,
       pin: options.pin,
       ...(options.credentials ? { credentials: options.credentials } : {}),
+      ...(options.namespaceLabels ? { namespaceLabels: options.namespaceLabels } : {}),
     });
     record(result.audit);
     return result.review;

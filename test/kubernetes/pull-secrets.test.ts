@@ -294,3 +294,22 @@ test('flags: --watch-crds needs the API; --kubeconfig contradicts --no-kubernete
     message: /^cannot load Kubernetes API configuration from \/nonexistent\/kubeconfig: /,
   });
 });
+
+test('namespace labels come from the API: a namespaceSelector policy applies where the labels match', async () => {
+  const base = await readyPolicies();
+  stub.putNamespace('team-a', { env: 'prod' });
+  stub.putPolicy('ImagePolicy', 'prod-no-v1', {
+    images: [{ glob: '127.0.0.1:*/acme/**' }],
+    match: { namespaceSelector: { matchLabels: { env: 'prod' } } },
+    rules: [{ name: 'no-v1', tags: { forbid: ['v1'] } }],
+  });
+  await untilPolicies(base + 1);
+  const inProd = await validate('team-a', withSecrets('web', ['regcred']));
+  assert.equal(inProd.response.allowed, false);
+  assert.match(inProd.response.status!.message, /denied by policy prod-no-v1, rule no-v1: tag "v1" is forbidden/);
+  const elsewhere = await validate('team-e', withSecrets('old', ['legacy']));
+  assert.equal(elsewhere.response.allowed, true, 'team-e has no env=prod label');
+  stub.deletePolicy('ImagePolicy', 'prod-no-v1');
+  await untilPolicies(base);
+  stub.putNamespace('team-a', {});
+});

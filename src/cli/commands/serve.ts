@@ -241,6 +241,9 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
         deadlineMs,
         pin: opts.pin,
         ...(credentials ? { credentials: credentials.resolve } : {}),
+        ...(kubernetes
+          ? { namespaceLabels: async (ns: string) => (await kubernetes.getNamespace(ns))?.metadata?.labels }
+          : {}),
         audit,
         logger,
         metrics,
