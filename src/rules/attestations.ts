@@ -97,8 +97,11 @@ export function requiredAttestationSources(policySet: PolicySet, ref: ImageRefer
 // Compile
 
 function conditionMessage(expression: string, e: { message: string; line: number; column: number }): string {
-  // A multi-line expression cannot be placed by the YAML position alone: say where inside it.
-  const where = expression.includes('\n') ? ` (line ${e.line}, column ${e.column} of the expression)` : '';
+  // The linter places single-line plain and quoted scalars exactly; block and folded scalars only at
+  // their start, so the message always says where inside the expression.
+  const where = expression.includes('\n')
+    ? ` (line ${e.line}, column ${e.column} of the expression)`
+    : ` (column ${e.column} of the expression)`;
   return `invalid condition: ${e.message}${where}`;
 }
 

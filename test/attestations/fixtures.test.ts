@@ -193,6 +193,12 @@ describe('policy loading', () => {
   condition: |-
     predicate.a == 1 &&
     predicate.b.exists(x, x = 1)
+- name: folded
+  predicateType: spdx
+  authorities: [{name: s, static: {action: pass}}]
+  condition: >-
+    predicate.a == 1 &&
+    nope2
 `);
     const { diagnostics } = await lintPolicyText(text);
     const lines = text.split('\n');
@@ -204,7 +210,13 @@ describe('policy loading', () => {
     assert.ok(at(quoted!).startsWith('nope"'), at(quoted!));
     // A block scalar: the YAML value's position, and the place inside the expression in the message.
     assert.match(block?.message ?? '', /^invalid condition: .*\(line 2, column \d+ of the expression\)$/);
-    assert.equal(diagnostics.length, 3);
+    // A folded scalar is one line once folded: its column inside the expression is in the message.
+    const folded = diagnostics[3];
+    assert.match(
+      folded?.message ?? '',
+      /^invalid condition: undeclared variable 'nope2' .*\(column 21 of the expression\)$/,
+    );
+    assert.equal(diagnostics.length, 4);
   });
 
   it('predicate types: short names expand, anything else must be a URI; bad thresholds are refused', async () => {
