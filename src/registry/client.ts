@@ -41,6 +41,8 @@ export interface RegistryClientOptions {
   readonly timeouts?: Partial<TimeLimits>;
   /** Clock for token expiry (tests). */
   readonly now?: () => number;
+  /** Told of every HTTP exchange, for metrics (registry requests by host and status). */
+  readonly onResponse?: (host: string, status: number | 'error') => void;
 }
 
 /** A verified manifest with its validated structure. */
@@ -86,7 +88,13 @@ export function createRegistryClient(options: RegistryClientOptions = {}): Regis
   const timeouts = wrapConfig(() => resolveTimeLimits(options.timeouts));
   const ca = [...(options.ca ?? []), ...(options.caFiles ?? []).map(readCa)];
   const insecureRegistries = (options.insecureRegistries ?? []).map((host) => wrapConfig(() => canonicalHost(host)));
-  const transport = new Transport({ insecureRegistries, ca, limits, time: timeouts });
+  const transport = new Transport({
+    insecureRegistries,
+    ca,
+    limits,
+    time: timeouts,
+    ...(options.onResponse ? { onResponse: options.onResponse } : {}),
+  });
   const shared: Shared = {
     transport,
     auth: new Authenticator(options.credentials ?? anonymousCredentials, transport, options.now),

@@ -43,6 +43,8 @@ export interface TransportOptions {
   readonly limits: RegistryLimits;
   readonly time: TimeLimits;
   readonly random?: () => number;
+  /** Told of every HTTP exchange (metrics): the host asked, and the status or `error`. */
+  readonly onResponse?: (host: string, status: number | 'error') => void;
 }
 
 const RETRY_STATUS: ReadonlySet<number> = new Set([429, 502, 503, 504]);
@@ -57,8 +59,10 @@ export class Transport {
   readonly #agents = new Map<string, Agent>();
   readonly #semaphores = new Map<string, Semaphore>();
   readonly #random: () => number;
+  readonly #onResponse: TransportOptions['onResponse'];
 
   constructor(options: TransportOptions) {
+    this.#onResponse = options.onResponse;
     this.limits = options.limits;
     this.time = options.time;
     this.#insecure = new Set((options.insecureRegistries ?? []).map((host) => canonicalHost(host)));
@@ -181,13 +185,20 @@ export class Transport {
       this.checkUrl(url, context);
       const headers: Record<string, string> = { 'user-agent': 'portcullis', ...req.headers };
       if (req.authorization !== undefined && url.origin === req.authorizationOrigin) headers.authorization = req.authorization;
-      const response = await request(url, {
-        method,
-        headers,
-        body,
-        signal,
-        dispatcher: this.#agent(url),
-      });
+      let response;
+      try {
+        response = await request(url, {
+          method,
+          headers,
+          body,
+          signal,
+          dispatcher: this.#agent(url),
+        });
+      } catch (error) {
+        this.#onResponse?.(url.host, 'error');
+        throw error;
+      }
+      this.#onResponse?.(url.host, response.statusCode);
       const location = header(response.headers, 'location');
       if (!REDIRECT_STATUS.has(response.statusCode) || location === undefined) {
         return { status: response.statusCode, headers: response.headers, url, body: response.body };

@@ -44,6 +44,19 @@ export class WebhookMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly registryRequests = new Counter({
+    name: 'portcullis_registry_requests_total',
+    help: 'HTTP exchanges with registries, by host and status (error: no answer); hosts beyond the first 100 seen are counted as "other"',
+    labelNames: ['host', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly #registryHosts = new Set<string>();
+
+  /** Workload images name any host they like: bound the label values a client can create. */
+  recordRegistryResponse(host: string, status: number | 'error'): void {
+    if (!this.#registryHosts.has(host) && this.#registryHosts.size < 100) this.#registryHosts.add(host);
+    this.registryRequests.inc({ host: this.#registryHosts.has(host) ? host : 'other', status: String(status) });
+  }
   readonly tlsReloads = new Counter({
     name: 'portcullis_tls_reloads_total',
     help: 'Certificate reloads, by result (loaded, rejected)',

@@ -475,3 +475,13 @@ test('TLS: 1.1 is refused; a renewed certificate on disk is served to new connec
   assert.equal((await https(`${server.url}/healthz`, { ca: ca.caPem })).peer, 'webhook-2');
   assert.match(logText, /TLS certificate change rejected/);
 });
+
+test('metrics count registry exchanges by host and status', async () => {
+  const r = await https(`${server.url}/metrics`, { ca: ca.caPem });
+  const lines = r.text.split('\n').filter((l) => l.startsWith('portcullis_registry_requests_total{'));
+  assert.ok(
+    lines.some((l) => l.includes(`host="${proxy.host}"`) && l.includes('status="200"')),
+    lines.join('\n'),
+  );
+  assert.ok(lines.some((l) => l.includes('status="error"') || l.includes('status="404"')), lines.join('\n'));
+});

@@ -159,7 +159,12 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
-    const makeClient = (store: CredentialStore) => createRegistryClient({ ...settings, credentials: store });
+    const makeClient = (store: CredentialStore) =>
+      createRegistryClient({
+        ...settings,
+        credentials: store,
+        onResponse: (host, status) => metrics.recordRegistryResponse(host, status),
+      });
     try {
       registry = makeClient(staticCredentials);
     } catch (error) {
