@@ -68,10 +68,23 @@ export function createDecider(policySet: PolicySet, options: DecideOptions): Ima
       const digest = gathered.facts.digest?.available ? gathered.facts.digest.value : undefined;
       const rest = () => decideFromFacts(policySet, gathered, options, signal);
       if (!options.cache || !digest) return rest();
-      const key = VerdictCache.key({ image, digest, policySetVersion: policySet.version, context: request });
+      // The admission context only matters when some policy selects on it: otherwise a Deployment's
+      // verdict serves its ReplicaSet and Pods too (same digest, same policies; nothing a client wrote).
+      const context = selectsOnContext(policySet) ? request : { as: request.as };
+      const key = VerdictCache.key({ image, digest, policySetVersion: policySet.version, context });
       return options.cache.verdicts.run(key, rest);
     },
   };
+}
+
+const contextSensitive = new WeakMap<PolicySet, boolean>();
+function selectsOnContext(policySet: PolicySet): boolean {
+  let known = contextSensitive.get(policySet);
+  if (known === undefined) {
+    known = policySet.policies.some((p) => p.match !== undefined || p.namespace !== undefined);
+    contextSensitive.set(policySet, known);
+  }
+  return known;
 }
 
 /** Everything after the digest is known: the facts the applicable policies need, then the engine. */

@@ -145,3 +145,30 @@ test('identical decisions in flight are computed once', async () => {
   assert.equal(cache.stats.coalesced, 2);
   assert.ok(results.every((d) => d === results[0]));
 });
+
+test("a workload's verdict serves its pods unless a policy selects on the admission context", async () => {
+  const image = `${proxy.host}/acme/app:stable`;
+  const client = createRegistryClient({ insecureRegistries: [proxy.host] });
+  const deployment = { context: { kind: 'Deployment', namespace: 'shop', labels: { app: 'web' } } };
+  const podOf = { context: { kind: 'Pod', namespace: 'shop', labels: { app: 'web', 'pod-template-hash': 'x' } } };
+
+  const plain = { verdicts: new VerdictCache() };
+  const decider = createDecider(policies(), { offline: false, registry: client, timeoutMs: 10_000, cache: plain });
+  await decider.decide(image, deployment);
+  await decider.decide(image, podOf);
+  assert.equal(plain.verdicts.stats.hits, 1, 'no policy reads the context: the Pod reuses the Deployment verdict');
+
+  const selective = loadPolicySet([
+    {
+      path: 'm.yaml',
+      text: `apiVersion: portcullis.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: pods-only}\nspec:\n  images: [{glob: "**"}]\n  match: {kinds: [Pod]}\n  rules:\n    - {name: no-latest, tags: {forbid: [latest]}}\n`,
+    },
+  ]);
+  assert.ok(selective.ok);
+  const keyed = { verdicts: new VerdictCache() };
+  const matching = createDecider(selective.policySet, { offline: false, registry: client, timeoutMs: 10_000, cache: keyed });
+  await matching.decide(image, deployment);
+  await matching.decide(image, podOf);
+  assert.equal(keyed.verdicts.stats.hits, 0, 'a policy selects on kind: each context gets its own verdict');
+  await client.close();
+});
