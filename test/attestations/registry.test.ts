@@ -29,7 +29,14 @@ import {
 import { ANNOTATION_SIGNATURE, signImage } from '../../src/signing/sign.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { buildImage, pushBuilt } from '../harness/images.ts';
-import { attestationPolicy, KEYS, keyAuthorities, loadPolicyText, PASSPHRASE } from './support.ts';
+import {
+  attestationPolicy,
+  KEYS,
+  keyAuthorities,
+  loadPolicyText,
+  PASSPHRASE,
+  pubKeyPath,
+} from './support.ts';
 
 const SPDX = 'https://spdx.dev/Document';
 const VULN = 'https://cosign.sigstore.dev/attestation/vuln/v1';
@@ -154,6 +161,37 @@ describe('attest, then verify', () => {
     ].join(' && ');
     const d = await decide(await sbomPolicy(condition), ref);
     assert.equal(d.allowed, true, JSON.stringify(d.reasons));
+  });
+});
+
+describe('sources', () => {
+  it('attestations in another repository under a tag prefix are found where the authority says, and only there', async () => {
+    const ref = await image();
+    const store = `${registry.host}/att/store`;
+    await attestImage(client, pusher, k1, ref, {
+      predicateType: SPDX,
+      predicate: SBOM,
+      tagPrefix: 'x-',
+      signatureRepository: { registry: registry.host, repository: 'att/store' },
+    });
+    const at = (source: string) =>
+      loadPolicyText(
+        attestationPolicy(`
+- name: sbom
+  predicateType: spdx
+  authorities: [{name: k1, key: {path: "${pubKeyPath('k1')}"}, source: ${source}}]
+`),
+      );
+    const d = await decide(await at(`{repository: ${store}, tagPrefix: x-}`), ref);
+    assert.equal(d.allowed, true, JSON.stringify(d.reasons));
+    assert.equal(
+      d.policies[0]?.rules[0]?.evidence?.attestations?.[0]?.statements?.[0]?.source,
+      `${store}:x-${(ref.digest as string).replace(':', '-')}.att`,
+    );
+    denied(
+      await decide(await at(`{repository: ${store}}`), ref),
+      /no attestations of type https:\/\/spdx\.dev\/Document found in .*att\/store \(found types: none\)/,
+    );
   });
 });
 
