@@ -20,9 +20,9 @@ import { DEFAULT_LIMITS } from '../registry/limits.ts';
 import { requiredAttestationSources } from '../rules/attestations.ts';
 import { describeSource, type SignatureSourceNeed } from '../rules/signatures.ts';
 import type { AttestationCandidate } from '../sigstore/legacy/cosign-attestation.ts';
-import { BUNDLE_ARTIFACT_TYPE, type OpenSignatureSource, type SignatureFetchOptions } from './signatures.ts';
+import type { OpenSignatureSource, SignatureFetchOptions } from './signatures.ts';
+import { readBundleReferrers } from './bundle-referrers.ts';
 
-const BUNDLE_MEDIA_TYPE_PREFIX = 'application/vnd.dev.sigstore.bundle';
 
 export interface AttestationFetchOptions extends SignatureFetchOptions {
   /** The decision time, recorded with the facts for the conditions' `now`. */
@@ -95,30 +95,13 @@ async function bundleAttestations(
   digest: string,
   { signal, limits }: SignatureFetchOptions,
 ): Promise<AttestationCandidate[]> {
-  const referrers = (await content.referrers(digest, { signal, artifactType: BUNDLE_ARTIFACT_TYPE })).filter(
-    (d) => d.artifactType === BUNDLE_ARTIFACT_TYPE,
-  );
-  if (referrers.length > limits.signatureLayers) {
-    throw new Error(
-      `${referrers.length} Sigstore bundles are attached to ${digest}, more than the limit of ${limits.signatureLayers}`,
-    );
-  }
-  const out: AttestationCandidate[] = [];
-  for (const referrer of referrers) {
-    const manifest = await fetchAttachmentManifest(content, referrer.digest, {
-      signal,
-      maxLayers: limits.signatureLayers,
-    });
-    for (const layer of manifest.layers) {
-      if (!layer.mediaType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX)) continue;
-      if (out.length >= limits.signatureLayers) {
-        throw new Error(`more than ${limits.signatureLayers} Sigstore bundles are attached to ${digest}`);
-      }
-      const bundle = await content.fetchBlob(layer, { signal, maxBytes: limits.blob.attestation });
-      out.push({ kind: 'bundle', source: `${content.location}@${referrer.digest}`, bundle });
-    }
-  }
-  return out;
+  const found = await readBundleReferrers(content, digest, {
+    signal,
+    limits,
+    maxBundleBytes: limits.blob.attestation,
+    what: 'Sigstore bundles',
+  });
+  return found.map(({ source, bundle }) => ({ kind: 'bundle', source, bundle }));
 }
 
 export interface AttestationWiring {

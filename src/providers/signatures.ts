@@ -17,10 +17,10 @@ import { cosignAttachmentTag } from '../registry/cosign.ts';
 import type { RegistryLimits } from '../registry/limits.ts';
 import { describeSource, type SignatureSourceNeed } from '../rules/signatures.ts';
 import type { SignatureCandidate } from '../sigstore/threshold.ts';
+import { readBundleReferrers } from './bundle-referrers.ts';
 
 /** cosign v3 / sigstore-go: the artifact type of a bundle stored as a referrer. */
-export const BUNDLE_ARTIFACT_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
-const BUNDLE_MEDIA_TYPE_PREFIX = 'application/vnd.dev.sigstore.bundle';
+export { BUNDLE_ARTIFACT_TYPE } from './bundle-referrers.ts';
 
 export interface SignatureFetchOptions {
   /** The decision's deadline. */
@@ -107,28 +107,11 @@ async function bundleSignatures(
   digest: string,
   { signal, limits }: SignatureFetchOptions,
 ): Promise<SignatureCandidate[]> {
-  const referrers = (await content.referrers(digest, { signal, artifactType: BUNDLE_ARTIFACT_TYPE })).filter(
-    (d) => d.artifactType === BUNDLE_ARTIFACT_TYPE,
-  );
-  if (referrers.length > limits.signatureLayers) {
-    throw new Error(
-      `${referrers.length} signature bundles are attached to ${digest}, more than the limit of ${limits.signatureLayers}`,
-    );
-  }
-  const out: SignatureCandidate[] = [];
-  for (const referrer of referrers) {
-    const manifest = await fetchAttachmentManifest(content, referrer.digest, {
-      signal,
-      maxLayers: limits.signatureLayers,
-    });
-    for (const layer of manifest.layers) {
-      if (!layer.mediaType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX)) continue;
-      if (out.length >= limits.signatureLayers) {
-        throw new Error(`more than ${limits.signatureLayers} signature bundles are attached to ${digest}`);
-      }
-      const bundle = await content.fetchBlob(layer, { signal, maxBytes: limits.blob.bundle });
-      out.push({ kind: 'bundle', source: `${content.location}@${referrer.digest}`, bundle });
-    }
-  }
-  return out;
+  const found = await readBundleReferrers(content, digest, {
+    signal,
+    limits,
+    maxBundleBytes: limits.blob.bundle,
+    what: 'signature bundles',
+  });
+  return found.map(({ source, bundle }) => ({ kind: 'bundle', source, bundle }));
 }
