@@ -1,0 +1,161 @@
+/**
+ * Judges every image of an inventory. Each distinct image (canonical reference, plus the workload's
+ * context when some policy selects on it) is decided once, however many workloads run it: 1,000 Pods of
+ * one Deployment cost one tag resolution and one signature fetch. Two tags of one digest stay two
+ * decisions on purpose: tag rules read the reference as written.
+ *
+ * Fail closed: a decision that throws is an `error` result (denied), and a workload with unreadable parts
+ * (`problems`) is denied whatever its readable images say.
+ */
+import type { Decision } from '../engine/decision.ts';
+import type { AdmissionContext } from '../engine/facts.ts';
+import type { PolicySet } from '../policy/model.ts';
+import type { ImageDecider } from '../app/decide.ts';
+import type { PodImage } from '../kubernetes/pod-spec.ts';
+import { canonical, parseReference } from '../reference/index.ts';
+import { mapLimit } from '../util/map-limit.ts';
+import type { Inventory, Workload } from './inventory.ts';
+
+export const AUDIT_CONCURRENCY = 8;
+
+/** A decision, or why there is none: either way the image is denied. Same shape as the webhook's. */
+export type ImageResult = { readonly decision: Decision } | { readonly error: string };
+
+export interface AuditedImage {
+  readonly at: PodImage;
+  readonly result: ImageResult;
+}
+
+export type Verdict = 'allow' | 'warn' | 'deny' | 'error';
+
+export interface AuditedWorkload {
+  readonly workload: Workload;
+  /** The worst of its images (`deny` also when the workload had unreadable parts). */
+  readonly verdict: Verdict;
+  readonly images: readonly AuditedImage[];
+}
+
+export interface AuditResult {
+  readonly policySetVersion: string;
+  readonly workloads: readonly AuditedWorkload[];
+  /** Inputs that could not be read (from the inventory). */
+  readonly problems: readonly string[];
+  readonly stats: {
+    readonly workloads: number;
+    readonly images: number;
+    /** Decisions actually made (the rest were shared). */
+    readonly decisions: number;
+  };
+}
+
+export interface AuditOptions {
+  /** The set the decider was made from (its version is reported; `spec.match` makes decisions per context). */
+  readonly policySet: PolicySet;
+  readonly concurrency?: number;
+  /** Called after each decision (for a progress line). */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export function verdictOf(result: ImageResult): Verdict {
+  return 'error' in result ? 'error' : result.decision.outcome;
+}
+
+const RANK: Record<Verdict, number> = { allow: 0, warn: 1, deny: 2, error: 3 };
+
+export function worst(verdicts: Iterable<Verdict>): Verdict {
+  let out: Verdict = 'allow';
+  for (const v of verdicts) if (RANK[v] > RANK[out]) out = v;
+  return out;
+}
+
+export function contextOf(w: Workload): AdmissionContext {
+  return { kind: w.kind, ...(w.namespace !== undefined ? { namespace: w.namespace } : {}), labels: w.labels };
+}
+
+/** Whether a policy of the set selects on the admission context (then decisions are per context). */
+export function selectsOnContext(policySet: PolicySet): boolean {
+  return policySet.policies.some((p) => p.match !== undefined || p.namespace !== undefined);
+}
+
+/** The spelling-independent identity of an image string: `nginx` and `docker.io/library/nginx:latest` are one. */
+function imageKey(image: string): string {
+  try {
+    return canonical(parseReference(image));
+  } catch {
+    return image;
+  }
+}
+
+export async function auditWorkloads(
+  inventory: Inventory,
+  decider: ImageDecider,
+  options: AuditOptions,
+): Promise<AuditResult> {
+  const { policySet } = options;
+  const perContext = selectsOnContext(policySet);
+  // One job per distinct (image, context-if-needed); workloads point at jobs.
+  const jobs = new Map<string, { image: string; context: AdmissionContext }>();
+  const keys: string[][] = [];
+  for (const w of inventory.workloads) {
+    const context = contextOf(w);
+    const contextKey = perContext ? JSON.stringify([w.kind, w.namespace ?? '', sorted(w.labels)]) : '';
+    keys.push(
+      w.images.map((at) => {
+        const key = `${imageKey(at.image)}\u0000${contextKey}`;
+        if (!jobs.has(key)) jobs.set(key, { image: at.image, context });
+        return key;
+      }),
+    );
+  }
+  const entries = [...jobs.entries()];
+  let done = 0;
+  const results = new Map<string, ImageResult>();
+  await mapLimit(entries, options.concurrency ?? AUDIT_CONCURRENCY, async ([key, job]) => {
+    let result: ImageResult;
+    try {
+      result = { decision: await decider.decide(job.image, { context: job.context }) };
+    } catch (error) {
+      result = { error: `internal error: ${error instanceof Error ? error.message : String(error)}` };
+    }
+    results.set(key, result);
+    options.onProgress?.(++done, entries.length);
+  });
+  const workloads = inventory.workloads.map((workload, i): AuditedWorkload => {
+    const images = workload.images.map((at, j) => ({ at, result: results.get(keys[i]![j]!)! }));
+    const verdicts = images.map((x) => verdictOf(x.result));
+    if (workload.problems.length > 0) verdicts.push('deny');
+    return { workload, verdict: worst(verdicts), images };
+  });
+  return {
+    policySetVersion: policySet.version,
+    workloads,
+    problems: inventory.problems,
+    stats: {
+      workloads: workloads.length,
+      images: workloads.reduce((n, w) => n + w.images.length, 0),
+      decisions: entries.length,
+    },
+  };
+}
+
+function sorted(labels: Readonly<Record<string, string>>): [string, string][] {
+  return Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Reasons of one image result, audit-mode failures included (they are what an audit is for). */
+export function reasonsOf(result: ImageResult): string[] {
+  if ('error' in result) return [result.error];
+  const d = result.decision;
+  return [
+    ...d.reasons,
+    ...d.policies
+      .filter((p) => p.mode === 'audit' && p.verdict === 'fail')
+      .flatMap((p) =>
+        p.reason !== undefined
+          ? [`policy ${p.name} (audit): ${p.reason}`]
+          : p.rules
+              .filter((r) => r.verdict === 'fail')
+              .map((r) => `policy ${p.name} (audit), rule ${r.name}: ${r.reason}`),
+      ),
+  ];
+}
