@@ -9,23 +9,12 @@
 import { readFile, stat } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import type { CommandContext, Io } from '../command.ts';
-import { EXIT_ALLOWED, EXIT_DENIED, UsageError } from '../exit-codes.ts';
-import {
-  addRegistryOptions,
-  registryClientFromFlags,
-  registrySettingsFromFlags,
-  timeoutMs,
-  type RegistryFlags,
-} from '../registry-options.ts';
-import { canonical, parseReference, ReferenceParseError, withDigest } from '../../reference/index.ts';
-import type { ImageReference } from '../../reference/types.ts';
-import { createRegistryPusherFromSettings } from '../../registry/push.ts';
-import { RegistryConfigError, RegistryError } from '../../registry/errors.ts';
-import { TagError } from '../../registry/cosign.ts';
+import { UsageError } from '../exit-codes.ts';
+import { addRegistryOptions, type RegistryFlags } from '../registry-options.ts';
 import { expandPredicateType, PREDICATE_TYPE_SHORT_NAMES } from '../../rules/attestations.ts';
 import { attestImage } from '../../signing/attest.ts';
-import { SigningError, type SignatureFormat } from '../../signing/sign.ts';
-import { loadKey } from './sign.ts';
+import type { SignatureFormat } from '../../signing/sign.ts';
+import { loadKey, parseImage, parseSignatureRepository, writeForImage } from './registry-write.ts';
 
 /** Predicates are JSON documents read whole; SBOMs can be large, the registry accepts 16 MiB blobs. */
 const MAX_PREDICATE_BYTES = 8 * 1024 * 1024;
@@ -37,15 +26,6 @@ export interface AttestCommandOptions extends RegistryFlags {
   readonly format: SignatureFormat;
   readonly tagPrefix?: string;
   readonly signatureRepository?: string;
-}
-
-function parseImage(image: string, what = 'image'): ImageReference {
-  try {
-    return parseReference(image);
-  } catch (error) {
-    if (error instanceof ReferenceParseError) throw new UsageError(`${what}: ${error.message}`);
-    throw error;
-  }
 }
 
 async function readPredicate(path: string): Promise<unknown> {
@@ -78,59 +58,26 @@ export async function runAttest(image: string, opts: AttestCommandOptions, io: I
   }
   if (opts.tagPrefix !== undefined && opts.format === 'bundle')
     throw new UsageError('--tag-prefix applies to --format legacy only');
-  const ref = parseImage(image);
-  let signatureRepository;
-  if (opts.signatureRepository !== undefined) {
-    const r = parseImage(opts.signatureRepository, '--signature-repository');
-    if (r.tag !== undefined || r.digest !== undefined)
-      throw new UsageError('--signature-repository must name a repository, without tag or digest');
-    signatureRepository = { registry: r.registry, repository: r.repository };
-  }
+  const ref = parseImage(image, 'image');
+  const signatureRepository = parseSignatureRepository(opts.signatureRepository);
   const predicate = await readPredicate(opts.predicate);
-  const deadline = timeoutMs(opts);
   const key = await loadKey(opts.key);
-
-  const client = await registryClientFromFlags(opts);
-  let pusher;
-  try {
-    pusher = await createRegistryPusherFromSettings(await registrySettingsFromFlags(opts));
-  } catch (error) {
-    await client.close();
-    throw new UsageError((error as Error).message);
-  }
-  try {
-    const signal = AbortSignal.timeout(deadline);
-    // Resolved once: the statement's subject is this digest.
-    const descriptor = await client.resolve(ref, { signal });
-    const resolved = withDigest(ref, descriptor.digest);
-    const result = await attestImage(client, pusher, key, resolved, {
-      predicateType,
-      predicate,
-      format: opts.format,
-      signal,
-      ...(opts.tagPrefix !== undefined && { tagPrefix: opts.tagPrefix }),
-      ...(signatureRepository !== undefined && { signatureRepository }),
-    });
-    let where = result.written;
-    if (result.unchanged) where += ', already there';
-    if (result.referrersIndex !== undefined) where += `, listed in ${result.referrersIndex}`;
-    io.stdout.write(`attested ${canonical(resolved)} with ${predicateType} (${where})\n`);
-    return EXIT_ALLOWED;
-  } catch (error) {
-    if (error instanceof TagError || (error instanceof SigningError && error.code === 'SIGN_INPUT'))
-      throw new UsageError(error.message);
-    if (
-      error instanceof RegistryError ||
-      error instanceof SigningError ||
-      error instanceof RegistryConfigError
-    ) {
-      io.stderr.write(`portcullis: cannot attest ${image}: ${error.message}\n`);
-      return EXIT_DENIED;
-    }
-    throw error;
-  } finally {
-    await Promise.all([client.close(), pusher.close()]);
-  }
+  return writeForImage(
+    image,
+    ref,
+    opts,
+    io,
+    { done: 'attested', doing: 'attest', what: ` with ${predicateType}` },
+    ({ client, pusher, resolved, signal }) =>
+      attestImage(client, pusher, key, resolved, {
+        predicateType,
+        predicate,
+        format: opts.format,
+        signal,
+        ...(opts.tagPrefix !== undefined && { tagPrefix: opts.tagPrefix }),
+        ...(signatureRepository !== undefined && { signatureRepository }),
+      }),
+  );
 }
 
 export function registerAttest(program: Command, { io, setExitCode }: CommandContext): void {

@@ -7,31 +7,13 @@
  * with `tlog.required: false` (see src/signing/sign.ts). Exit 0 signed, 1 could not sign (registry),
  * 2 bad input (key, password, reference, flags).
  */
-import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import type { CommandContext, Io } from '../command.ts';
-import { EXIT_ALLOWED, EXIT_DENIED, UsageError } from '../exit-codes.ts';
-import {
-  addRegistryOptions,
-  registryClientFromFlags,
-  registrySettingsFromFlags,
-  timeoutMs,
-  type RegistryFlags,
-} from '../registry-options.ts';
-import { canonical, parseReference, ReferenceParseError, withDigest } from '../../reference/index.ts';
-import type { ImageReference } from '../../reference/types.ts';
-import { createRegistryPusherFromSettings } from '../../registry/push.ts';
-import { RegistryConfigError, RegistryError } from '../../registry/errors.ts';
-import { TagError } from '../../registry/cosign.ts';
-import { decryptPrivateKey, SigningKeyError, type SigningKey } from '../../signing/keys.ts';
-import { PasswordUnavailableError, readPassword } from '../../signing/password.ts';
+import { UsageError } from '../exit-codes.ts';
+import { addRegistryOptions, type RegistryFlags } from '../registry-options.ts';
 import type { BundleContent } from '../../signing/bundle.ts';
-import {
-  signImage,
-  SigningError,
-  type SignatureFormat,
-  type SignatureRepository,
-} from '../../signing/sign.ts';
+import { signImage, type SignatureFormat } from '../../signing/sign.ts';
+import { loadKey, parseImage, parseSignatureRepository, writeForImage } from './registry-write.ts';
 
 export interface SignCommandOptions extends RegistryFlags {
   readonly key: string;
@@ -40,44 +22,6 @@ export interface SignCommandOptions extends RegistryFlags {
   readonly attachmentTagPrefix?: string;
   readonly signatureRepository?: string;
   readonly bundleContent?: BundleContent;
-}
-
-export async function loadKey(path: string): Promise<SigningKey> {
-  let pem: string;
-  try {
-    pem = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new UsageError(
-      `cannot read key ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-    );
-  }
-  try {
-    const password = await readPassword(`Enter password for private key ${path}: `, false);
-    return await decryptPrivateKey(pem, password);
-  } catch (error) {
-    if (error instanceof SigningKeyError) throw new UsageError(`${path}: ${error.message}`);
-    if (error instanceof PasswordUnavailableError) throw new UsageError(error.message);
-    throw error;
-  }
-}
-
-function parseImage(image: string): ImageReference {
-  try {
-    return parseReference(image);
-  } catch (error) {
-    if (error instanceof ReferenceParseError) throw new UsageError(error.message);
-    throw error;
-  }
-}
-
-function parseSignatureRepository(value: string): SignatureRepository {
-  const ref = parseImage(value);
-  if (ref.tag !== undefined || ref.digest !== undefined) {
-    throw new UsageError(
-      `--signature-repository ${JSON.stringify(value)} must name a repository, without tag or digest`,
-    );
-  }
-  return { registry: ref.registry, repository: ref.repository };
 }
 
 export async function runSign(image: string, opts: SignCommandOptions, io: Io): Promise<number> {
@@ -95,51 +39,17 @@ export async function runSign(image: string, opts: SignCommandOptions, io: Io): 
   if (tagPrefix !== undefined && opts.format === 'bundle')
     throw new UsageError('--tag-prefix applies to --format legacy only');
   const ref = parseImage(image);
-  const signatureRepository =
-    opts.signatureRepository === undefined ? undefined : parseSignatureRepository(opts.signatureRepository);
-  const deadline = timeoutMs(opts);
+  const signatureRepository = parseSignatureRepository(opts.signatureRepository);
   const key = await loadKey(opts.key);
-
-  const client = await registryClientFromFlags(opts);
-  let pusher;
-  try {
-    pusher = await createRegistryPusherFromSettings(await registrySettingsFromFlags(opts));
-  } catch (error) {
-    await client.close();
-    throw new UsageError((error as Error).message);
-  }
-  try {
-    const signal = AbortSignal.timeout(deadline);
-    // Resolved once: everything after this goes by this digest.
-    const descriptor = await client.resolve(ref, { signal });
-    const resolved = withDigest(ref, descriptor.digest);
-    const result = await signImage(client, pusher, key, resolved, {
+  return writeForImage(image, ref, opts, io, { done: 'signed', doing: 'sign' }, ({ client, pusher, resolved, signal }) =>
+    signImage(client, pusher, key, resolved, {
       format: opts.format,
       signal,
       ...(tagPrefix !== undefined && { tagPrefix }),
       ...(signatureRepository !== undefined && { signatureRepository }),
       ...(opts.bundleContent !== undefined && { bundleContent: opts.bundleContent }),
-    });
-    let where = result.written;
-    if (result.unchanged) where += ', already there';
-    if (result.referrersIndex !== undefined) where += `, listed in ${result.referrersIndex}`;
-    io.stdout.write(`signed ${canonical(resolved)} (${where})\n`);
-    return EXIT_ALLOWED;
-  } catch (error) {
-    if (error instanceof TagError || (error instanceof SigningError && error.code === 'SIGN_INPUT'))
-      throw new UsageError(error.message);
-    if (
-      error instanceof RegistryError ||
-      error instanceof SigningError ||
-      error instanceof RegistryConfigError
-    ) {
-      io.stderr.write(`portcullis: cannot sign ${image}: ${error.message}\n`);
-      return EXIT_DENIED;
-    }
-    throw error;
-  } finally {
-    await Promise.all([client.close(), pusher.close()]);
-  }
+    }),
+  );
 }
 
 export function registerSign(program: Command, { io, setExitCode }: CommandContext): void {
