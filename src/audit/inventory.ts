@@ -14,6 +14,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { WORKLOAD_RESOURCES, type KubernetesApi, type WorkloadResource } from '../kubernetes/api.ts';
 import { isJsonObject, podImages, POD_SPEC_PATHS, type PodImage } from '../kubernetes/pod-spec.ts';
 
 export const INVENTORY_LIMITS = {
@@ -268,3 +269,30 @@ export async function inventoryFromPaths(paths: readonly string[]): Promise<Inve
   }
   return buildInventory(found, problems);
 }
+
+/**
+ * The cluster's workloads through the API server: Pods and every controller kind, across namespaces.
+ * A resource the API cannot list fails the whole inventory (a partial audit would read as compliant).
+ */
+export async function inventoryFromCluster(api: KubernetesApi): Promise<Inventory> {
+  if (!api.listWorkloads) throw new Error('this Kubernetes client cannot list workloads');
+  const objects: unknown[] = [];
+  for (const resource of Object.keys(WORKLOAD_RESOURCES) as WorkloadResource[]) {
+    const list = await api.listWorkloads(resource);
+    // Lists drop kind and apiVersion from their items; put them back from the resource.
+    const { kind, apiVersion } = RESOURCE_KINDS[resource];
+    for (const item of list.items) objects.push({ apiVersion, kind, ...item });
+  }
+  return inventoryFromObjects(objects);
+}
+
+const RESOURCE_KINDS: Record<WorkloadResource, { kind: string; apiVersion: string }> = {
+  pods: { kind: 'Pod', apiVersion: 'v1' },
+  replicasets: { kind: 'ReplicaSet', apiVersion: 'apps/v1' },
+  deployments: { kind: 'Deployment', apiVersion: 'apps/v1' },
+  statefulsets: { kind: 'StatefulSet', apiVersion: 'apps/v1' },
+  daemonsets: { kind: 'DaemonSet', apiVersion: 'apps/v1' },
+  jobs: { kind: 'Job', apiVersion: 'batch/v1' },
+  cronjobs: { kind: 'CronJob', apiVersion: 'batch/v1' },
+  replicationcontrollers: { kind: 'ReplicationController', apiVersion: 'v1' },
+};

@@ -82,7 +82,77 @@ export interface KubernetesApi {
     onEvent: (event: WatchEvent<PolicyResource>) => void,
     signal: AbortSignal,
   ): Promise<void>;
+  /**
+   * Every object of a workload resource across all namespaces (`portcullis audit`), read in pages of
+   * WORKLOAD_PAGE_SIZE up to API_LIMITS.maxListedObjects. Optional: only the real client has it.
+   */
+  listWorkloads?(resource: WorkloadResource): Promise<ResourceList<Record<string, unknown>>>;
 }
+
+/** The resources `portcullis audit` lists: everything that runs containers, and the owners that name them. */
+export const WORKLOAD_RESOURCES = {
+  pods: '/api/v1/pods',
+  replicasets: '/apis/apps/v1/replicasets',
+  deployments: '/apis/apps/v1/deployments',
+  statefulsets: '/apis/apps/v1/statefulsets',
+  daemonsets: '/apis/apps/v1/daemonsets',
+  jobs: '/apis/batch/v1/jobs',
+  cronjobs: '/apis/batch/v1/cronjobs',
+  replicationcontrollers: '/api/v1/replicationcontrollers',
+} as const;
+export type WorkloadResource = keyof typeof WORKLOAD_RESOURCES;
+export const WORKLOAD_PAGE_SIZE = 500;
+
+/** An owner of an object (`metadata.ownerReferences[]`). */
+export interface OwnerReference {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly name: string;
+  readonly uid: string;
+  readonly controller?: boolean;
+}
+
+export interface Pod {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly metadata: ObjectMeta & {
+    readonly uid?: string;
+    readonly ownerReferences?: readonly OwnerReference[];
+  };
+  readonly spec?: unknown;
+}
+
+/** A `wgpolicyk8s.io/v1alpha2` PolicyReport (namespaced) or ClusterPolicyReport, as the controller writes it. */
+export interface PolicyReportObject {
+  readonly apiVersion: string;
+  readonly kind: 'PolicyReport' | 'ClusterPolicyReport';
+  readonly metadata: { readonly name: string; readonly namespace?: string } & Readonly<
+    Record<string, unknown>
+  >;
+  readonly [field: string]: unknown;
+}
+
+/**
+ * What the controller (src/controller) needs beyond the webhook's calls: Pods (list in pages, watch),
+ * PolicyReports (create or replace) and Events (create). The real client has them all.
+ */
+export interface ControllerApi {
+  /** Every Pod in every namespace, in pages of 500, at most API_LIMITS.maxPods. */
+  listPods(): Promise<ResourceList<Pod>>;
+  /** As watchImagePolicies, for Pods in every namespace. */
+  watchPods(
+    resourceVersion: string,
+    onEvent: (event: WatchEvent<Pod>) => void,
+    signal: AbortSignal,
+  ): Promise<void>;
+  /** Creates the report, or replaces the existing one of that name (keeping nothing of it). */
+  applyPolicyReport(report: PolicyReportObject): Promise<void>;
+  /** Creates a core/v1 Event in the namespace. */
+  createEvent(namespace: string, event: Readonly<Record<string, unknown>>): Promise<void>;
+}
+
+export const REPORT_GROUP_VERSION = 'wgpolicyk8s.io/v1alpha2';
+const POD_PAGE = 500;
 
 export class KubernetesApiError extends Error {
   readonly code = 'KUBERNETES_API_ERROR';
@@ -111,12 +181,18 @@ export const API_LIMITS = {
   watchLineBytes: 4 * 1024 * 1024,
   /** Asked of the server; it ends the watch after this, and we watch again. */
   watchSeconds: 300,
+  /** Pods listed by the controller (all pages). */
+  maxPods: 100_000,
+  /** A write's answer (the object written back). */
+  writeAnswerBytes: 4 * 1024 * 1024,
+  /** Objects of one resource listed for an audit (all pages). */
+  maxListedObjects: 100_000,
 } as const;
 
 const DNS_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 /** Loads the KubeConfig (file, or in-cluster) and returns the client. Throws KubernetesApiError. */
-export function createKubernetesApi(options: KubernetesApiOptions = {}): KubernetesApi {
+export function createKubernetesApi(options: KubernetesApiOptions = {}): KubernetesApi & ControllerApi {
   const kc = new KubeConfig();
   try {
     if (options.kubeconfig !== undefined) kc.loadFromFile(options.kubeconfig);
@@ -146,7 +222,7 @@ export function createKubernetesApi(options: KubernetesApiOptions = {}): Kuberne
 
 type Authorize = (options: RequestOptions) => Promise<void>;
 
-class HttpKubernetesApi implements KubernetesApi {
+class HttpKubernetesApi implements KubernetesApi, ControllerApi {
   readonly #server: URL;
   readonly #authorize: Authorize;
   readonly #timeoutMs: number;
@@ -173,6 +249,94 @@ class HttpKubernetesApi implements KubernetesApi {
     return this.#getObject<Namespace>(`/api/v1/namespaces/${seg(name)}`);
   }
 
+  async listPods(): Promise<ResourceList<Pod>> {
+    const items: Pod[] = [];
+    let resourceVersion = '';
+    let next = '';
+    do {
+      const query = new URLSearchParams({ limit: String(POD_PAGE), ...(next ? { continue: next } : {}) });
+      const path = `/api/v1/pods?${query}`;
+      const body = await this.#get(path, API_LIMITS.listBytes);
+      if (!isObject(body) || !Array.isArray(body.items)) {
+        throw new KubernetesApiError(`${path}: the answer is not a list`, 0);
+      }
+      for (const item of body.items) if (isResource(item)) items.push(item as Pod);
+      if (items.length > API_LIMITS.maxPods) {
+        throw new KubernetesApiError(`/api/v1/pods: more than ${API_LIMITS.maxPods} pods`, 0);
+      }
+      const meta = isObject(body.metadata) ? body.metadata : {};
+      if (typeof meta.resourceVersion === 'string') resourceVersion = meta.resourceVersion;
+      next = typeof meta.continue === 'string' ? meta.continue : '';
+    } while (next !== '');
+    return { items, resourceVersion };
+  }
+
+  watchPods(
+    resourceVersion: string,
+    onEvent: (event: WatchEvent<Pod>) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    return this.#watch(
+      '/api/v1/pods',
+      resourceVersion,
+      onEvent as (e: WatchEvent<PolicyResource>) => void,
+      signal,
+    );
+  }
+
+  async applyPolicyReport(report: PolicyReportObject): Promise<void> {
+    const { name, namespace } = report.metadata;
+    const collection =
+      report.kind === 'PolicyReport'
+        ? `/apis/${REPORT_GROUP_VERSION}/namespaces/${seg(namespace ?? '')}/policyreports`
+        : `/apis/${REPORT_GROUP_VERSION}/clusterpolicyreports`;
+    const path = `${collection}/${seg(name)}`;
+    // Replace needs the current resourceVersion; one retry covers a write that raced ours.
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.#get(path, API_LIMITS.objectBytes);
+      const rv = isResource(current) ? current.metadata.resourceVersion : undefined;
+      const status =
+        current === undefined
+          ? await this.#write('POST', collection, report)
+          : await this.#write('PUT', path, {
+              ...report,
+              metadata: { ...report.metadata, ...(rv ? { resourceVersion: rv } : {}) },
+            });
+      if (status.ok) return;
+      if (status.status !== 409 || attempt >= 1) throw status.error;
+    }
+  }
+
+  async createEvent(namespace: string, event: Readonly<Record<string, unknown>>): Promise<void> {
+    const result = await this.#write('POST', `/api/v1/namespaces/${seg(namespace)}/events`, event);
+    if (!result.ok) throw result.error;
+  }
+
+  /** A POST or PUT of JSON, bounded like a GET; 2xx is ok, anything else an error the caller may inspect. */
+  async #write(
+    method: 'POST' | 'PUT',
+    path: string,
+    body: unknown,
+  ): Promise<{ ok: true } | { ok: false; status: number; error: KubernetesApiError }> {
+    const signal = AbortSignal.timeout(this.#timeoutMs);
+    let status: number;
+    let text: Buffer;
+    try {
+      const response = await this.#open(path, signal, this.#timeoutMs, {
+        method,
+        body: JSON.stringify(body),
+      });
+      status = response.statusCode ?? 0;
+      text = await readBody(response, API_LIMITS.writeAnswerBytes);
+    } catch (error) {
+      if (error instanceof KubernetesApiError) throw error;
+      const why = signal.aborted ? `no answer within ${this.#timeoutMs} ms` : (error as Error).message;
+      throw new KubernetesApiError(`${method} ${path}: ${why}`, 0, { cause: error });
+    }
+    if (status >= 200 && status < 300) return { ok: true };
+    return { ok: false, status, error: statusError(`${method} ${path}`, status, text) };
+  }
+
   async listImagePolicies(kind: PolicyResourceKind): Promise<ResourceList<PolicyResource>> {
     const path = policyPath(kind);
     const body = await this.#get(path, API_LIMITS.listBytes);
@@ -192,8 +356,17 @@ class HttpKubernetesApi implements KubernetesApi {
     };
   }
 
-  async watchImagePolicies(
+  watchImagePolicies(
     kind: PolicyResourceKind,
+    resourceVersion: string,
+    onEvent: (event: WatchEvent<PolicyResource>) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    return this.#watch(policyPath(kind), resourceVersion, onEvent, signal);
+  }
+
+  async #watch(
+    collection: string,
     resourceVersion: string,
     onEvent: (event: WatchEvent<PolicyResource>) => void,
     signal: AbortSignal,
@@ -204,7 +377,7 @@ class HttpKubernetesApi implements KubernetesApi {
       timeoutSeconds: String(API_LIMITS.watchSeconds),
       ...(resourceVersion ? { resourceVersion } : {}),
     });
-    const path = `${policyPath(kind)}?${query}`;
+    const path = `${collection}?${query}`;
     const response = await this.#open(path, signal, this.#timeoutMs);
     if (response.statusCode !== 200) {
       const text = await readBody(response, 64 * 1024).catch(() => Buffer.alloc(0));
@@ -265,6 +438,33 @@ class HttpKubernetesApi implements KubernetesApi {
     });
   }
 
+  async listWorkloads(resource: WorkloadResource): Promise<ResourceList<Record<string, unknown>>> {
+    const base = WORKLOAD_RESOURCES[resource];
+    const items: Record<string, unknown>[] = [];
+    let resourceVersion = '';
+    let next = '';
+    do {
+      const query = new URLSearchParams({
+        limit: String(WORKLOAD_PAGE_SIZE),
+        ...(next ? { continue: next } : {}),
+      });
+      const path = `${base}?${query}`;
+      const body = await this.#get(path, API_LIMITS.listBytes);
+      if (body === undefined) throw new KubernetesApiError(`${path}: not found`, 404);
+      if (!isObject(body) || !Array.isArray(body.items)) {
+        throw new KubernetesApiError(`${path}: the answer is not a list`, 0);
+      }
+      for (const item of body.items) if (isObject(item) && isObject(item.metadata)) items.push(item);
+      if (items.length > API_LIMITS.maxListedObjects) {
+        throw new KubernetesApiError(`${base}: more than ${API_LIMITS.maxListedObjects} objects`, 0);
+      }
+      const meta = isObject(body.metadata) ? body.metadata : {};
+      if (typeof meta.resourceVersion === 'string') resourceVersion = meta.resourceVersion;
+      next = typeof meta.continue === 'string' ? meta.continue : '';
+    } while (next !== '');
+    return { items, resourceVersion };
+  }
+
   async #getObject<T>(path: string): Promise<T | undefined> {
     const body = await this.#get(path, API_LIMITS.objectBytes);
     if (body === undefined) return undefined;
@@ -295,11 +495,21 @@ class HttpKubernetesApi implements KubernetesApi {
     }
   }
 
-  async #open(path: string, signal: AbortSignal, connectMs: number): Promise<IncomingMessage> {
+  async #open(
+    path: string,
+    signal: AbortSignal,
+    connectMs: number,
+    write?: { readonly method: 'POST' | 'PUT'; readonly body: string },
+  ): Promise<IncomingMessage> {
     const url = new URL(this.#server.pathname.replace(/\/$/, '') + path, this.#server);
     const options: RequestOptions & { rejectUnauthorized?: boolean } = {
-      method: 'GET',
-      headers: { Accept: 'application/json' },
+      method: write?.method ?? 'GET',
+      headers: {
+        Accept: 'application/json',
+        ...(write
+          ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(write.body) }
+          : {}),
+      },
     };
     await this.#authorize(options);
     const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
@@ -322,7 +532,7 @@ class HttpKubernetesApi implements KubernetesApi {
               ),
         );
       });
-      req.end();
+      req.end(write?.body);
     });
   }
 }
