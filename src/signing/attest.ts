@@ -12,9 +12,8 @@
  *
  * No transparency log: verify with key authorities whose tlog is not required (the default for keys).
  */
-import { isDeepStrictEqual } from 'node:util';
 import { computeDigest, parseDigest } from '../oci/digest.ts';
-import { DSSE_ENVELOPE, OCI_CONFIG, OCI_MANIFEST, SIGSTORE_BUNDLE_V03 } from '../oci/media-types.ts';
+import { DSSE_ENVELOPE, SIGSTORE_BUNDLE_V03 } from '../oci/media-types.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { OperationOptions } from '../registry/content.ts';
 import { cosignAttachmentTag } from '../registry/cosign.ts';
@@ -22,7 +21,8 @@ import type { RegistryPusher } from '../registry/push.ts';
 import type { ImageReference } from '../reference/types.ts';
 import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_V1, preAuthEncoding } from './bundle.ts';
 import type { SigningKey } from './keys.ts';
-import { cosignDockerReference, cosignSignatureConfig } from './payload.ts';
+import { cosignDockerReference } from './payload.ts';
+import { appendAttachmentLayer } from './attachment.ts';
 import {
   ANNOTATION_SIGNATURE,
   pushBundleReferrer,
@@ -170,60 +170,13 @@ export async function pushLegacyAttestation(
     digest: computeDigest(envelope),
     annotations,
   };
-  const existing = await existingAttestationLayers(client, where, tag, operation);
-  const unchanged = existing.some((l) => isDeepStrictEqual(l, layer));
-  const layers: unknown[] = unchanged ? [...existing] : [...existing, layer];
-  if (layers.length > client.limits.signatureLayers) {
-    throw new SigningError(
-      'SIGN_CONFLICT',
-      `${where.registry}/${where.repository}:${tag} already holds ${existing.length} attestations; more than ${client.limits.signatureLayers} would not be read by verifiers`,
-    );
-  }
-  const repo = pusher.repository(where.registry, where.repository);
-  const digests = layers.map((l) => (l as { digest: string }).digest);
-  const config = await repo.pushBlob(cosignSignatureConfig(digests), OCI_CONFIG, operation);
-  await repo.pushBlob(envelope, DSSE_ENVELOPE, operation);
-  const manifest = JSON.stringify({
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    config: { mediaType: config.mediaType, size: config.size, digest: config.digest },
-    layers,
-  });
-  const pushed = await repo.pushManifest(Buffer.from(manifest, 'utf8'), OCI_MANIFEST, tag, operation);
-  return {
-    format: 'legacy',
-    imageDigest: digest,
-    written: `${repo.location}:${tag}`,
-    manifestDigest: pushed.digest,
-    layers: layers.length,
-    unchanged,
-  };
-}
-
-async function existingAttestationLayers(
-  client: RegistryClient,
-  where: { registry: string; repository: string },
-  tag: string,
-  operation: OperationOptions,
-): Promise<readonly Record<string, unknown>[]> {
-  const source = client.repository(where.registry, where.repository);
-  const found = await source.resolveTag(tag, operation);
-  if (found === undefined) return [];
-  const manifest = await source.fetchManifest(found.digest, operation);
-  if (manifest.parsed.kind !== 'image') {
-    throw new SigningError(
-      'SIGN_CONFLICT',
-      `${source.location}:${tag} is an index, not a cosign attestation manifest; refusing to overwrite it`,
-    );
-  }
-  for (const l of manifest.parsed.layers) {
-    if (l.mediaType !== DSSE_ENVELOPE) {
-      throw new SigningError(
-        'SIGN_CONFLICT',
-        `${source.location}:${tag} holds a ${l.mediaType} layer, not a cosign attestation manifest; refusing to overwrite it`,
-      );
-    }
-  }
-  const layers = (manifest.json as { layers?: unknown }).layers;
-  return Array.isArray(layers) ? (layers as Record<string, unknown>[]) : [];
+  return appendAttachmentLayer(
+    client,
+    pusher,
+    { ...where, tag, noun: 'attestation' },
+    digest,
+    layer,
+    envelope,
+    operation,
+  );
 }

@@ -22,16 +22,8 @@
  * the same image at the same moment can lose one signature, as with cosign.
  */
 import { sign as cryptoSign } from 'node:crypto';
-import { isDeepStrictEqual } from 'node:util';
 import { computeDigest, parseDigest } from '../oci/digest.ts';
-import {
-  OCI_CONFIG,
-  OCI_EMPTY,
-  OCI_INDEX,
-  OCI_MANIFEST,
-  COSIGN_SIMPLE_SIGNING,
-  SIGSTORE_BUNDLE_V03,
-} from '../oci/media-types.ts';
+import { OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, COSIGN_SIMPLE_SIGNING, SIGSTORE_BUNDLE_V03 } from '../oci/media-types.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { Descriptor, OperationOptions } from '../registry/content.ts';
 import { cosignAttachmentTag, referrersTag } from '../registry/cosign.ts';
@@ -40,7 +32,8 @@ import type { RegistryPusher } from '../registry/push.ts';
 import type { ImageReference } from '../reference/types.ts';
 import { dsseSignatureBundle, messageSignatureBundle, type BundleContent } from './bundle.ts';
 import type { SigningKey } from './keys.ts';
-import { cosignDockerReference, cosignSignatureConfig, simpleSigningPayload } from './payload.ts';
+import { cosignDockerReference, simpleSigningPayload } from './payload.ts';
+import { appendAttachmentLayer } from './attachment.ts';
 
 export const ANNOTATION_SIGNATURE = 'dev.cosignproject.cosign/signature';
 export const CREATED_ANNOTATION = 'org.opencontainers.image.created';
@@ -145,67 +138,15 @@ async function signLegacy(
     annotations: { [ANNOTATION_SIGNATURE]: signature },
   };
 
-  const existing = await existingSignatureLayers(client, where, tag, operation);
-  const layers: unknown[] = [...existing];
-  const unchanged = existing.some((l) => isDeepStrictEqual(l, layer));
-  if (!unchanged) layers.push(layer);
-  const maxLayers = client.limits.signatureLayers;
-  if (layers.length > maxLayers) {
-    throw new SigningError(
-      'SIGN_CONFLICT',
-      `${where.registry}/${where.repository}:${tag} already holds ${existing.length} signatures; more than ${maxLayers} would not be read by verifiers`,
-    );
-  }
-
-  const repo = pusher.repository(where.registry, where.repository);
-  const digests = layers.map((l) => (l as { digest: string }).digest);
-  const config = await repo.pushBlob(cosignSignatureConfig(digests), OCI_CONFIG, operation);
-  await repo.pushBlob(payload, COSIGN_SIMPLE_SIGNING, operation);
-  const manifest = JSON.stringify({
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    config: { mediaType: config.mediaType, size: config.size, digest: config.digest },
-    layers,
-  });
-  const pushed = await repo.pushManifest(Buffer.from(manifest, 'utf8'), OCI_MANIFEST, tag, operation);
-  return {
-    format: 'legacy',
-    imageDigest: digest,
-    written: `${repo.location}:${tag}`,
-    manifestDigest: pushed.digest,
-    layers: layers.length,
-    unchanged,
-  };
-}
-
-/** The layers of an existing `.sig` manifest, as raw JSON objects (kept byte for byte); none when absent. */
-async function existingSignatureLayers(
-  client: RegistryClient,
-  where: SignatureRepository,
-  tag: string,
-  operation: OperationOptions,
-): Promise<readonly Record<string, unknown>[]> {
-  const source = client.repository(where.registry, where.repository);
-  const found = await source.resolveTag(tag, operation);
-  if (found === undefined) return [];
-  const manifest = await source.fetchManifest(found.digest, operation);
-  if (manifest.parsed.kind !== 'image') {
-    throw new SigningError(
-      'SIGN_CONFLICT',
-      `${source.location}:${tag} is an index, not a cosign signature manifest; refusing to overwrite it`,
-    );
-  }
-  const layers = (manifest.json as { layers?: unknown }).layers;
-  if (!Array.isArray(layers)) return [];
-  for (const l of manifest.parsed.layers) {
-    if (l.mediaType !== COSIGN_SIMPLE_SIGNING) {
-      throw new SigningError(
-        'SIGN_CONFLICT',
-        `${source.location}:${tag} holds a ${l.mediaType} layer, not a cosign signature manifest; refusing to overwrite it`,
-      );
-    }
-  }
-  return layers as Record<string, unknown>[];
+  return appendAttachmentLayer(
+    client,
+    pusher,
+    { ...where, tag, noun: 'signature' },
+    digest,
+    layer,
+    payload,
+    operation,
+  );
 }
 
 async function signBundle(

@@ -105,7 +105,11 @@ export async function writeForImage(
   } catch (error) {
     if (error instanceof TagError || (error instanceof SigningError && error.code === 'SIGN_INPUT'))
       throw new UsageError(error.message);
-    if (error instanceof RegistryError || error instanceof SigningError || error instanceof RegistryConfigError) {
+    if (
+      error instanceof RegistryError ||
+      error instanceof SigningError ||
+      error instanceof RegistryConfigError
+    ) {
       io.stderr.write(`portcullis: cannot ${verb.doing} ${image}: ${error.message}\n`);
       return EXIT_DENIED;
     }
