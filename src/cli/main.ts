@@ -15,6 +15,7 @@ import { registerGenerateKeyPair } from './commands/generate-key-pair.ts';
 import { registerVerifyBundle } from './commands/verify-bundle.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerTrustRoot } from './commands/trust-root.ts';
+import { registerAudit } from './commands/audit.ts';
 import { registerInstall } from './commands/install.ts';
 
 import { LIMITS } from '../sources/index.ts';
@@ -34,6 +35,7 @@ const COMMANDS: ReadonlyArray<(program: Command, ctx: CommandContext) => void> =
   registerServe,
   registerTrustRoot,
   registerInstall,
+  registerAudit,
 ];
 
 const defaultIo: Io = {
