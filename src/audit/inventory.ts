@@ -179,11 +179,11 @@ function buildInventory(found: readonly Found[], problems: string[]): Inventory 
   return { workloads, problems };
 }
 
-/** Same image strings in the same containers (by field and name), ignoring order. */
+/** Same image strings in the same kinds of container, ignoring order (names may differ: kubectl names them). */
 function sameImages(a: readonly PodImage[], b: readonly PodImage[]): boolean {
   const sig = (list: readonly PodImage[]) =>
     list
-      .map((i) => `${i.field}\u0000${i.name ?? ''}\u0000${i.image}`)
+      .map((i) => `${i.field}\u0000${i.image}`)
       .sort()
       .join('\n');
   return sig(a) === sig(b);
