@@ -126,10 +126,7 @@ export interface Pod {
 export interface PolicyReportObject {
   readonly apiVersion: string;
   readonly kind: 'PolicyReport' | 'ClusterPolicyReport';
-  readonly metadata: { readonly name: string; readonly namespace?: string } & Readonly<
-    Record<string, unknown>
-  >;
-  readonly [field: string]: unknown;
+  readonly metadata: { readonly name: string; readonly namespace?: string };
 }
 
 /**

@@ -7,6 +7,10 @@
  * newline-delimited `{"type","object"}` events, including `ERROR` with a 410 Gone Status. It checks the
  * bearer token from the kubeconfig it writes. It does NOT implement admission, RBAC, field selectors or
  * anything else of a real API server.
+ *
+ * For the controller it also serves Pods (list across namespaces, watch), accepts POST/PUT of
+ * `wgpolicyk8s.io/v1alpha2` PolicyReports and ClusterPolicyReports (PUT must carry the stored
+ * resourceVersion, else 409 Conflict, as a real server does), and POST of core/v1 Events (kept in order).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
@@ -45,6 +49,18 @@ export interface StubApiServer {
   setDown(down: boolean): void;
   /** Watches currently open. */
   watchCount(): number;
+  /** Adds or replaces a Pod (spec as given); pod watchers get the event. */
+  putPod(
+    namespace: string,
+    name: string,
+    spec: unknown,
+    owner?: { kind: string; name: string; apiVersion?: string },
+  ): void;
+  deletePod(namespace: string, name: string): void;
+  /** A stored PolicyReport (with namespace) or ClusterPolicyReport (without). */
+  report(name: string, namespace?: string): Json | undefined;
+  /** Events POSTed so far, in order. */
+  readonly events: Json[];
   close(): Promise<void>;
 }
 
@@ -98,15 +114,86 @@ export async function startStubApiServer(): Promise<StubApiServer> {
     );
   };
 
+  const events: Json[] = [];
+  const reportPath = (name: string, namespace?: string) =>
+    namespace
+      ? `/apis/wgpolicyk8s.io/v1alpha2/namespaces/${namespace}/policyreports/${name}`
+      : `/apis/wgpolicyk8s.io/v1alpha2/clusterpolicyreports/${name}`;
+
+  /** POST/PUT: reports and events only. */
+  const write = (req: IncomingMessage, res: ServerResponse, path: string, body: Json) => {
+    const json = (code: number, object: Json) => {
+      res.writeHead(code, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(object));
+    };
+    const metadata = (body.metadata ?? {}) as Json;
+    const eventsAt = /^\/api\/v1\/namespaces\/([^/]+)\/events$/.exec(path);
+    if (req.method === 'POST' && eventsAt) {
+      const stored = { ...body, metadata: { ...metadata, ...meta(`event-${events.length}`, eventsAt[1]) } };
+      events.push(stored);
+      return json(201, stored);
+    }
+    const collection =
+      /^\/apis\/wgpolicyk8s\.io\/v1alpha2\/(?:namespaces\/([^/]+)\/policyreports|clusterpolicyreports)(?:\/([^/]+))?$/.exec(
+        path,
+      );
+    if (!collection) return status(res, 404, 'NotFound', `the server could not find the requested resource`);
+    const [, namespace, named] = collection;
+    const name = String(metadata.name ?? '');
+    if (req.method === 'POST' && named === undefined) {
+      const target = reportPath(name, namespace);
+      if (objects.has(target)) return status(res, 409, 'AlreadyExists', `"${name}" already exists`);
+      const stored = { ...body, metadata: { ...metadata, ...meta(name, namespace) } };
+      put(target, String(body.kind), stored);
+      return json(201, stored);
+    }
+    if (req.method === 'PUT' && named === name) {
+      const existing = objects.get(path);
+      if (!existing) return status(res, 404, 'NotFound', `"${name}" not found`);
+      const currentRv = (existing.object.metadata as Json).resourceVersion;
+      if (metadata.resourceVersion !== currentRv)
+        return status(
+          res,
+          409,
+          'Conflict',
+          'the object has been modified; please apply your changes to the latest version and try again',
+        );
+      const stored = { ...body, metadata: { ...metadata, ...meta(name, namespace) } };
+      put(path, String(body.kind), stored);
+      return json(200, stored);
+    }
+    return status(res, 405, 'MethodNotAllowed', `${req.method} is not supported by the stub on ${path}`);
+  };
+
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     requests.push(req.url ?? '');
+    if (req.method === 'POST' || req.method === 'PUT') {
+      if (down)
+        return status(res, 503, 'ServiceUnavailable', 'the server is currently unable to handle the request');
+      if (req.headers.authorization !== `Bearer ${TOKEN}`)
+        return status(res, 401, 'Unauthorized', 'Unauthorized');
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        let body: Json;
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Json;
+        } catch {
+          return status(res, 400, 'BadRequest', 'the body is not JSON');
+        }
+        write(req, res, new URL(req.url ?? '/', 'http://stub').pathname, body);
+      });
+      return;
+    }
     if (down)
       return status(res, 503, 'ServiceUnavailable', 'the server is currently unable to handle the request');
     if (req.headers.authorization !== `Bearer ${TOKEN}`)
       return status(res, 401, 'Unauthorized', 'Unauthorized');
     const url = new URL(req.url ?? '/', 'http://stub');
     const path = url.pathname;
-    const list = /^\/apis\/portcullis\.dev\/v1alpha1\/(imagepolicies|namespacedimagepolicies)$/.exec(path);
+    const list =
+      /^\/apis\/portcullis\.dev\/v1alpha1\/(imagepolicies|namespacedimagepolicies)$/.exec(path) ??
+      /^\/api\/v1\/(pods)$/.exec(path);
     if (list) {
       const plural = list[1]!;
       if (url.searchParams.get('watch') === 'true') {
@@ -141,11 +228,16 @@ export async function startStubApiServer(): Promise<StubApiServer> {
       const items = [...objects.entries()]
         .filter(([p]) => p.includes(`/${plural}/`))
         .map(([, s]) => s.object);
-      const kind = plural === 'imagepolicies' ? 'ImagePolicyList' : 'NamespacedImagePolicyList';
+      const kind =
+        plural === 'pods'
+          ? 'PodList'
+          : plural === 'imagepolicies'
+            ? 'ImagePolicyList'
+            : 'NamespacedImagePolicyList';
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify({
-          apiVersion: 'portcullis.dev/v1alpha1',
+          apiVersion: plural === 'pods' ? 'v1' : 'portcullis.dev/v1alpha1',
           kind,
           metadata: { continue: '', resourceVersion: String(rv) },
           items,
@@ -267,6 +359,44 @@ export async function startStubApiServer(): Promise<StubApiServer> {
       }
     },
     watchCount: () => watchers.size,
+    putPod(namespace, name, spec, owner) {
+      const path = `/api/v1/namespaces/${namespace}/pods/${name}`;
+      const existed = objects.has(path);
+      const ownerReferences = owner
+        ? [
+            {
+              apiVersion: owner.apiVersion ?? 'apps/v1',
+              kind: owner.kind,
+              name: owner.name,
+              uid: `owner-${owner.kind.toLowerCase()}-${owner.name}`,
+              controller: true,
+              blockOwnerDeletion: true,
+            },
+          ]
+        : undefined;
+      const object = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: meta(name, namespace, ownerReferences ? { ownerReferences } : {}),
+        spec,
+        status: { phase: 'Running' },
+      };
+      put(path, 'Pod', object);
+      emit('pods', existed ? 'MODIFIED' : 'ADDED', object);
+    },
+    deletePod(namespace, name) {
+      const path = `/api/v1/namespaces/${namespace}/pods/${name}`;
+      const stored = objects.get(path);
+      if (!stored) return;
+      objects.delete(path);
+      const object = {
+        ...stored.object,
+        metadata: { ...(stored.object.metadata as Json), resourceVersion: String(++rv) },
+      };
+      emit('pods', 'DELETED', object);
+    },
+    report: (name, namespace) => objects.get(reportPath(name, namespace))?.object,
+    events,
     async close() {
       for (const w of watchers) w.res.destroy();
       server.closeAllConnections();

@@ -1,0 +1,410 @@
+/**
+ * Continuous re-verification: a periodic full resync of every Pod's images plus a watch on Pods so new
+ * or changed ones are verified promptly. Each verification uses a decider the caller builds WITHOUT the
+ * admission verdict cache (`deciderFor()` is called once per resync), so signatures and attestations are
+ * fetched again: a verdict remembered from admission is not a re-verification.
+ *
+ * Per (workload, image) the loop remembers whether it was failing; a newly failing one gets a Warning
+ * Event on the workload and a `dev.portcullis.violation` notification, one that passes again a Normal
+ * Event and a `dev.portcullis.recovery` notification. After every change the namespace's PolicyReport
+ * is rewritten and the `portcullis_noncompliant_workloads` gauge recomputed.
+ *
+ * Failures of the API server or of the receiver of notifications are logged and counted, never fatal:
+ * the next resync starts from a fresh list.
+ */
+import type { ImageDecider } from '../app/decide.ts';
+import type { ControllerApi, Pod, WatchEvent } from '../kubernetes/api.ts';
+import { KubernetesApiError } from '../kubernetes/api.ts';
+import { findingsOf, violations, workloadKey, type Finding, type ImageCheck } from './findings.ts';
+import { buildReports, type PolicyReport } from './reports.ts';
+import { workloadEvent, type Transition } from './events.ts';
+import { RECOVERY_TYPE, VIOLATION_TYPE, type CloudEventNotifier } from './notify.ts';
+import type { ControllerMetrics } from './metrics.ts';
+import { podWorkload } from './workloads.ts';
+
+export type Log = (
+  level: 'info' | 'warn' | 'error',
+  message: string,
+  fields?: Record<string, unknown>,
+) => void;
+
+export interface ControllerOptions {
+  readonly api: ControllerApi;
+  /** A decider with no verdict cache; called once per resync (and per watched pod). */
+  readonly deciderFor: () => ImageDecider;
+  /** Between the end of one resync and the start of the next. */
+  readonly intervalMs: number;
+  readonly metrics?: ControllerMetrics;
+  readonly notifier?: CloudEventNotifier;
+  /** Results kept per report (reports.ts). */
+  readonly maxResults?: number;
+  /** Images verified at once. Default 8. */
+  readonly concurrency?: number;
+  readonly now?: () => Date;
+  readonly log?: Log;
+  /** Wait before watching again after a watch failed. Default 5 s. */
+  readonly watchRetryMs?: number;
+}
+
+export interface ResyncResult {
+  readonly pods: number;
+  readonly workloads: number;
+  /** Distinct images verified (each once, however many workloads run it). */
+  readonly images: number;
+  readonly violations: number;
+  readonly recoveries: number;
+  readonly reports: number;
+  /** API writes that failed (reports, events), with why. */
+  readonly problems: readonly string[];
+}
+
+interface Entry {
+  readonly check: ImageCheck;
+  readonly findings: readonly Finding[];
+  readonly failures: readonly Finding[];
+}
+
+export class Controller {
+  readonly #o: ControllerOptions;
+  readonly #log: Log;
+  #state = new Map<string, Entry>();
+  /** Namespaces a report was written for: they get an empty one once their workloads are gone. */
+  readonly #reported = new Set<string>();
+  /** Images of each pod as last verified, so a status-only MODIFIED event costs nothing. */
+  readonly #podImages = new Map<string, string>();
+  #serial: Promise<unknown> = Promise.resolve();
+  #resourceVersion = '';
+
+  constructor(options: ControllerOptions) {
+    this.#o = options;
+    this.#log = options.log ?? (() => {});
+  }
+
+  /** The last verification of each (workload, image). */
+  get checks(): ImageCheck[] {
+    return [...this.#state.values()].map((e) => e.check);
+  }
+
+  /** Lists every Pod, verifies each distinct image once, and replaces everything known. */
+  resync(): Promise<ResyncResult> {
+    return this.#exclusive(() => this.#resync());
+  }
+
+  /** Verifies one pod's images now (what the watch does for a new or changed pod). */
+  verifyPod(pod: Pod): Promise<void> {
+    return this.#exclusive(async () => {
+      await this.#verifyPod(pod);
+    });
+  }
+
+  /** Resync every `intervalMs` and watch Pods in between, until the signal aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    const watching = this.#watchLoop(signal);
+    while (!signal.aborted) {
+      try {
+        const r = await this.resync();
+        this.#log('info', 'resync done', { ...r, problems: r.problems.length });
+      } catch (error) {
+        this.#log('error', `resync failed: ${(error as Error).message}`);
+      }
+      await sleep(this.#o.intervalMs, signal);
+    }
+    await watching;
+    await this.#o.notifier?.flush();
+  }
+
+  #exclusive<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.#serial.then(job, job);
+    this.#serial = run.catch(() => {});
+    return run;
+  }
+
+  async #resync(): Promise<ResyncResult> {
+    let list;
+    try {
+      list = await this.#o.api.listPods();
+    } catch (error) {
+      this.#o.metrics?.resyncs.inc({ result: 'error' });
+      throw error;
+    }
+    this.#resourceVersion = list.resourceVersion;
+    const workloads = new Map<string, { pods: Pod[]; images: Set<string>; problems: string[] }>();
+    const refs = new Map<string, ImageCheck['workload']>();
+    this.#podImages.clear();
+    for (const pod of list.items) {
+      const found = podWorkload(pod);
+      const key = workloadKey(found.workload);
+      refs.set(key, found.workload);
+      const w = workloads.get(key) ?? { pods: [], images: new Set<string>(), problems: [] };
+      w.pods.push(pod);
+      for (const image of found.images) w.images.add(image);
+      w.problems.push(...found.problems);
+      workloads.set(key, w);
+      this.#podImages.set(podKey(pod), found.images.join('\n'));
+    }
+    const distinct = new Set<string>();
+    for (const w of workloads.values()) for (const i of w.images) distinct.add(i);
+    const decided = await this.#decideAll([...distinct]);
+    const now = this.#now();
+    const next = new Map<string, Entry>();
+    for (const [key, w] of workloads) {
+      const workload = refs.get(key)!;
+      for (const image of w.images) {
+        const d = decided.get(image)!;
+        next.set(`${key}|${image}`, entry({ workload, image, ...d, checkedAt: now }));
+      }
+      if (w.problems.length > 0) {
+        const image = '(unreadable pod spec)';
+        next.set(`${key}|${image}`, entry({ workload, image, error: w.problems.join('; '), checkedAt: now }));
+      }
+    }
+    const problems: string[] = [];
+    const { violations: v, recoveries } = await this.#transitions(next, undefined, problems);
+    this.#state = next;
+    const namespaces = new Set([...this.#reported, ...namespacesOf(next.values())]);
+    const reports = await this.#writeReports(namespaces, problems, 'background');
+    this.#updateGauge();
+    this.#o.metrics?.resyncs.inc({ result: 'ok' });
+    return {
+      pods: list.items.length,
+      workloads: workloads.size,
+      images: distinct.size,
+      violations: v,
+      recoveries,
+      reports,
+      problems,
+    };
+  }
+
+  async #verifyPod(pod: Pod): Promise<void> {
+    const found = podWorkload(pod);
+    const key = workloadKey(found.workload);
+    const decided = await this.#decideAll(found.images);
+    const now = this.#now();
+    const changed = new Map<string, Entry>();
+    for (const image of found.images) {
+      changed.set(
+        `${key}|${image}`,
+        entry({ workload: found.workload, image, ...decided.get(image)!, checkedAt: now }),
+      );
+    }
+    if (found.problems.length > 0) {
+      const image = '(unreadable pod spec)';
+      changed.set(
+        `${key}|${image}`,
+        entry({ workload: found.workload, image, error: found.problems.join('; '), checkedAt: now }),
+      );
+    }
+    const problems: string[] = [];
+    await this.#transitions(changed, this.#state, problems);
+    for (const [k, e] of changed) this.#state.set(k, e);
+    this.#podImages.set(podKey(pod), found.images.join('\n'));
+    const ns = found.workload.namespace;
+    if (ns) await this.#writeReports(new Set([ns]), problems, 'watch');
+    this.#updateGauge();
+    for (const p of problems) this.#log('warn', p);
+  }
+
+  /** Each image once; a decider that throws gives an error check, never a skipped image. */
+  async #decideAll(images: readonly string[]): Promise<Map<string, Pick<ImageCheck, 'decision' | 'error'>>> {
+    const decider = this.#o.deciderFor();
+    const out = new Map<string, Pick<ImageCheck, 'decision' | 'error'>>();
+    let next = 0;
+    const worker = async () => {
+      while (next < images.length) {
+        const image = images[next++]!;
+        try {
+          out.set(image, { decision: await decider.decide(image) });
+        } catch (error) {
+          out.set(image, { error: `${image}: ${(error as Error).message}` });
+        }
+      }
+    };
+    const n = Math.max(1, Math.min(this.#o.concurrency ?? 8, images.length));
+    await Promise.all(Array.from({ length: n }, worker));
+    return out;
+  }
+
+  /** Events and notifications for what changed against `previous` (default the known state). */
+  async #transitions(
+    next: ReadonlyMap<string, Entry>,
+    previous: ReadonlyMap<string, Entry> | undefined,
+    problems: string[],
+  ): Promise<{ violations: number; recoveries: number }> {
+    const before = previous ?? this.#state;
+    let violationCount = 0;
+    let recoveries = 0;
+    for (const [key, e] of next) {
+      const was = before.get(key);
+      const failing = e.failures.length > 0;
+      const wasFailing = (was?.failures.length ?? 0) > 0;
+      let transition: Transition | undefined;
+      if (failing && !wasFailing) transition = 'violation';
+      else if (!failing && wasFailing) transition = 'recovery';
+      if (!transition) continue;
+      if (transition === 'violation') violationCount += 1;
+      else recoveries += 1;
+      this.#o.metrics?.transitions.inc({ transition });
+      await this.#announce(transition, e, transition === 'violation' ? e.failures : was!.failures, problems);
+    }
+    return { violations: violationCount, recoveries };
+  }
+
+  async #announce(transition: Transition, e: Entry, failures: readonly Finding[], problems: string[]) {
+    const { workload, image, decision } = e.check;
+    const now = this.#now();
+    if (workload.namespace) {
+      try {
+        await this.#o.api.createEvent(
+          workload.namespace,
+          workloadEvent(transition, workload, image, transition === 'violation' ? failures : [], now),
+        );
+      } catch (error) {
+        problems.push(`event on ${workloadKey(workload)}: ${(error as Error).message}`);
+      }
+    }
+    this.#o.notifier?.send(
+      transition === 'violation' ? VIOLATION_TYPE : RECOVERY_TYPE,
+      workloadKey(workload),
+      {
+        workload,
+        image,
+        ...(decision?.digest ? { digest: decision.digest } : {}),
+        findings: (transition === 'violation' ? failures : e.findings).map((f) => ({
+          policy: f.policy,
+          rule: f.rule,
+          result: f.result,
+          message: f.message,
+        })),
+        ...(transition === 'recovery'
+          ? { previously: failures.map((f) => ({ policy: f.policy, rule: f.rule })) }
+          : {}),
+      },
+      now,
+    );
+  }
+
+  async #writeReports(namespaces: ReadonlySet<string>, problems: string[], process: string): Promise<number> {
+    const checks = [...this.#state.values()]
+      .map((e) => e.check)
+      .filter((c) =>
+        c.workload.namespace ? namespaces.has(c.workload.namespace) : process === 'background',
+      );
+    let reports: PolicyReport[] = buildReports(checks, {
+      namespaces,
+      process,
+      ...(this.#o.maxResults !== undefined ? { maxResults: this.#o.maxResults } : {}),
+    });
+    // A watched pod touches only its namespace; the cluster report is the resync's.
+    if (process !== 'background') reports = reports.filter((r) => r.kind === 'PolicyReport');
+    let written = 0;
+    for (const report of reports) {
+      try {
+        await this.#o.api.applyPolicyReport(report);
+        written += 1;
+        if (report.metadata.namespace) this.#reported.add(report.metadata.namespace);
+      } catch (error) {
+        problems.push(
+          `${report.kind} ${report.metadata.namespace ?? ''}/${report.metadata.name}: ${(error as Error).message}`,
+        );
+      }
+    }
+    return written;
+  }
+
+  #updateGauge(): void {
+    const metrics = this.#o.metrics;
+    if (!metrics) return;
+    const counted = new Map<string, { namespace: string; policy: string; workloads: number }>();
+    const seen = new Set<string>();
+    for (const e of this.#state.values()) {
+      const namespace = e.check.workload.namespace ?? '';
+      const wk = workloadKey(e.check.workload);
+      for (const policy of new Set(e.failures.map((f) => f.policy))) {
+        // A workload counts once per policy, however many of its images fail it.
+        if (seen.has(`${wk}|${policy}`)) continue;
+        seen.add(`${wk}|${policy}`);
+        const key = `${namespace}|${policy}`;
+        const c = counted.get(key) ?? { namespace, policy, workloads: 0 };
+        c.workloads += 1;
+        counted.set(key, c);
+      }
+    }
+    metrics.setNoncompliant(counted);
+  }
+
+  async #watchLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      if (!this.#resourceVersion) {
+        // The first resync gives the version to watch from.
+        await sleep(200, signal);
+        continue;
+      }
+      try {
+        await this.#o.api.watchPods(this.#resourceVersion, (event) => this.#onWatch(event), signal);
+      } catch (error) {
+        if (signal.aborted) break;
+        if (error instanceof KubernetesApiError && error.status === 410) {
+          // Too old: the next resync lists again and gives a fresh version.
+          this.#resourceVersion = '';
+        } else {
+          this.#log('warn', `pod watch failed: ${(error as Error).message}`);
+          await sleep(this.#o.watchRetryMs ?? 5_000, signal);
+        }
+      }
+    }
+  }
+
+  #onWatch(event: WatchEvent<Pod>): void {
+    if (event.type === 'BOOKMARK') {
+      this.#resourceVersion = event.resourceVersion;
+      return;
+    }
+    const pod = event.object;
+    if (pod.metadata.resourceVersion) this.#resourceVersion = pod.metadata.resourceVersion;
+    const key = podKey(pod);
+    if (event.type === 'DELETED') {
+      // The workload may have other pods: the next resync settles what it runs.
+      this.#podImages.delete(key);
+      return;
+    }
+    const images = podWorkload(pod).images.join('\n');
+    if (this.#podImages.get(key) === images) return;
+    this.#podImages.set(key, images);
+    this.verifyPod(pod).catch((error: unknown) =>
+      this.#log('warn', `verifying pod ${key}: ${(error as Error).message}`),
+    );
+  }
+
+  #now(): Date {
+    return this.#o.now?.() ?? new Date();
+  }
+}
+
+function entry(check: ImageCheck): Entry {
+  const findings = findingsOf(check);
+  return { check, findings, failures: violations(findings) };
+}
+
+function namespacesOf(entries: Iterable<Entry>): string[] {
+  const out: string[] = [];
+  for (const e of entries) if (e.check.workload.namespace) out.push(e.check.workload.namespace);
+  return out;
+}
+
+function podKey(pod: Pod): string {
+  return `${pod.metadata.namespace ?? ''}/${pod.metadata.name}`;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
