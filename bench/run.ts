@@ -2,6 +2,7 @@
  * The single benchmark entry: `npm run bench` runs every benchmark, `npm run bench -- NAME...` some.
  * Benchmarks print figures; they assert nothing about time (tests never do).
  */
+import { runAuditBench } from './audit.ts';
 import { formatRegistryBench, runRegistryBench } from './registry.ts';
 import { runSignatureBench } from './signatures.ts';
 import { runWebhookBench } from './webhook.ts';
@@ -10,6 +11,7 @@ const benchmarks: Readonly<Record<string, () => Promise<string>>> = {
   registry: async () => formatRegistryBench(await runRegistryBench({ log: (line) => console.error(line) })),
   signatures: () => runSignatureBench((line) => console.error(line)),
   webhook: () => runWebhookBench((line) => console.error(line)),
+  audit: () => runAuditBench((line) => console.error(line)),
 };
 
 const wanted = process.argv.slice(2);
