@@ -1,0 +1,182 @@
+/**
+ * `portcullis controller`: continuous re-verification of what runs (docs/controller.md). A separate
+ * command rather than `serve --audit`: it needs write access to PolicyReports and Events that the
+ * webhook should not have, and it scales (one replica) differently from the webhook (several).
+ */
+import type { Command } from 'commander';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import type { CommandContext, Io } from '../command.ts';
+import { collect } from '../command.ts';
+import {
+  addRegistryOptions,
+  registryClientFromFlags,
+  timeoutMs,
+  type RegistryFlags,
+} from '../registry-options.ts';
+import { EXIT_ALLOWED, UsageError } from '../exit-codes.ts';
+import { loadPoliciesOrExplain } from './common.ts';
+import { createDecider } from '../../app/decide.ts';
+import { createKubernetesApi } from '../../kubernetes/api.ts';
+import { Controller } from '../../controller/loop.ts';
+import { ControllerMetrics } from '../../controller/metrics.ts';
+import { CloudEventNotifier, NotifyConfigError } from '../../controller/notify.ts';
+import { DEFAULT_MAX_RESULTS } from '../../controller/reports.ts';
+
+export interface ControllerCommandOptions extends RegistryFlags {
+  readonly policy?: string[];
+  readonly kubeconfig?: string;
+  readonly interval: string;
+  readonly notifyUrl?: string;
+  readonly notifyAllowHttp?: boolean;
+  readonly metricsPort?: string;
+  readonly metricsHost: string;
+  readonly maxResults: string;
+  readonly logLevel: string;
+}
+
+export interface ControllerControl {
+  /** Stops the controller (instead of SIGTERM/SIGINT). */
+  readonly signal?: AbortSignal;
+  readonly onStarted?: (controller: Controller, metricsPort: number | undefined) => void;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+
+/** `90`, `90s`, `10m`, `1h`: between 10 seconds and 24 hours. */
+export function parseInterval(value: string): number {
+  const m = /^(\d{1,6})(s|m|h)?$/.exec(value);
+  const ms = m ? Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 's' | 'm' | 'h'] : NaN;
+  if (!(ms >= 10_000 && ms <= 86_400_000))
+    throw new UsageError(
+      `--interval must be a duration between 10s and 24h (e.g. 90s, 10m, 1h), not ${JSON.stringify(value)}`,
+    );
+  return ms;
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65535)
+    throw new UsageError(`--metrics-port must be 0-65535, not ${JSON.stringify(value)}`);
+  return port;
+}
+
+function parseMaxResults(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 5_000)
+    throw new UsageError(`--max-results must be 1-5000, not ${JSON.stringify(value)}`);
+  return n;
+}
+
+export async function runController(
+  opts: ControllerCommandOptions,
+  io: Io,
+  control: ControllerControl = {},
+): Promise<number> {
+  const intervalMs = parseInterval(opts.interval);
+  const metricsPort = opts.metricsPort === undefined ? undefined : parsePort(opts.metricsPort);
+  const maxResults = parseMaxResults(opts.maxResults);
+  if (!LOG_LEVELS.includes(opts.logLevel))
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const logger = pino(
+    { level: opts.logLevel, base: { service: 'portcullis-controller' } },
+    io.stderr as NodeJS.WritableStream & { write(s: string): boolean },
+  );
+  let notifier: CloudEventNotifier | undefined;
+  if (opts.notifyUrl !== undefined) {
+    try {
+      notifier = new CloudEventNotifier({
+        url: opts.notifyUrl,
+        allowHttp: opts.notifyAllowHttp === true,
+        onFailure: (event, why) => logger.warn({ id: event.id, type: event.type, why }, 'notification lost'),
+      });
+    } catch (error) {
+      if (error instanceof NotifyConfigError) throw new UsageError(error.message);
+      throw error;
+    }
+  }
+  const policySet = await loadPoliciesOrExplain(opts.policy, io);
+  let api;
+  try {
+    api = createKubernetesApi(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {});
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const registry = await registryClientFromFlags(opts);
+  const metrics = new ControllerMetrics();
+  const controller = new Controller({
+    api,
+    // No verdict or tag cache: a resync is a re-verification, signatures and attestations included.
+    deciderFor: () => createDecider(policySet, { offline: false, registry, timeoutMs: timeoutMs(opts) }),
+    intervalMs,
+    metrics,
+    maxResults,
+    ...(notifier ? { notifier } : {}),
+    log: (level, message, fields) => logger[level](fields ?? {}, message),
+  });
+  let server: Server | undefined;
+  try {
+    if (metricsPort !== undefined) server = await serveMetrics(metrics, opts.metricsHost, metricsPort);
+    const port = server ? (server.address() as AddressInfo).port : undefined;
+    logger.info(
+      { intervalMs, policies: policySet.policies.length, metricsPort: port, notify: notifier !== undefined },
+      'portcullis controller started',
+    );
+    control.onStarted?.(controller, port);
+    const stop = new AbortController();
+    const signal = control.signal ?? stop.signal;
+    if (!control.signal) {
+      const done = () => stop.abort();
+      process.once('SIGTERM', done);
+      process.once('SIGINT', done);
+    }
+    await controller.run(signal);
+    logger.info('shutting down');
+    return EXIT_ALLOWED;
+  } finally {
+    if (server) await new Promise<void>((r) => server!.close(() => r()));
+    await registry.close();
+  }
+}
+
+/** /metrics (Prometheus text) and /healthz; nothing else. */
+async function serveMetrics(metrics: ControllerMetrics, host: string, port: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
+    } else if (req.method === 'GET' && req.url === '/healthz') res.writeHead(200).end('ok\n');
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e) => reject(new UsageError(`cannot listen on ${host}:${port}: ${e.message}`)));
+    server.listen(port, host, resolve);
+  });
+  return server;
+}
+
+export function registerController(program: Command, { io, setExitCode }: CommandContext): void {
+  const command = program
+    .command('controller')
+    .description(
+      're-verify running workloads continuously: PolicyReports, Events, metrics and notifications (docs/controller.md)',
+    )
+    .option('-p, --policy <path>', 'policy file or directory (repeatable)', collect)
+    .option('--kubeconfig <file>', 'reach the Kubernetes API with this kubeconfig (default: in-cluster)')
+    .option('--interval <duration>', 'time between full resyncs (10s to 24h: 90s, 10m, 1h)', '10m')
+    .option('--notify-url <url>', 'POST a CloudEvent here on each new violation and each recovery (https)')
+    .option('--notify-allow-http', 'permit a plain http:// --notify-url (a sidecar on localhost)')
+    .option('--metrics-port <port>', 'serve /metrics and /healthz on this port (default: no server)')
+    .option('--metrics-host <address>', 'address of the metrics server', '0.0.0.0')
+    .option(
+      '--max-results <n>',
+      'results kept per PolicyReport (failures first)',
+      String(DEFAULT_MAX_RESULTS),
+    )
+    .option('--log-level <level>', `log level (${LOG_LEVELS.join(', ')})`, 'info')
+    .action(async (opts: ControllerCommandOptions) => setExitCode(await runController(opts, io)));
+  addRegistryOptions(command);
+}
