@@ -17,6 +17,7 @@ import { registerServe } from './commands/serve.ts';
 import { registerTrustRoot } from './commands/trust-root.ts';
 import { registerAudit } from './commands/audit.ts';
 import { registerInstall } from './commands/install.ts';
+import { registerController } from './commands/controller.ts';
 
 import { LIMITS } from '../sources/index.ts';
 
@@ -33,6 +34,7 @@ const COMMANDS: ReadonlyArray<(program: Command, ctx: CommandContext) => void> =
   registerLint,
   registerVerifyBundle,
   registerServe,
+  registerController,
   registerTrustRoot,
   registerInstall,
   registerAudit,
