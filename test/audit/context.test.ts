@@ -1,0 +1,99 @@
+/**
+ * Decisions keep each workload's context for `spec.match`: an image shared by workloads in different
+ * namespaces is decided per context when a policy selects on it, and once otherwise. Offline (the rules
+ * used need only the reference).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createDecider } from '../../src/app/decide.ts';
+import { inventoryFromObjects, workloadName } from '../../src/audit/inventory.ts';
+import { auditWorkloads } from '../../src/audit/run.ts';
+import { auditRecords } from '../../src/audit/record.ts';
+import { loadPolicyPaths } from '../../src/policy/load.ts';
+import { deployment } from './support.ts';
+
+async function policySet(text: string) {
+  const dir = await mkdtemp(join(tmpdir(), 'audit-context-'));
+  await writeFile(join(dir, 'policy.yaml'), text);
+  const loaded = await loadPolicyPaths([dir]);
+  assert.ok(loaded.ok, JSON.stringify(loaded));
+  return loaded.policySet;
+}
+
+const inventory = inventoryFromObjects([
+  deployment('a', 'prod', 'other.example/app:1'),
+  deployment('b', 'dev', 'other.example/app:1'),
+  deployment('c', 'dev', 'other.example/app:1'),
+]);
+
+test('a policy matching namespace prod denies the prod workload only; one decision per context', async () => {
+  const set = await policySet(`apiVersion: portcullis.dev/v1alpha1
+kind: PolicySet
+metadata: {name: default}
+spec: {noMatch: allow}
+---
+apiVersion: portcullis.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: prod-registries}
+spec:
+  images: [{glob: "**"}]
+  match: {namespaces: [prod]}
+  rules:
+    - name: trusted
+      registries: {allow: [trusted.example]}
+`);
+  const result = await auditWorkloads(inventory, createDecider(set, { offline: true, timeoutMs: 5000 }), {
+    policySet: set,
+  });
+  assert.deepEqual(
+    result.workloads.map((w) => `${workloadName(w.workload)} ${w.verdict}`),
+    ['Deployment prod/a deny', 'Deployment dev/b allow', 'Deployment dev/c allow'],
+  );
+  assert.equal(result.stats.decisions, 3);
+  const [prod] = auditRecords(result, new Date(0));
+  assert.equal(prod!.time, '1970-01-01T00:00:00.000Z');
+  assert.deepEqual(prod!.reasons, [
+    'spec.template.spec.containers[0].image: policy prod-registries, rule trusted: registry "other.example" is not in the allowed list [trusted.example]',
+  ]);
+});
+
+test('without spec.match, the shared image is decided once for all its workloads', async () => {
+  const set = await policySet(`apiVersion: portcullis.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: registries}
+spec:
+  images: [{glob: "**"}]
+  rules:
+    - name: trusted
+      registries: {allow: [trusted.example]}
+`);
+  const result = await auditWorkloads(inventory, createDecider(set, { offline: true, timeoutMs: 5000 }), {
+    policySet: set,
+  });
+  assert.equal(result.stats.decisions, 1);
+  assert.ok(result.workloads.every((w) => w.verdict === 'deny'));
+});
+
+test('a decider that throws makes the image an error, denied (fail closed)', async () => {
+  const set = await policySet(`apiVersion: portcullis.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: any}
+spec:
+  images: [{glob: "**"}]
+  rules:
+    - name: anywhere
+      registries: {deny: [denied.example]}
+`);
+  const broken = {
+    decide: () => Promise.reject(new Error('boom')),
+  };
+  const result = await auditWorkloads(inventory, broken, { policySet: set });
+  assert.ok(result.workloads.every((w) => w.verdict === 'error'));
+  const [record] = auditRecords(result);
+  assert.equal(record!.verdict, 'deny');
+  assert.equal(record!.allowed, false);
+  assert.deepEqual(record!.reasons, ['spec.template.spec.containers[0].image: internal error: boom']);
+});
