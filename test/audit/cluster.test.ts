@@ -16,6 +16,8 @@ import { join } from 'node:path';
 import { createKubernetesApi, WORKLOAD_RESOURCES } from '../../src/kubernetes/api.ts';
 import { inventoryFromCluster, workloadName } from '../../src/audit/inventory.ts';
 import { deployment, ownedPod, replicaSet } from './support.ts';
+import { PassThrough } from 'node:stream';
+import { runAudit } from '../../src/cli/commands/audit.ts';
 
 const TOKEN = 'stub-audit-token';
 type Json = Record<string, unknown>;
@@ -124,5 +126,46 @@ test('cluster mode (stub API): a resource that cannot be listed fails the audit,
       assert.match(error.message, /\/apis\/batch\/v1\/jobs\?limit=500: HTTP 403: jobs\.batch is forbidden/);
       return true;
     },
+  );
+});
+
+test('portcullis audit --kubeconfig (stub API): the cluster audited end to end, offline registry rules', async () => {
+  failPath = undefined;
+  const dir = await mkdtemp(join(tmpdir(), 'audit-cluster-policy-'));
+  await writeFile(
+    join(dir, 'policy.yaml'),
+    `apiVersion: portcullis.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: registries}
+spec:
+  images: [{glob: "**"}]
+  rules:
+    - name: trusted
+      registries: {allow: [r.example]}
+`,
+  );
+  const stdout = new PassThrough();
+  let out = '';
+  stdout.on('data', (c: Buffer) => (out += c.toString()));
+  const code = await runAudit(
+    { kubeconfig, policy: [dir], output: 'json', offline: true, timeout: '30' },
+    { stdout, stderr: new PassThrough(), readStdin: async () => '' },
+  );
+  assert.equal(code, 0, out);
+  const report = JSON.parse(out);
+  assert.deepEqual(
+    report.workloads.map(
+      (w: { kind: string; name: string; verdict: string }) => `${w.kind} ${w.name} ${w.verdict}`,
+    ),
+    ['v1/Pod web-7d4-b allow', 'apps/v1/Deployment web allow'],
+  );
+  const missing = await runAudit(
+    { kubeconfig: join(dir, 'no-kubeconfig'), policy: [dir], output: 'json', offline: true, timeout: '30' },
+    { stdout: new PassThrough(), stderr: new PassThrough(), readStdin: async () => '' },
+  ).catch((error: Error) => error);
+  assert.ok(missing instanceof Error);
+  assert.match(
+    missing.message,
+    /^cannot list the cluster's workloads: cannot load Kubernetes API configuration from .*no-kubeconfig/,
   );
 });
