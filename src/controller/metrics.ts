@@ -8,7 +8,7 @@ export class ControllerMetrics {
   readonly registry = new Registry();
   readonly noncompliant = new Gauge({
     name: 'portcullis_noncompliant_workloads',
-    help: 'Workloads with at least one image failing the policy (or not verifiable: policy "(error)"), by namespace and policy, as of the last verification',
+    help: 'Workloads with at least one image failing the policy or not verifiable against it (policy "(error)" when no decision was reached), by namespace and policy, as of the last verification',
     labelNames: ['namespace', 'policy'] as const,
     registers: [this.registry],
   });

@@ -309,3 +309,23 @@ test('the notifier refuses plain http unless allowed, and URLs with credentials'
   );
   assert.throws(() => new CloudEventNotifier({ url: 'not a url' }), /is not a URL/);
 });
+
+test('an unreachable registry is an error result of the policy, counted as non-compliant, never a pass', async () => {
+  // Port 1 on loopback: nothing listens, the connection is refused at once.
+  stub.putPod('edge', 'proxy', { containers: [{ name: 'p', image: '127.0.0.1:1/acme/proxy:v1' }] });
+  const { controller, metrics } = await controllerFor();
+  const r = await controller.resync();
+  assert.equal(r.problems.length, 0);
+  const report = stub.report('portcullis', 'edge')!;
+  assert.ok(validate(report), JSON.stringify(validate.errors));
+  assert.deepEqual(report.summary, { pass: 0, fail: 0, warn: 0, error: 1, skip: 0 });
+  const [result] = report.results as Record<string, unknown>[];
+  assert.equal(result!.result, 'error');
+  assert.equal(eventsFor('proxy')[0]?.reason, 'PortcullisPolicyViolation');
+  const edge = (await gauge(metrics)).filter((g) => g.namespace === 'edge');
+  assert.equal(edge.length, 1);
+  assert.equal(edge[0]!.value, 1);
+  assert.equal(edge[0]!.policy, 'release-signed');
+  assert.equal(result!.policy, 'release-signed');
+  stub.deletePod('edge', 'proxy');
+});
