@@ -4,7 +4,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -225,8 +225,15 @@ test('SARIF 2.1.0: one result per denied image, rule id policy/rule, the dump fi
 test('the table: one row per workload image with verdict and reason', async () => {
   const dump = await writeDump('table.json', [deployment('legacy', 'shop', img('audit/unsigned'))]);
   const strict = await writePolicy('strict.yaml', policy('release-signed', 'enforce'));
-  const { code, out } = await audit({ fromFile: [dump], policy: [strict], output: 'table' });
+  const log = join(dir, 'audit.log');
+  const { code, out } = await audit({ fromFile: [dump], policy: [strict], output: 'table', auditLog: log });
   assert.equal(code, 1);
+  const [line, ...rest] = (await readFile(log, 'utf8')).split('\n');
+  assert.deepEqual(rest, ['']);
+  const record = JSON.parse(line!);
+  assert.equal(record.source, 'audit');
+  assert.equal(record.name, 'legacy');
+  assert.equal(record.verdict, 'deny');
   const lines = out.split('\n');
   assert.match(lines[0]!, /^WORKLOAD +CONTAINER +IMAGE +VERDICT +REASON$/);
   assert.match(

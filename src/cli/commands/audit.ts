@@ -1,4 +1,6 @@
+import { appendFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
+import { auditRecords } from '../../audit/record.ts';
 import type { CommandContext, Io } from '../command.ts';
 import { collect } from '../command.ts';
 import {
@@ -25,6 +27,8 @@ export interface AuditOptions extends RegistryFlags {
   readonly compare?: string[];
   readonly output: 'table' | 'json' | 'sarif';
   readonly offline: boolean;
+  /** Append one audit record per workload (JSON lines), as `serve --audit-log` does for admissions. */
+  readonly auditLog?: string;
 }
 
 async function loadInventory(opts: AuditOptions): Promise<Inventory> {
@@ -80,6 +84,7 @@ export async function runAudit(opts: AuditOptions, io: Io): Promise<number> {
   try {
     const result = await run(current, 'auditing');
     for (const p of result.problems) io.stderr.write(`portcullis: ${p}\n`);
+    if (opts.auditLog !== undefined) await appendRecords(opts.auditLog, result);
     if (candidate) {
       const impact = compareAudits(result, await run(candidate, 'previewing'));
       io.stdout.write(opts.output === 'json' ? impactToJson(impact) : impactToText(impact));
@@ -99,6 +104,18 @@ export async function runAudit(opts: AuditOptions, io: Io): Promise<number> {
       : EXIT_DENIED;
   } finally {
     await registry?.close();
+  }
+}
+
+/** The same trail as the webhook's: appended whole, one line per workload. */
+async function appendRecords(file: string, result: AuditResult): Promise<void> {
+  const lines = auditRecords(result).map((r) => JSON.stringify(r) + '\n');
+  try {
+    await appendFile(file, lines.join(''), { mode: 0o640 });
+  } catch (error) {
+    throw new UsageError(
+      `cannot write the audit log ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
 }
 
@@ -124,6 +141,10 @@ export function registerAudit(program: Command, { io, setExitCode }: CommandCont
       new Option('-o, --output <format>', 'output format')
         .choices(['table', 'json', 'sarif'])
         .default('table'),
+    )
+    .option(
+      '--audit-log <file>',
+      'append one audit record per workload (JSON lines, the webhook audit log format)',
     )
     .option('--offline', 'use only what the references say; never contact a registry', false)
     .action(async (opts: AuditOptions) => setExitCode(await runAudit(opts, io)));
