@@ -104,6 +104,7 @@ export class Controller {
       try {
         const r = await this.resync();
         this.#log('info', 'resync done', { ...r, problems: r.problems.length });
+        for (const problem of r.problems) this.#log('warn', problem);
       } catch (error) {
         this.#log('error', `resync failed: ${(error as Error).message}`);
       }
