@@ -411,6 +411,7 @@ function auditBase(request: AdmissionRequest, webhook: Webhook): AuditRecord {
   const { group, version, kind } = request.kind;
   return {
     time: new Date().toISOString(),
+    source: 'admission',
     webhook,
     uid: request.uid,
     user: request.userInfo.username ?? '',

@@ -27,6 +27,8 @@ export interface AuditImage {
 
 export interface AuditRecord {
   readonly time: string;
+  /** Which part of Portcullis decided: the webhook (`admission`) or `portcullis audit` / the controller. */
+  readonly source: 'admission';
   readonly webhook: 'validate' | 'mutate' | 'imagereview';
   readonly uid: string;
   readonly user: string;

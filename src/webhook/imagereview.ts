@@ -104,6 +104,7 @@ export async function reviewImages(
 ): Promise<ImageReviewResult> {
   const record: AuditRecord = {
     time: new Date().toISOString(),
+    source: 'admission',
     webhook: 'imagereview',
     uid: '',
     user: '',

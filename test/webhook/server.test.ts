@@ -132,6 +132,7 @@ test('mutate: an allowed Deployment is pinned to the digest verified in this req
     },
   ]);
   const audit = auditFor('pin-1')!;
+  assert.equal(audit.source, 'admission', 'one record format with portcullis audit, told apart by source');
   assert.equal(audit.verdict, 'allow');
   assert.equal(audit.user, 'alice@example.com');
   assert.deepEqual(
