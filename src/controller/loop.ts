@@ -44,6 +44,8 @@ export interface ControllerOptions {
   readonly log?: Log;
   /** Wait before watching again after a watch failed. Default 5 s. */
   readonly watchRetryMs?: number;
+  /** Told every check after each full resync (the audit trail). */
+  readonly onResync?: (checks: readonly ImageCheck[], time: Date) => void;
 }
 
 export interface ResyncResult {
@@ -165,6 +167,7 @@ export class Controller {
     const namespaces = new Set([...this.#reported, ...namespacesOf(next.values())]);
     const reports = await this.#writeReports(namespaces, problems, 'background');
     this.#updateGauge();
+    this.#o.onResync?.(this.checks, now);
     this.#o.metrics?.resyncs.inc({ result: 'ok' });
     return {
       pods: list.items.length,

@@ -98,7 +98,8 @@ export function auditImage(at: Pick<PodImage, 'path' | 'image'>, result: ImageRe
 }
 
 export interface AuditSink {
-  write(record: AuditRecord): void;
+  /** One JSON line: a webhook record, or an audit/controller record of the same format. */
+  write(record: AuditRecord | { readonly source: 'audit' }): void;
   close(): Promise<void>;
 }
 

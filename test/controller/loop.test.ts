@@ -22,6 +22,7 @@ import { decryptPrivateKey, type SigningKey } from '../../src/signing/keys.ts';
 import { signImage } from '../../src/signing/sign.ts';
 import { parseReference, withDigest } from '../../src/reference/index.ts';
 import { createKubernetesApi } from '../../src/kubernetes/api.ts';
+import { controllerAuditRecords } from '../../src/controller/audit-trail.ts';
 import { Controller } from '../../src/controller/loop.ts';
 import { ControllerMetrics } from '../../src/controller/metrics.ts';
 import { CloudEventNotifier } from '../../src/controller/notify.ts';
@@ -103,7 +104,7 @@ async function pushSigned(repo: string, seed: string, tag: string, sign = true) 
   return image;
 }
 
-async function controllerFor() {
+async function controllerFor(onResync?: ConstructorParameters<typeof Controller>[0]['onResync']) {
   const api = createKubernetesApi({ kubeconfig: await stub.writeKubeconfig(dir) });
   const metrics = new ControllerMetrics();
   const failures: string[] = [];
@@ -120,6 +121,7 @@ async function controllerFor() {
     intervalMs: 3_600_000,
     metrics,
     notifier,
+    ...(onResync ? { onResync } : {}),
   });
   return { controller, metrics, notifier, failures };
 }
@@ -328,4 +330,27 @@ test('an unreachable registry is an error result of the policy, counted as non-c
   assert.equal(edge[0]!.policy, 'release-signed');
   assert.equal(result!.policy, 'release-signed');
   stub.deletePod('edge', 'proxy');
+});
+
+test('each resync leaves an audit trail in the webhook and audit record format, one line per workload', async () => {
+  const image = await pushSigned('acme/trail', 'trail-signed', 'v1');
+  stub.putPod('trail', 'web', { containers: [{ name: 'web', image: `${registry.host}/acme/trail:v1` }] });
+  const records: ReturnType<typeof controllerAuditRecords> = [];
+  const { controller } = await controllerFor((checks, time) =>
+    records.push(...controllerAuditRecords(checks, policySet.version, time)),
+  );
+  await controller.resync();
+  const record = records.find((r) => r.namespace === 'trail' && r.name === 'web');
+  assert.ok(record, JSON.stringify(records));
+  assert.equal(record.source, 'audit');
+  assert.equal(record.process, 'controller');
+  assert.equal(record.kind, 'v1/Pod');
+  assert.equal(record.verdict, 'allow');
+  assert.equal(record.policySetVersion, policySet.version);
+  assert.equal(record.images[0]!.digest, image.digest);
+  assert.deepEqual(
+    record.images[0]!.policies.map((p) => [p.name, p.verdict]),
+    [['release-signed', 'pass']],
+  );
+  stub.deletePod('trail', 'web');
 });

@@ -23,6 +23,8 @@ import { Controller } from '../../controller/loop.ts';
 import { ControllerMetrics } from '../../controller/metrics.ts';
 import { CloudEventNotifier, NotifyConfigError } from '../../controller/notify.ts';
 import { DEFAULT_MAX_RESULTS } from '../../controller/reports.ts';
+import { controllerAuditRecords } from '../../controller/audit-trail.ts';
+import { openAuditSink, type AuditSink } from '../../webhook/audit.ts';
 
 export interface ControllerCommandOptions extends RegistryFlags {
   readonly policy?: string[];
@@ -34,6 +36,7 @@ export interface ControllerCommandOptions extends RegistryFlags {
   readonly metricsHost: string;
   readonly maxResults: string;
   readonly logLevel: string;
+  readonly auditLog?: string;
 }
 
 export interface ControllerControl {
@@ -103,6 +106,14 @@ export async function runController(
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+  let audit: AuditSink;
+  try {
+    audit = openAuditSink(opts.auditLog, io.stdout, (error) => logger.error({ error: error.message }, 'audit log write failed'));
+  } catch (error) {
+    throw new UsageError(
+      `cannot open --audit-log ${opts.auditLog}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
+  }
   const registry = await registryClientFromFlags(opts);
   const metrics = new ControllerMetrics();
   const controller = new Controller({
@@ -114,6 +125,10 @@ export async function runController(
     maxResults,
     ...(notifier ? { notifier } : {}),
     log: (level, message, fields) => logger[level](fields ?? {}, message),
+    // The audit trail: one record per workload per resync, in the webhook's and `audit`'s format.
+    onResync: (checks, time) => {
+      for (const record of controllerAuditRecords(checks, policySet.version, time)) audit.write(record);
+    },
   });
   let server: Server | undefined;
   try {
@@ -137,6 +152,7 @@ export async function runController(
   } finally {
     if (server) await new Promise<void>((r) => server!.close(() => r()));
     await registry.close();
+    await audit.close();
   }
 }
 
@@ -176,6 +192,7 @@ export function registerController(program: Command, { io, setExitCode }: Comman
       'results kept per PolicyReport (failures first)',
       String(DEFAULT_MAX_RESULTS),
     )
+    .option('--audit-log <file>', 'append one JSON line per workload per resync to this file (default: stdout)')
     .option('--log-level <level>', `log level (${LOG_LEVELS.join(', ')})`, 'info')
     .action(async (opts: ControllerCommandOptions) => setExitCode(await runController(opts, io)));
   addRegistryOptions(command);
