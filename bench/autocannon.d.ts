@@ -19,7 +19,10 @@ declare module 'autocannon' {
     readonly path?: string;
     readonly headers?: Record<string, string>;
     readonly body?: string;
-    readonly setupRequest?: (request: Record<string, unknown>, context: Record<string, unknown>) => Record<string, unknown>;
+    readonly setupRequest?: (
+      request: Record<string, unknown>,
+      context: Record<string, unknown>,
+    ) => Record<string, unknown>;
   }
   export interface Options {
     readonly url: string;

@@ -39,7 +39,11 @@ async function policy(withSignature: boolean): Promise<PolicySet> {
           - name: k1
             key:
               data: |
-${key.trim().split('\n').map((l) => `                ${l}`).join('\n')}
+${key
+  .trim()
+  .split('\n')
+  .map((l) => `                ${l}`)
+  .join('\n')}
 `
     : '';
   const text = `apiVersion: portcullis.dev/v1alpha1
@@ -96,7 +100,10 @@ export async function runSignatureBench(log: (line: string) => void = () => {}):
       const warmRequests = proxy.requests.length / ROUNDS;
       const kinds = new Map<string, number>();
       for (const q of proxy.requests) {
-        const path = q.path.split('?', 1)[0]!.replace(/sha256[-:][0-9a-f]{64}/g, '<digest>').replace(/^\/v2\/[^]*?\/(manifests|blobs|referrers)\//, '$1/');
+        const path = q.path
+          .split('?', 1)[0]!
+          .replace(/sha256[-:][0-9a-f]{64}/g, '<digest>')
+          .replace(/^\/v2\/[^]*?\/(manifests|blobs|referrers)\//, '$1/');
         const k = `${q.method} ${path}`;
         kinds.set(k, (kinds.get(k) ?? 0) + 1);
       }

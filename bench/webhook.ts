@@ -54,7 +54,12 @@ export async function runWebhookBench(log: (line: string) => void = () => {}): P
     for (let i = 0; i < IMAGES; i++) {
       const built = buildImage({ seed: `webhook-bench-${i}` });
       await pushBuilt(registry.host, `bench/app-${i}`, built, 'v1');
-      await signImage(client, pusher, key, parseReference(`${registry.host}/bench/app-${i}:v1@${built.digest}`));
+      await signImage(
+        client,
+        pusher,
+        key,
+        parseReference(`${registry.host}/bench/app-${i}:v1@${built.digest}`),
+      );
       images.push(`${registry.host}/bench/app-${i}:v1`);
     }
     await client.close();
@@ -74,7 +79,11 @@ spec:
           - name: release
             key:
               data: |
-${pair.publicPem.trim().split('\n').map((l) => `                ${l}`).join('\n')}
+${pair.publicPem
+  .trim()
+  .split('\n')
+  .map((l) => `                ${l}`)
+  .join('\n')}
 `,
     );
 
@@ -103,15 +112,24 @@ ${pair.publicPem.trim().split('\n').map((l) => `                ${l}`).join('\n'
     });
 
     // The baseline: the same TLS, the same request, a fixed allow.
-    const bareServer = createServer({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }, (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request: { uid: string } };
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request.uid, allowed: true } }));
-      });
-    });
+    const bareServer = createServer(
+      { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) },
+      (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request: { uid: string } };
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify({
+              apiVersion: 'admission.k8s.io/v1',
+              kind: 'AdmissionReview',
+              response: { uid: review.request.uid, allowed: true },
+            }),
+          );
+        });
+      },
+    );
     await new Promise<void>((r) => bareServer.listen(0, '127.0.0.1', r));
     bare.close = () => bareServer.close();
     const bareUrl = `https://127.0.0.1:${(bareServer.address() as { port: number }).port}`;
@@ -126,23 +144,54 @@ ${pair.publicPem.trim().split('\n').map((l) => `                ${l}`).join('\n'
     const rows: Row[] = [];
     const run = async (label: string, options: Parameters<typeof autocannon>[0]) => {
       const result = await autocannon(options);
-      if (result.errors || result.non2xx || result.timeouts) log(`  ${label}: ${result.errors} errors, ${result.non2xx} non-2xx, ${result.timeouts} timeouts`);
+      if (result.errors || result.non2xx || result.timeouts)
+        log(`  ${label}: ${result.errors} errors, ${result.non2xx} non-2xx, ${result.timeouts} timeouts`);
       rows.push({ label, result });
-      log(`  ${label}: ${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms`);
+      log(
+        `  ${label}: ${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms`,
+      );
     };
 
     // Check one answer before measuring: allowed, with the pin.
-    const warm = await autocannon({ ...common, url: `${server.url}/validate`, amount: 1, connections: 1, body: bodies[0]! });
+    const warm = await autocannon({
+      ...common,
+      url: `${server.url}/validate`,
+      amount: 1,
+      connections: 1,
+      body: bodies[0]!,
+    });
     if (warm.non2xx) throw new Error('the webhook did not answer 200');
 
     let next = 0;
-    const cycle = (list: readonly string[]) => [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, body: list[next++ % list.length] }) }];
+    const cycle = (list: readonly string[]) => [
+      { setupRequest: (req: Record<string, unknown>) => ({ ...req, body: list[next++ % list.length] }) },
+    ];
     next = 0;
-    await run(`(b) cold: ${IMAGES} distinct signed images, portcullis`, { ...common, url: `${server.url}/validate`, amount: IMAGES, requests: cycle(bodies) });
+    await run(`(b) cold: ${IMAGES} distinct signed images, portcullis`, {
+      ...common,
+      url: `${server.url}/validate`,
+      amount: IMAGES,
+      requests: cycle(bodies),
+    });
     next = 0;
-    await run(`(b) cold: same requests, bare HTTPS allow`, { ...common, url: `${bareUrl}/validate`, amount: IMAGES, requests: cycle(bodies) });
-    await run('(a) cached verdict: one image, portcullis', { ...common, url: `${server.url}/validate`, duration: SECONDS, body: bodies[0]! });
-    await run('(a) same request, bare HTTPS allow', { ...common, url: `${bareUrl}/validate`, duration: SECONDS, body: bodies[0]! });
+    await run(`(b) cold: same requests, bare HTTPS allow`, {
+      ...common,
+      url: `${bareUrl}/validate`,
+      amount: IMAGES,
+      requests: cycle(bodies),
+    });
+    await run('(a) cached verdict: one image, portcullis', {
+      ...common,
+      url: `${server.url}/validate`,
+      duration: SECONDS,
+      body: bodies[0]!,
+    });
+    await run('(a) same request, bare HTTPS allow', {
+      ...common,
+      url: `${bareUrl}/validate`,
+      duration: SECONDS,
+      body: bodies[0]!,
+    });
 
     const [coldOurs, coldBare, hotOurs, hotBare] = rows.map((r) => r.result);
     const line = (r: Row) =>

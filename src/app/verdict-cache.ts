@@ -90,16 +90,14 @@ export class VerdictCache {
       return pending;
     }
     this.stats.misses++;
-    const promise = compute().then(
-      (decision) => {
-        // A decision that could not see its digest is not a verdict about content: never keep it.
-        if (decision.digest) {
-          const ttl = decision.allowed ? this.#allowTtl : this.#denyTtl;
-          if (ttl > 0) this.#lru.set(key, decision, this.#now() + ttl);
-        }
-        return decision;
-      },
-    );
+    const promise = compute().then((decision) => {
+      // A decision that could not see its digest is not a verdict about content: never keep it.
+      if (decision.digest) {
+        const ttl = decision.allowed ? this.#allowTtl : this.#denyTtl;
+        if (ttl > 0) this.#lru.set(key, decision, this.#now() + ttl);
+      }
+      return decision;
+    });
     this.#inflight.set(key, promise);
     try {
       return await promise;

@@ -6,7 +6,11 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { parseDocument } from 'yaml';
 import { Ajv } from 'ajv';
-import { createRegistryClientFromSettings, type RegistryClient, type RegistrySettings } from '../registry/client.ts';
+import {
+  createRegistryClientFromSettings,
+  type RegistryClient,
+  type RegistrySettings,
+} from '../registry/client.ts';
 import { UsageError } from './exit-codes.ts';
 
 export interface RegistryFlags {
@@ -22,8 +26,15 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 export function addRegistryOptions(command: Command): Command {
   return command
     .option('--registry-config <file>', 'registry settings file (docs/registry.md)')
-    .option('--docker-config <file>', 'Docker config.json with credentials (default: $DOCKER_CONFIG or ~/.docker)')
-    .option('--insecure-registry <host:port>', 'allow plain HTTP to exactly this registry (repeatable)', collect)
+    .option(
+      '--docker-config <file>',
+      'Docker config.json with credentials (default: $DOCKER_CONFIG or ~/.docker)',
+    )
+    .option(
+      '--insecure-registry <host:port>',
+      'allow plain HTTP to exactly this registry (repeatable)',
+      collect,
+    )
     .option('--ca-file <pem>', 'extra CA certificates to trust for registries (repeatable)', collect)
     .option('--timeout <seconds>', 'deadline for each image, registry round trips included', '30');
 }
@@ -74,7 +85,9 @@ async function readRegistryFile(path: string): Promise<RegistryFile> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new UsageError(`cannot read registry config ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new UsageError(
+      `cannot read registry config ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
   const doc = parseDocument(text, { prettyErrors: false });
   if (doc.errors.length > 0) {
@@ -84,7 +97,9 @@ async function readRegistryFile(path: string): Promise<RegistryFile> {
   }
   const data: unknown = doc.toJS({ maxAliasCount: 100 });
   if (!validateFile(data)) {
-    const problems = (validateFile.errors ?? []).map((e) => `${e.instancePath || '(top level)'} ${e.message ?? ''}`.trim());
+    const problems = (validateFile.errors ?? []).map((e) =>
+      `${e.instancePath || '(top level)'} ${e.message ?? ''}`.trim(),
+    );
     throw new UsageError(`${path}: invalid registry config: ${problems.join('; ')}`);
   }
   return data;
@@ -93,7 +108,9 @@ async function readRegistryFile(path: string): Promise<RegistryFile> {
 export function timeoutMs(flags: RegistryFlags): number {
   const seconds = Number(flags.timeout);
   if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
-    throw new UsageError(`--timeout must be a number of seconds between 0 and 3600, not ${JSON.stringify(flags.timeout)}`);
+    throw new UsageError(
+      `--timeout must be a number of seconds between 0 and 3600, not ${JSON.stringify(flags.timeout)}`,
+    );
   }
   return seconds * 1000;
 }
@@ -102,7 +119,9 @@ export function timeoutMs(flags: RegistryFlags): number {
 export async function registrySettingsFromFlags(flags: RegistryFlags): Promise<RegistrySettings> {
   const file = flags.registryConfig ? await readRegistryFile(flags.registryConfig) : {};
   return {
-    ...(flags.dockerConfig ?? file.dockerConfig ? { dockerConfigPath: flags.dockerConfig ?? file.dockerConfig } : {}),
+    ...((flags.dockerConfig ?? file.dockerConfig)
+      ? { dockerConfigPath: flags.dockerConfig ?? file.dockerConfig }
+      : {}),
     insecureRegistries: [...(file.insecureRegistries ?? []), ...(flags.insecureRegistry ?? [])],
     caFiles: [...(file.caFiles ?? []), ...(flags.caFile ?? [])],
     timeouts: {

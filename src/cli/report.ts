@@ -74,7 +74,9 @@ export function toText(report: Report, stream: NodeJS.WritableStream): string {
   }
   const s = summarize(report.entries);
   const problems = report.problems.length ? `, ${report.problems.length} input error(s)` : '';
-  lines.push(`${s.images} image(s): ${s.allowed} allowed, ${s.warned} allowed with warnings, ${s.denied} denied${problems}`);
+  lines.push(
+    `${s.images} image(s): ${s.allowed} allowed, ${s.warned} allowed with warnings, ${s.denied} denied${problems}`,
+  );
   return lines.join('\n') + '\n';
 }
 

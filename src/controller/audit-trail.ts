@@ -48,7 +48,9 @@ export function controllerAuditRecords(
       verdict,
       policySetVersion,
       images,
-      reasons: images.filter((i) => i.verdict === 'deny' || i.verdict === 'error').flatMap((i) => i.reasons.map((r) => `${i.image}: ${r}`)),
+      reasons: images
+        .filter((i) => i.verdict === 'deny' || i.verdict === 'error')
+        .flatMap((i) => i.reasons.map((r) => `${i.image}: ${r}`)),
     };
   });
 }

@@ -44,10 +44,16 @@ export function parseDigest(digest: string): { algorithm: DigestAlgorithm; encod
   const algorithm = digest.slice(0, colon);
   const encoded = digest.slice(colon + 1);
   if (algorithm !== 'sha256' && algorithm !== 'sha512') {
-    throw new DigestError(digest, `unsupported algorithm ${JSON.stringify(algorithm)} (sha256 and sha512 are supported)`);
+    throw new DigestError(
+      digest,
+      `unsupported algorithm ${JSON.stringify(algorithm)} (sha256 and sha512 are supported)`,
+    );
   }
   if (encoded.length !== ENCODED_LENGTH[algorithm] || !LOWER_HEX.test(encoded)) {
-    throw new DigestError(digest, `${algorithm} needs ${ENCODED_LENGTH[algorithm]} lower-case hex characters`);
+    throw new DigestError(
+      digest,
+      `${algorithm} needs ${ENCODED_LENGTH[algorithm]} lower-case hex characters`,
+    );
   }
   return { algorithm, encoded };
 }

@@ -144,14 +144,21 @@ class Validator {
     const mediaType = this.kindOf(json, mediaTypeHint);
     const common = {
       mediaType,
-      ...(json.artifactType !== undefined && { artifactType: this.mediaTypeString(json.artifactType, 'artifactType') }),
+      ...(json.artifactType !== undefined && {
+        artifactType: this.mediaTypeString(json.artifactType, 'artifactType'),
+      }),
       ...(json.subject !== undefined && { subject: this.descriptor(json.subject, 'subject') }),
-      ...(json.annotations !== undefined && { annotations: this.annotations(json.annotations, 'annotations') }),
+      ...(json.annotations !== undefined && {
+        annotations: this.annotations(json.annotations, 'annotations'),
+      }),
     };
     if (IMAGE_MANIFEST_TYPES.includes(mediaType)) {
       if (!Array.isArray(json.layers)) this.fail('layers must be an array');
       if (json.layers.length > this.limits.maxLayers) {
-        this.fail(`has ${json.layers.length} layers, more than the limit of ${this.limits.maxLayers}`, 'TOO_MANY');
+        this.fail(
+          `has ${json.layers.length} layers, more than the limit of ${this.limits.maxLayers}`,
+          'TOO_MANY',
+        );
       }
       const config = this.descriptor(json.config, 'config');
       const layers = json.layers.map((layer, i) => this.descriptor(layer, `layers[${i}]`));
@@ -170,7 +177,8 @@ class Validator {
 
   /** The manifest's own mediaType wins over the header; without either, the shape decides. */
   kindOf(json: Record<string, unknown>, hint: string | undefined): string {
-    const declared = json.mediaType === undefined ? undefined : this.mediaTypeString(json.mediaType, 'mediaType');
+    const declared =
+      json.mediaType === undefined ? undefined : this.mediaTypeString(json.mediaType, 'mediaType');
     const hinted = baseMediaType(hint);
     const looksLikeImage = 'layers' in json || 'config' in json;
     const looksLikeIndex = 'manifests' in json;
@@ -178,7 +186,11 @@ class Validator {
       this.fail('has both manifests and layers/config: ambiguous between image manifest and index');
     }
     let mediaType = declared;
-    if (mediaType === undefined && hinted !== undefined && [...IMAGE_MANIFEST_TYPES, ...INDEX_MANIFEST_TYPES].includes(hinted)) {
+    if (
+      mediaType === undefined &&
+      hinted !== undefined &&
+      [...IMAGE_MANIFEST_TYPES, ...INDEX_MANIFEST_TYPES].includes(hinted)
+    ) {
       mediaType = hinted;
     }
     if (mediaType === undefined) {
@@ -225,7 +237,8 @@ class Validator {
     if (value.annotations !== undefined) {
       descriptor.annotations = this.annotations(value.annotations, `${where}.annotations`);
     }
-    if (value.platform !== undefined) descriptor.platform = this.platform(value.platform, `${where}.platform`);
+    if (value.platform !== undefined)
+      descriptor.platform = this.platform(value.platform, `${where}.platform`);
     if (value.urls !== undefined) {
       if (!Array.isArray(value.urls) || value.urls.length > this.limits.maxUrls) {
         this.fail(`${where}.urls must be an array of at most ${this.limits.maxUrls} strings`);
@@ -253,7 +266,8 @@ class Validator {
     }
     const features = value['os.features'];
     if (features !== undefined) {
-      if (!Array.isArray(features) || features.length > 64) this.fail(`${where}.os.features must be a short array`);
+      if (!Array.isArray(features) || features.length > 64)
+        this.fail(`${where}.os.features must be a short array`);
       platform['os.features'] = features.map((f, i) => this.string(f, `${where}.os.features[${i}]`));
     }
     return platform;
@@ -263,7 +277,10 @@ class Validator {
     if (!isObject(value) || Array.isArray(value)) this.fail(`${where} must be an object of strings`);
     const entries = Object.entries(value);
     if (entries.length > this.limits.maxAnnotations) {
-      this.fail(`${where} has ${entries.length} entries, more than the limit of ${this.limits.maxAnnotations}`, 'TOO_MANY');
+      this.fail(
+        `${where} has ${entries.length} entries, more than the limit of ${this.limits.maxAnnotations}`,
+        'TOO_MANY',
+      );
     }
     const out: Record<string, string> = Object.create(null) as Record<string, string>;
     for (const [key, v] of entries) {
@@ -278,7 +295,12 @@ class Validator {
   }
 
   mediaTypeString(value: unknown, where: string): string {
-    if (typeof value !== 'string' || value.length === 0 || value.length > MAX_MEDIA_TYPE || CONTROL.test(value)) {
+    if (
+      typeof value !== 'string' ||
+      value.length === 0 ||
+      value.length > MAX_MEDIA_TYPE ||
+      CONTROL.test(value)
+    ) {
       this.fail(`${where} must be a media type string of at most ${MAX_MEDIA_TYPE} characters`);
     }
     return value;

@@ -23,7 +23,6 @@ import type { AttestationCandidate } from '../sigstore/legacy/cosign-attestation
 import type { OpenSignatureSource, SignatureFetchOptions } from './signatures.ts';
 import { readBundleReferrers } from './bundle-referrers.ts';
 
-
 export interface AttestationFetchOptions extends SignatureFetchOptions {
   /** The decision time, recorded with the facts for the conditions' `now`. */
   readonly now: Date;

@@ -83,7 +83,9 @@ async function legacySignatures(
   });
   const out: SignatureCandidate[] = [];
   const payloads = await Promise.all(
-    manifest.layers.map((layer) => content.fetchBlob(layer, { signal, maxBytes: limits.blob.signaturePayload })),
+    manifest.layers.map((layer) =>
+      content.fetchBlob(layer, { signal, maxBytes: limits.blob.signaturePayload }),
+    ),
   );
   for (const [index, layer] of manifest.layers.entries()) {
     const payload = payloads[index]!;

@@ -21,7 +21,9 @@ export async function fetchAttachmentManifest(
   const manifest = await source.fetchManifest(digest, options);
   const parsed = parseManifestJson(manifest.json, manifest.descriptor.mediaType, { digest });
   if (parsed.kind !== 'image') {
-    throw new RegistryError('BAD_MANIFEST', `attachment ${digest} is an index, expected an image manifest`, { registry: source.location });
+    throw new RegistryError('BAD_MANIFEST', `attachment ${digest} is an index, expected an image manifest`, {
+      registry: source.location,
+    });
   }
   if (parsed.layers.length > options.maxLayers) {
     throw new RegistryError(

@@ -37,14 +37,18 @@ export function parseChallenges(value: string | undefined): Challenge[] {
     token.lastIndex = i;
     const scheme = token.exec(value);
     if (!scheme?.[1]) break;
-    const current = { scheme: scheme[1].toLowerCase(), params: Object.create(null) as Record<string, string> };
+    const current = {
+      scheme: scheme[1].toLowerCase(),
+      params: Object.create(null) as Record<string, string>,
+    };
     challenges.push(current);
     i = token.lastIndex;
     for (;;) {
       param.lastIndex = i;
       const match = param.exec(value);
       if (!match?.[1]) break;
-      current.params[match[1].toLowerCase()] = match[2] !== undefined ? match[2].replace(/\\(.)/g, '$1') : (match[3] ?? '');
+      current.params[match[1].toLowerCase()] =
+        match[2] !== undefined ? match[2].replace(/\\(.)/g, '$1') : (match[3] ?? '');
       i = param.lastIndex;
       if (value[i] !== ',') break;
       i += 1;
@@ -57,7 +61,8 @@ export function parseChallenges(value: string | undefined): Challenge[] {
   return challenges;
 }
 
-type HostScheme = { readonly kind: 'basic' } | { readonly kind: 'bearer'; readonly realm: URL; readonly service?: string };
+type HostScheme =
+  { readonly kind: 'basic' } | { readonly kind: 'bearer'; readonly realm: URL; readonly service?: string };
 
 interface CachedToken {
   readonly value: string;
@@ -113,15 +118,27 @@ export class Authenticator {
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     if (bearer !== undefined) {
       const realm = bearer.params.realm;
-      if (realm === undefined) throw new RegistryError('UNAUTHORIZED', 'Bearer challenge without a realm', { ...context, status: 401 });
+      if (realm === undefined)
+        throw new RegistryError('UNAUTHORIZED', 'Bearer challenge without a realm', {
+          ...context,
+          status: 401,
+        });
       let realmUrl: URL;
       try {
         realmUrl = new URL(realm);
       } catch {
-        throw new RegistryError('UNAUTHORIZED', `Bearer challenge with an invalid realm ${JSON.stringify(sanitize(realm, 100))}`, { ...context, status: 401 });
+        throw new RegistryError(
+          'UNAUTHORIZED',
+          `Bearer challenge with an invalid realm ${JSON.stringify(sanitize(realm, 100))}`,
+          { ...context, status: 401 },
+        );
       }
       this.#transport.checkUrl(realmUrl, context);
-      const scheme: HostScheme = { kind: 'bearer', realm: realmUrl, ...(bearer.params.service !== undefined && { service: bearer.params.service }) };
+      const scheme: HostScheme = {
+        kind: 'bearer',
+        realm: realmUrl,
+        ...(bearer.params.service !== undefined && { service: bearer.params.service }),
+      };
       this.#schemes.set(apiHost, scheme);
       this.#tokens.delete(`${apiHost} ${scope}`);
       return this.#bearer(registry, apiHost, scheme, scope, context, signal);
@@ -141,17 +158,24 @@ export class Authenticator {
       this.#schemes.set(apiHost, { kind: 'basic' });
       return value;
     }
-    throw new RegistryError('UNAUTHORIZED', `unsupported authentication challenge ${JSON.stringify(sanitize(wwwAuthenticate ?? '(none)', 100))}`, {
-      ...context,
-      status: 401,
-    });
+    throw new RegistryError(
+      'UNAUTHORIZED',
+      `unsupported authentication challenge ${JSON.stringify(sanitize(wwwAuthenticate ?? '(none)', 100))}`,
+      {
+        ...context,
+        status: 401,
+      },
+    );
   }
 
   async #credential(registry: string, context: RegistryErrorContext): Promise<Credential | undefined> {
     try {
       return await this.#credentials.get(registry);
     } catch (error) {
-      throw new RegistryError('CREDENTIALS_ERROR', `cannot get credentials: ${(error as Error).message}`, { ...context, cause: error });
+      throw new RegistryError('CREDENTIALS_ERROR', `cannot get credentials: ${(error as Error).message}`, {
+        ...context,
+        cause: error,
+      });
     }
   }
 
@@ -165,8 +189,11 @@ export class Authenticator {
   ): Promise<string> {
     const credential = await this.#credential(registry, context);
     const key = `${apiHost} ${scope} ${scheme.realm.href} ${scheme.service ?? ''}`;
-    const token = await this.#flights.run(key, (s) => this.#fetchToken(scheme, scope, credential, context, s), signal, () =>
-      deadlineError(context, signal),
+    const token = await this.#flights.run(
+      key,
+      (s) => this.#fetchToken(scheme, scope, credential, context, s),
+      signal,
+      () => deadlineError(context, signal),
     );
     this.#tokens.set(`${apiHost} ${scope}`, token);
     return `Bearer ${token.value}`;
@@ -183,14 +210,28 @@ export class Authenticator {
     const tokenContext = { ...context };
     let req: Parameters<Transport['perform']>[0];
     if (credential?.kind === 'identity-token') {
-      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: credential.token, client_id: 'portcullis', scope });
+      const form = new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: credential.token,
+        client_id: 'portcullis',
+        scope,
+      });
       if (scheme.service !== undefined) form.set('service', scheme.service);
-      req = { url, method: 'POST', body: form.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } };
+      req = {
+        url,
+        method: 'POST',
+        body: form.toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      };
     } else {
       if (scheme.service !== undefined) url.searchParams.set('service', scheme.service);
       url.searchParams.set('scope', scope);
       const authorization = basicHeader(credential);
-      req = { url, method: 'GET', ...(authorization !== undefined && { authorization, authorizationOrigin: url.origin }) };
+      req = {
+        url,
+        method: 'GET',
+        ...(authorization !== undefined && { authorization, authorizationOrigin: url.origin }),
+      };
     }
     return this.#transport.perform(
       req,
@@ -203,16 +244,29 @@ export class Authenticator {
             { ...tokenContext, status: response.status },
           );
         }
-        const bytes = await this.#transport.readBody(response, this.#transport.limits.smallResponseBytes, 'token response', tokenContext);
+        const bytes = await this.#transport.readBody(
+          response,
+          this.#transport.limits.smallResponseBytes,
+          'token response',
+          tokenContext,
+        );
         let json: Record<string, unknown>;
         try {
           json = JSON.parse(Buffer.from(bytes).toString('utf8')) as Record<string, unknown>;
         } catch {
-          throw new RegistryError('UNAUTHORIZED', `token service ${url.host} answered with invalid JSON`, tokenContext);
+          throw new RegistryError(
+            'UNAUTHORIZED',
+            `token service ${url.host} answered with invalid JSON`,
+            tokenContext,
+          );
         }
         const value = typeof json.token === 'string' && json.token !== '' ? json.token : json.access_token;
         if (typeof value !== 'string' || !TOKEN_CHARS.test(value)) {
-          throw new RegistryError('UNAUTHORIZED', `token service ${url.host} answered without a usable token`, tokenContext);
+          throw new RegistryError(
+            'UNAUTHORIZED',
+            `token service ${url.host} answered without a usable token`,
+            tokenContext,
+          );
         }
         const seconds =
           typeof json.expires_in === 'number' && Number.isFinite(json.expires_in) && json.expires_in > 0
@@ -231,4 +285,3 @@ function basicHeader(credential: Credential | undefined): string | undefined {
   if (credential?.kind !== 'basic') return undefined;
   return `Basic ${Buffer.from(`${credential.username}:${credential.password}`, 'utf8').toString('base64')}`;
 }
-

@@ -15,15 +15,39 @@
 import { readFileSync } from 'node:fs';
 import type { ImageReference } from '../reference/types.ts';
 import { createDigester, isVerifiableDigest, parseDigest, type DigestAlgorithm } from '../oci/digest.ts';
-import { decodeManifestJson, ManifestError, parseManifestJson, type ParsedManifest } from '../oci/manifest.ts';
+import {
+  decodeManifestJson,
+  ManifestError,
+  parseManifestJson,
+  type ParsedManifest,
+} from '../oci/manifest.ts';
 import { MANIFEST_ACCEPT, OCI_INDEX } from '../oci/media-types.ts';
 import { Authenticator } from './auth.ts';
-import type { BlobOptions, ContentSource, Descriptor, OperationOptions, ReferrersOptions, VerifiedManifest } from './content.ts';
+import type {
+  BlobOptions,
+  ContentSource,
+  Descriptor,
+  OperationOptions,
+  ReferrersOptions,
+  VerifiedManifest,
+} from './content.ts';
 import { referrersTag, TAG_PATTERN } from './cosign.ts';
 import { anonymousCredentials, loadDockerConfig, type CredentialStore } from './credentials.ts';
-import { deadlineError, RegistryConfigError, RegistryError, sanitize, type RegistryErrorContext } from './errors.ts';
+import {
+  deadlineError,
+  RegistryConfigError,
+  RegistryError,
+  sanitize,
+  type RegistryErrorContext,
+} from './errors.ts';
 import { apiHost, canonicalHost } from './hosts.ts';
-import { resolveLimits, resolveTimeLimits, type PartialLimits, type RegistryLimits, type TimeLimits } from './limits.ts';
+import {
+  resolveLimits,
+  resolveTimeLimits,
+  type PartialLimits,
+  type RegistryLimits,
+  type TimeLimits,
+} from './limits.ts';
 import { ManifestCache } from './manifest-cache.ts';
 import { SingleFlight } from './singleflight.ts';
 import { header, Transport, type HttpResponse } from './transport.ts';
@@ -77,9 +101,13 @@ export interface RegistrySettings {
 }
 
 /** Build a client from CLI/configuration settings, loading Docker credentials. */
-export async function createRegistryClientFromSettings(settings: RegistrySettings = {}): Promise<RegistryClient> {
+export async function createRegistryClientFromSettings(
+  settings: RegistrySettings = {},
+): Promise<RegistryClient> {
   const timeouts = resolveTimeLimits(settings.timeouts);
-  const credentials = await loadDockerConfig(settings.dockerConfigPath, { helperTimeoutMs: timeouts.credentialHelperMs });
+  const credentials = await loadDockerConfig(settings.dockerConfigPath, {
+    helperTimeoutMs: timeouts.credentialHelperMs,
+  });
   return createRegistryClient({ ...settings, credentials });
 }
 
@@ -87,7 +115,9 @@ export function createRegistryClient(options: RegistryClientOptions = {}): Regis
   const limits = wrapConfig(() => resolveLimits(options.limits));
   const timeouts = wrapConfig(() => resolveTimeLimits(options.timeouts));
   const ca = [...(options.ca ?? []), ...(options.caFiles ?? []).map(readCa)];
-  const insecureRegistries = (options.insecureRegistries ?? []).map((host) => wrapConfig(() => canonicalHost(host)));
+  const insecureRegistries = (options.insecureRegistries ?? []).map((host) =>
+    wrapConfig(() => canonicalHost(host)),
+  );
   const transport = new Transport({
     insecureRegistries,
     ca,
@@ -104,7 +134,8 @@ export function createRegistryClient(options: RegistryClientOptions = {}): Regis
     noReferrersApi: new Map<string, number>(),
     limits,
   };
-  const repository = (registry: string, name: string): RegistryRepository => new Repository(shared, registry, name);
+  const repository = (registry: string, name: string): RegistryRepository =>
+    new Repository(shared, registry, name);
   return {
     limits,
     timeouts,
@@ -152,10 +183,16 @@ class Repository implements RegistryRepository {
     try {
       canonical = canonicalHost(registry);
     } catch (error) {
-      throw new RegistryError('BAD_REFERENCE', (error as Error).message, { registry: sanitize(registry, 100) });
+      throw new RegistryError('BAD_REFERENCE', (error as Error).message, {
+        registry: sanitize(registry, 100),
+      });
     }
     if (repository.length > 255 || !REPOSITORY.test(repository)) {
-      throw new RegistryError('BAD_REFERENCE', `invalid repository name ${JSON.stringify(sanitize(repository, 100))}`, { registry: canonical });
+      throw new RegistryError(
+        'BAD_REFERENCE',
+        `invalid repository name ${JSON.stringify(sanitize(repository, 100))}`,
+        { registry: canonical },
+      );
     }
     this.#shared = shared;
     this.registry = canonical;
@@ -167,7 +204,11 @@ class Repository implements RegistryRepository {
   }
 
   #context(reference?: string): RegistryErrorContext {
-    return { registry: this.registry, repository: this.repository, ...(reference !== undefined && { reference }) };
+    return {
+      registry: this.registry,
+      repository: this.repository,
+      ...(reference !== undefined && { reference }),
+    };
   }
 
   #url(path: string): URL {
@@ -178,26 +219,41 @@ class Repository implements RegistryRepository {
 
   async resolve(ref: ImageReference, options: OperationOptions = {}): Promise<Descriptor> {
     if (ref.registry !== this.registry || ref.repository !== this.repository) {
-      throw new RegistryError('BAD_REFERENCE', `cannot resolve ${sanitize(ref.original, 200)} in another repository`, this.#context());
+      throw new RegistryError(
+        'BAD_REFERENCE',
+        `cannot resolve ${sanitize(ref.original, 200)} in another repository`,
+        this.#context(),
+      );
     }
     if (ref.digest !== undefined) return (await this.fetchManifest(ref.digest, options)).descriptor;
     const tag = ref.tag ?? 'latest';
     const descriptor = await this.resolveTag(tag, options);
-    if (descriptor === undefined) throw new RegistryError('NOT_FOUND', 'tag not found', { ...this.#context(tag), status: 404 });
+    if (descriptor === undefined)
+      throw new RegistryError('NOT_FOUND', 'tag not found', { ...this.#context(tag), status: 404 });
     return descriptor;
   }
 
   async resolveTag(tag: string, options: OperationOptions = {}): Promise<Descriptor | undefined> {
     const context = this.#context(tag);
-    if (!TAG_PATTERN.test(tag)) throw new RegistryError('BAD_REFERENCE', `invalid tag ${JSON.stringify(sanitize(tag, 140))}`, context);
+    if (!TAG_PATTERN.test(tag))
+      throw new RegistryError('BAD_REFERENCE', `invalid tag ${JSON.stringify(sanitize(tag, 140))}`, context);
     // Exactly one HEAD; its Docker-Content-Digest is a claim checked by the GET by digest below.
-    const head = await this.#send(this.#url(`manifests/${tag}`), 'HEAD', MANIFEST_ACCEPT, context, options.signal, async (response) => {
-      await response.body.dump({ limit: 0 }).catch(() => {});
-      if (response.status === 404) return { found: false as const };
-      if (response.status === 200) return { found: true as const, claim: header(response.headers, 'docker-content-digest')?.trim() };
-      if (response.status === 400 || response.status === 405 || response.status === 501) return { found: true as const, claim: undefined };
-      return this.#fail(response, context, 'manifest HEAD');
-    });
+    const head = await this.#send(
+      this.#url(`manifests/${tag}`),
+      'HEAD',
+      MANIFEST_ACCEPT,
+      context,
+      options.signal,
+      async (response) => {
+        await response.body.dump({ limit: 0 }).catch(() => {});
+        if (response.status === 404) return { found: false as const };
+        if (response.status === 200)
+          return { found: true as const, claim: header(response.headers, 'docker-content-digest')?.trim() };
+        if (response.status === 400 || response.status === 405 || response.status === 501)
+          return { found: true as const, claim: undefined };
+        return this.#fail(response, context, 'manifest HEAD');
+      },
+    );
     if (!head.found) return undefined;
     if (head.claim !== undefined && isVerifiableDigest(head.claim)) {
       return (await this.fetchManifest(head.claim, options)).descriptor;
@@ -214,20 +270,33 @@ class Repository implements RegistryRepository {
     const cached = this.#shared.cache.get(`${this.location}@${digest}`);
     if (cached !== undefined) return cached;
     const manifest = await this.#getManifest(digest, digest, options.signal);
-    if (manifest === undefined) throw new RegistryError('NOT_FOUND', 'manifest not found', { ...this.#context(digest), status: 404 });
+    if (manifest === undefined)
+      throw new RegistryError('NOT_FOUND', 'manifest not found', { ...this.#context(digest), status: 404 });
     return manifest;
   }
 
   /** GET a manifest by tag or digest, hashing as it streams; coalesced with identical in-flight GETs. */
-  async #getManifest(reference: string, expected: string | undefined, signal?: AbortSignal): Promise<RegistryManifest | undefined> {
+  async #getManifest(
+    reference: string,
+    expected: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<RegistryManifest | undefined> {
     const url = this.#url(`manifests/${reference}`);
     const key = `GET ${url.href} ${MANIFEST_ACCEPT} ${await this.#shared.auth.scopeKey(this.registry, this.#scope)}`;
-    return this.#shared.flights.run(key, (s) => this.#downloadManifest(url, reference, expected, s), signal, () =>
-      deadlineError(this.#context(reference), signal),
+    return this.#shared.flights.run(
+      key,
+      (s) => this.#downloadManifest(url, reference, expected, s),
+      signal,
+      () => deadlineError(this.#context(reference), signal),
     );
   }
 
-  async #downloadManifest(url: URL, reference: string, expected: string | undefined, signal: AbortSignal): Promise<RegistryManifest | undefined> {
+  async #downloadManifest(
+    url: URL,
+    reference: string,
+    expected: string | undefined,
+    signal: AbortSignal,
+  ): Promise<RegistryManifest | undefined> {
     const context = this.#context(reference);
     const algorithm: DigestAlgorithm = expected === undefined ? 'sha256' : parseDigest(expected).algorithm;
     const limit = this.#shared.limits.manifestBytes;
@@ -238,12 +307,18 @@ class Repository implements RegistryRepository {
       }
       if (response.status !== 200) return this.#fail(response, context, 'manifest GET');
       const digester = createDigester(algorithm);
-      const bytes = await this.#shared.transport.readBody(response, limit, 'manifest', context, (chunk) => digester.update(chunk));
+      const bytes = await this.#shared.transport.readBody(response, limit, 'manifest', context, (chunk) =>
+        digester.update(chunk),
+      );
       return { bytes, digest: digester.digest(), contentType: header(response.headers, 'content-type') };
     });
     if (body === undefined) return undefined;
     if (expected !== undefined && body.digest !== expected) {
-      throw new RegistryError('DIGEST_MISMATCH', `manifest bytes hash to ${body.digest}, not the digest asked for`, context);
+      throw new RegistryError(
+        'DIGEST_MISMATCH',
+        `manifest bytes hash to ${body.digest}, not the digest asked for`,
+        context,
+      );
     }
     const manifest = this.#verified(body.bytes, body.digest, body.contentType);
     this.#shared.cache.set(`${this.location}@${body.digest}`, manifest);
@@ -258,7 +333,10 @@ class Repository implements RegistryRepository {
       parsed = parseManifestJson(json, contentType, { digest, limits: this.#shared.limits.manifest });
     } catch (error) {
       if (error instanceof ManifestError) {
-        throw new RegistryError(error.code, `manifest ${error.detail}`, { ...this.#context(digest), cause: error });
+        throw new RegistryError(error.code, `manifest ${error.detail}`, {
+          ...this.#context(digest),
+          cause: error,
+        });
       }
       throw error;
     }
@@ -279,24 +357,40 @@ class Repository implements RegistryRepository {
     this.#checkDigest(digest);
     const { maxBytes } = options;
     if (!Number.isSafeInteger(descriptor.size) || descriptor.size < 0) {
-      throw new RegistryError('BAD_MANIFEST', `blob descriptor size ${String(descriptor.size)} is not a non-negative integer`, context);
+      throw new RegistryError(
+        'BAD_MANIFEST',
+        `blob descriptor size ${String(descriptor.size)} is not a non-negative integer`,
+        context,
+      );
     }
     if (descriptor.size > maxBytes) {
-      throw new RegistryError('TOO_LARGE', `blob is ${descriptor.size} bytes by its descriptor, more than the limit of ${maxBytes}`, context);
+      throw new RegistryError(
+        'TOO_LARGE',
+        `blob is ${descriptor.size} bytes by its descriptor, more than the limit of ${maxBytes}`,
+        context,
+      );
     }
     const cacheKey = `${this.location}@${digest}`;
     const cached = this.#shared.blobs.get(cacheKey);
     if (cached !== undefined && cached.bytes.length === descriptor.size) return cached.bytes;
     const url = this.#url(`blobs/${digest}`);
     const key = `GET ${url.href} * ${await this.#shared.auth.scopeKey(this.registry, this.#scope)} ${descriptor.size}`;
-    const bytes = await this.#shared.flights.run(key, (signal) => this.#downloadBlob(url, descriptor, context, signal), options.signal, () =>
-      deadlineError(context, options.signal),
+    const bytes = await this.#shared.flights.run(
+      key,
+      (signal) => this.#downloadBlob(url, descriptor, context, signal),
+      options.signal,
+      () => deadlineError(context, options.signal),
     );
     if (bytes.length <= BLOB_CACHE_ENTRY_MAX) this.#shared.blobs.set(cacheKey, { bytes });
     return bytes;
   }
 
-  async #downloadBlob(url: URL, descriptor: Descriptor, context: RegistryErrorContext, signal: AbortSignal): Promise<Uint8Array> {
+  async #downloadBlob(
+    url: URL,
+    descriptor: Descriptor,
+    context: RegistryErrorContext,
+    signal: AbortSignal,
+  ): Promise<Uint8Array> {
     const { algorithm } = parseDigest(descriptor.digest);
     const { bytes, digest } = await this.#send(url, 'GET', '*/*', context, signal, async (response) => {
       if (response.status !== 200) return this.#fail(response, context, 'blob GET');
@@ -304,20 +398,34 @@ class Repository implements RegistryRepository {
       let bytes: Uint8Array;
       try {
         // The descriptor's size is the bound: a byte more is already wrong.
-        bytes = await this.#shared.transport.readBody(response, descriptor.size, 'blob', context, (chunk) => digester.update(chunk));
+        bytes = await this.#shared.transport.readBody(response, descriptor.size, 'blob', context, (chunk) =>
+          digester.update(chunk),
+        );
       } catch (error) {
         if (error instanceof RegistryError && error.code === 'TOO_LARGE') {
-          throw new RegistryError('SIZE_MISMATCH', `blob is larger than its descriptor's size of ${descriptor.size} bytes`, context);
+          throw new RegistryError(
+            'SIZE_MISMATCH',
+            `blob is larger than its descriptor's size of ${descriptor.size} bytes`,
+            context,
+          );
         }
         throw error;
       }
       return { bytes, digest: digester.digest() };
     });
     if (bytes.length !== descriptor.size) {
-      throw new RegistryError('SIZE_MISMATCH', `blob is ${bytes.length} bytes, its descriptor says ${descriptor.size}`, context);
+      throw new RegistryError(
+        'SIZE_MISMATCH',
+        `blob is ${bytes.length} bytes, its descriptor says ${descriptor.size}`,
+        context,
+      );
     }
     if (digest !== descriptor.digest) {
-      throw new RegistryError('DIGEST_MISMATCH', `blob bytes hash to ${digest}, not the digest asked for`, context);
+      throw new RegistryError(
+        'DIGEST_MISMATCH',
+        `blob bytes hash to ${digest}, not the digest asked for`,
+        context,
+      );
     }
     return bytes;
   }
@@ -327,14 +435,19 @@ class Repository implements RegistryRepository {
   async referrers(digest: string, options: ReferrersOptions = {}): Promise<readonly Descriptor[]> {
     const context = this.#context(digest);
     this.#checkDigest(digest);
-    if ((this.#shared.noReferrersApi.get(this.#apiHost) ?? 0) > Date.now()) return this.#referrersByTag(digest, options);
+    if ((this.#shared.noReferrersApi.get(this.#apiHost) ?? 0) > Date.now())
+      return this.#referrersByTag(digest, options);
     let url: URL | undefined = this.#url(`referrers/${digest}`);
     // A hint only: the registry's own filtering is never trusted, we filter below.
     if (options.artifactType !== undefined) url.searchParams.set('artifactType', options.artifactType);
     const found: Descriptor[] = [];
     for (let page = 0; url !== undefined; page++) {
       if (page >= this.#shared.limits.pages) {
-        throw new RegistryError('TOO_MANY', `referrers span more than ${this.#shared.limits.pages} pages`, context);
+        throw new RegistryError(
+          'TOO_MANY',
+          `referrers span more than ${this.#shared.limits.pages} pages`,
+          context,
+        );
       }
       const result = await this.#indexPage(url, context, options.signal, page === 0);
       if (result === 'unsupported') {
@@ -366,7 +479,12 @@ class Repository implements RegistryRepository {
         return 'unsupported' as const;
       }
       if (response.status !== 200) return this.#fail(response, context, 'referrers GET');
-      const bytes = await this.#shared.transport.readBody(response, this.#shared.limits.manifestBytes, 'referrers index', context);
+      const bytes = await this.#shared.transport.readBody(
+        response,
+        this.#shared.limits.manifestBytes,
+        'referrers index',
+        context,
+      );
       let parsed: ParsedManifest;
       try {
         parsed = parseManifestJson(decodeManifestJson(bytes), header(response.headers, 'content-type'), {
@@ -374,11 +492,15 @@ class Repository implements RegistryRepository {
         });
       } catch (error) {
         if (error instanceof ManifestError) {
-          throw new RegistryError(error.code, `referrers index ${error.detail}`, { ...context, cause: error });
+          throw new RegistryError(error.code, `referrers index ${error.detail}`, {
+            ...context,
+            cause: error,
+          });
         }
         throw error;
       }
-      if (parsed.kind !== 'index') throw new RegistryError('BAD_MANIFEST', 'referrers response is not an image index', context);
+      if (parsed.kind !== 'index')
+        throw new RegistryError('BAD_MANIFEST', 'referrers response is not an image index', context);
       return { manifests: parsed.manifests, next: this.#nextPage(response, context) };
     });
   }
@@ -398,30 +520,48 @@ class Repository implements RegistryRepository {
     url.searchParams.set('n', String(limits.tagsPerPage));
     const tags: string[] = [];
     for (let page = 0; url !== undefined; page++) {
-      if (page >= limits.pages) throw new RegistryError('TOO_MANY', `tag list spans more than ${limits.pages} pages`, context);
+      if (page >= limits.pages)
+        throw new RegistryError('TOO_MANY', `tag list spans more than ${limits.pages} pages`, context);
       const pageUrl: URL = url;
-      const result = await this.#send(pageUrl, 'GET', 'application/json', context, options.signal, async (response) => {
-        if (response.status !== 200) return this.#fail(response, context, 'tag list');
-        const bytes = await this.#shared.transport.readBody(response, limits.manifestBytes, 'tag list', context);
-        let json: unknown;
-        try {
-          json = JSON.parse(Buffer.from(bytes).toString('utf8'));
-        } catch {
-          throw new RegistryError('BAD_RESPONSE', 'tag list is not valid JSON', context);
-        }
-        const list = (json as { tags?: unknown } | null)?.tags;
-        if (list !== null && list !== undefined && !Array.isArray(list)) {
-          throw new RegistryError('BAD_RESPONSE', 'tag list has no "tags" array', context);
-        }
-        return { list: (list ?? []) as unknown[], next: this.#nextPage(response, context) };
-      });
+      const result = await this.#send(
+        pageUrl,
+        'GET',
+        'application/json',
+        context,
+        options.signal,
+        async (response) => {
+          if (response.status !== 200) return this.#fail(response, context, 'tag list');
+          const bytes = await this.#shared.transport.readBody(
+            response,
+            limits.manifestBytes,
+            'tag list',
+            context,
+          );
+          let json: unknown;
+          try {
+            json = JSON.parse(Buffer.from(bytes).toString('utf8'));
+          } catch {
+            throw new RegistryError('BAD_RESPONSE', 'tag list is not valid JSON', context);
+          }
+          const list = (json as { tags?: unknown } | null)?.tags;
+          if (list !== null && list !== undefined && !Array.isArray(list)) {
+            throw new RegistryError('BAD_RESPONSE', 'tag list has no "tags" array', context);
+          }
+          return { list: (list ?? []) as unknown[], next: this.#nextPage(response, context) };
+        },
+      );
       for (const tag of result.list) {
         if (typeof tag !== 'string' || !TAG_PATTERN.test(tag)) {
-          throw new RegistryError('BAD_RESPONSE', `tag list contains an invalid tag ${JSON.stringify(sanitize(String(tag), 140))}`, context);
+          throw new RegistryError(
+            'BAD_RESPONSE',
+            `tag list contains an invalid tag ${JSON.stringify(sanitize(String(tag), 140))}`,
+            context,
+          );
         }
         tags.push(tag);
       }
-      if (tags.length > limits.tags) throw new RegistryError('TOO_MANY', `more than ${limits.tags} tags`, context);
+      if (tags.length > limits.tags)
+        throw new RegistryError('TOO_MANY', `more than ${limits.tags} tags`, context);
       url = result.next;
     }
     return tags;
@@ -440,7 +580,11 @@ class Repository implements RegistryRepository {
       throw new RegistryError('BAD_RESPONSE', 'invalid Link header', context);
     }
     if (next.origin !== this.#base.origin) {
-      throw new RegistryError('BAD_RESPONSE', `next page link points to another host (${sanitize(next.host, 100)})`, context);
+      throw new RegistryError(
+        'BAD_RESPONSE',
+        `next page link points to another host (${sanitize(next.host, 100)})`,
+        context,
+      );
     }
     return next;
   }
@@ -460,9 +604,14 @@ class Repository implements RegistryRepository {
     const detail = await this.#shared.transport.errorDetail(response, context);
     const suffix = detail ? `: ${detail}` : '';
     const status = response.status;
-    if (status === 404) throw new RegistryError('NOT_FOUND', `${what}: not found${suffix}`, { ...context, status });
-    if (status === 403) throw new RegistryError('DENIED', `${what}: access denied (403)${suffix}`, { ...context, status });
-    throw new RegistryError('HTTP_ERROR', `${what}: unexpected status ${status}${suffix}`, { ...context, status });
+    if (status === 404)
+      throw new RegistryError('NOT_FOUND', `${what}: not found${suffix}`, { ...context, status });
+    if (status === 403)
+      throw new RegistryError('DENIED', `${what}: access denied (403)${suffix}`, { ...context, status });
+    throw new RegistryError('HTTP_ERROR', `${what}: unexpected status ${status}${suffix}`, {
+      ...context,
+      status,
+    });
   }
 
   /** One request with authentication: whatever we hold up front, then at most one answer to a 401 challenge. */
@@ -494,15 +643,30 @@ class Repository implements RegistryRepository {
       );
       if ('value' in result) return result.value as T;
       if (round >= 1) {
-        throw new RegistryError('UNAUTHORIZED', `the registry refused our credentials for ${this.#scope}`, { ...context, status: 401 });
+        throw new RegistryError('UNAUTHORIZED', `the registry refused our credentials for ${this.#scope}`, {
+          ...context,
+          status: 401,
+        });
       }
-      authorization = await auth.respond(this.registry, this.#apiHost, this.#scope, result.challenge, context, signal);
+      authorization = await auth.respond(
+        this.registry,
+        this.#apiHost,
+        this.#scope,
+        result.challenge,
+        context,
+        signal,
+      );
     }
   }
 }
 
-function filterArtifactType(descriptors: readonly Descriptor[], artifactType: string | undefined): readonly Descriptor[] {
-  return artifactType === undefined ? descriptors : descriptors.filter((d) => d.artifactType === artifactType);
+function filterArtifactType(
+  descriptors: readonly Descriptor[],
+  artifactType: string | undefined,
+): readonly Descriptor[] {
+  return artifactType === undefined
+    ? descriptors
+    : descriptors.filter((d) => d.artifactType === artifactType);
 }
 
 function readCa(file: string): string {
@@ -522,4 +686,3 @@ function wrapConfig<T>(build: () => T): T {
     throw new RegistryConfigError(`registry settings: ${(error as Error).message}`);
   }
 }
-

@@ -5,7 +5,8 @@ export class Semaphore {
   readonly #queue: Array<() => void> = [];
 
   constructor(limit: number) {
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError(`concurrency limit must be >= 1 (got ${limit})`);
+    if (!Number.isSafeInteger(limit) || limit < 1)
+      throw new TypeError(`concurrency limit must be >= 1 (got ${limit})`);
     this.#limit = limit;
   }
 

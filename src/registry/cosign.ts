@@ -23,7 +23,10 @@ export class TagError extends Error {
 export function cosignAttachmentTag(digest: string, suffix: CosignAttachment, prefix = ''): string {
   const { algorithm, encoded } = parseDigest(digest);
   const tag = `${prefix}${algorithm}-${encoded}.${suffix}`;
-  if (!TAG_PATTERN.test(tag)) throw new TagError(`cosign ${suffix} tag for ${digest} with prefix ${JSON.stringify(prefix)} is not a valid tag`);
+  if (!TAG_PATTERN.test(tag))
+    throw new TagError(
+      `cosign ${suffix} tag for ${digest} with prefix ${JSON.stringify(prefix)} is not a valid tag`,
+    );
   return tag;
 }
 

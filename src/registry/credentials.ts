@@ -96,7 +96,10 @@ export async function loadDockerConfig(
  * Credentials from the decoded `.dockerconfigjson` of a `kubernetes.io/dockerconfigjson` secret
  * (`{"auths": {...}}`). Helpers are never run for secrets.
  */
-export function kubernetesSecretCredentials(dockerConfigJson: unknown, source = 'image pull secret'): CredentialStore {
+export function kubernetesSecretCredentials(
+  dockerConfigJson: unknown,
+  source = 'image pull secret',
+): CredentialStore {
   return dockerConfigCredentials(dockerConfigJson, { source, allowHelpers: false });
 }
 
@@ -120,14 +123,18 @@ export function dockerConfigCredentials(config: unknown, options: DockerConfigOp
   }
   const helpers = new Map<string, string>();
   if (config.credHelpers !== undefined) {
-    if (!isObject(config.credHelpers)) throw new CredentialError(`${source}: "credHelpers" must be an object`);
+    if (!isObject(config.credHelpers))
+      throw new CredentialError(`${source}: "credHelpers" must be an object`);
     for (const [key, name] of Object.entries(config.credHelpers)) {
       const host = tryCanonical(key);
-      if (host !== undefined) helpers.set(host, helperName(name, `${source}: credHelpers[${JSON.stringify(key)}]`));
+      if (host !== undefined)
+        helpers.set(host, helperName(name, `${source}: credHelpers[${JSON.stringify(key)}]`));
     }
   }
   const store =
-    config.credsStore === undefined || config.credsStore === '' ? undefined : helperName(config.credsStore, `${source}: credsStore`);
+    config.credsStore === undefined || config.credsStore === ''
+      ? undefined
+      : helperName(config.credsStore, `${source}: credsStore`);
   const allowHelpers = options.allowHelpers ?? false;
   const timeoutMs = options.helperTimeoutMs ?? 5_000;
   const cache = new Map<string, Promise<Credential | undefined>>();
@@ -135,7 +142,10 @@ export function dockerConfigCredentials(config: unknown, options: DockerConfigOp
   const lookup = async (registry: string): Promise<Credential | undefined> => {
     const helper = helpers.get(registry) ?? store;
     if (helper !== undefined && allowHelpers) {
-      const fromHelper = await runCredentialHelper(helper, helperServerUrl(registry), { timeoutMs, env: options.env });
+      const fromHelper = await runCredentialHelper(helper, helperServerUrl(registry), {
+        timeoutMs,
+        env: options.env,
+      });
       if (fromHelper !== undefined || helpers.has(registry)) return fromHelper;
     }
     return auths.get(registry);
@@ -175,10 +185,13 @@ function parseAuthEntry(entry: unknown, where: string): Credential | undefined {
   }
   const identityToken = text('identitytoken');
   if (identityToken !== undefined) {
-    return username === undefined ? { kind: 'identity-token', token: identityToken } : { kind: 'identity-token', username, token: identityToken };
+    return username === undefined
+      ? { kind: 'identity-token', token: identityToken }
+      : { kind: 'identity-token', username, token: identityToken };
   }
   if (username === undefined && password === undefined) return undefined;
-  if (username === undefined || password === undefined) throw new CredentialError(`${where} needs both username and password`);
+  if (username === undefined || password === undefined)
+    throw new CredentialError(`${where} needs both username and password`);
   return { kind: 'basic', username, password };
 }
 
@@ -210,7 +223,11 @@ export function runCredentialHelper(
   const program = `docker-credential-${helperName(name, 'credential helper')}`;
   return new Promise((resolve, reject) => {
     // Own process group, so that a stuck helper is killed with everything it started.
-    const child = spawn(program, ['get'], { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const child = spawn(program, ['get'], {
+      env: options.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let size = 0;

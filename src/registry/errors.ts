@@ -53,7 +53,8 @@ export class RegistryError extends Error {
 function where(context: RegistryErrorContext): string {
   let location = context.registry;
   if (context.repository !== undefined) location += `/${context.repository}`;
-  if (context.reference !== undefined) location += context.reference.includes(':') ? `@${context.reference}` : `:${context.reference}`;
+  if (context.reference !== undefined)
+    location += context.reference.includes(':') ? `@${context.reference}` : `:${context.reference}`;
   return `registry ${location}`;
 }
 
@@ -61,7 +62,11 @@ function where(context: RegistryErrorContext): string {
 export function deadlineError(context: RegistryErrorContext, signal?: AbortSignal): RegistryError {
   const reason: unknown = signal?.reason;
   if (reason instanceof RegistryError) return reason;
-  return new RegistryError('DEADLINE_EXCEEDED', 'the overall deadline passed before the registry answered', context);
+  return new RegistryError(
+    'DEADLINE_EXCEEDED',
+    'the overall deadline passed before the registry answered',
+    context,
+  );
 }
 
 /** Codes worth another attempt (within the deadline). */

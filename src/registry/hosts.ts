@@ -7,8 +7,13 @@ export const DOCKER_HUB = 'docker.io';
 /** Where Docker Hub's distribution API actually lives. */
 export const DOCKER_HUB_API = 'registry-1.docker.io';
 
-const DOCKER_HUB_ALIASES: ReadonlySet<string> = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
-const HOST_PORT = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$/;
+const DOCKER_HUB_ALIASES: ReadonlySet<string> = new Set([
+  'docker.io',
+  'index.docker.io',
+  'registry-1.docker.io',
+]);
+const HOST_PORT =
+  /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$/;
 
 export class HostError extends Error {
   readonly code = 'BAD_HOST';
@@ -30,9 +35,11 @@ export function canonicalHost(input: string): string {
   const slash = host.indexOf('/');
   if (slash >= 0) host = host.slice(0, slash);
   if (host.includes('@')) throw new HostError(input, 'user information is not allowed');
-  if (host.length === 0 || host.length > 255 || !HOST_PORT.test(host)) throw new HostError(input, 'expected host[:port]');
+  if (host.length === 0 || host.length > 255 || !HOST_PORT.test(host))
+    throw new HostError(input, 'expected host[:port]');
   const port = /:([0-9]+)$/.exec(host)?.[1];
-  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) throw new HostError(input, 'port out of range');
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535))
+    throw new HostError(input, 'port out of range');
   return DOCKER_HUB_ALIASES.has(host) ? DOCKER_HUB : host;
 }
 

@@ -55,7 +55,10 @@ export function platformEntries(index: IndexManifest, platform?: PlatformSelecto
 export function platformMatches(candidate: Platform, wanted: PlatformSelector): boolean {
   if (candidate.os !== wanted.os || candidate.architecture !== wanted.architecture) return false;
   if (wanted.variant === undefined) return true;
-  return normalizeVariant(candidate.architecture, candidate.variant) === normalizeVariant(wanted.architecture, wanted.variant);
+  return (
+    normalizeVariant(candidate.architecture, candidate.variant) ===
+    normalizeVariant(wanted.architecture, wanted.variant)
+  );
 }
 
 /** arm64 without a variant means v8 (containerd's normalization). */
@@ -74,14 +77,23 @@ export async function resolvePlatforms(
   platform?: PlatformSelector,
   options: OperationOptions = {},
 ): Promise<PlatformManifest[]> {
-  const parsed = parseManifestJson(index.json, index.descriptor.mediaType, { digest: index.descriptor.digest });
+  const parsed = parseManifestJson(index.json, index.descriptor.mediaType, {
+    digest: index.descriptor.digest,
+  });
   if (parsed.kind !== 'index') {
-    throw new RegistryError('BAD_MANIFEST', `${index.descriptor.digest} is not an image index`, { registry: source.location });
+    throw new RegistryError('BAD_MANIFEST', `${index.descriptor.digest} is not an image index`, {
+      registry: source.location,
+    });
   }
   const entries = platformEntries(parsed, platform);
   if (entries.length === 0) {
-    const wanted = platform === undefined ? 'any platform' : `${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''}`;
-    throw new RegistryError('NOT_FOUND', `index ${index.descriptor.digest} has no manifest for ${wanted}`, { registry: source.location });
+    const wanted =
+      platform === undefined
+        ? 'any platform'
+        : `${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''}`;
+    throw new RegistryError('NOT_FOUND', `index ${index.descriptor.digest} has no manifest for ${wanted}`, {
+      registry: source.location,
+    });
   }
   const children: PlatformManifest[] = [];
   for (const descriptor of entries) {
@@ -93,7 +105,11 @@ export async function resolvePlatforms(
         { registry: source.location },
       );
     }
-    children.push({ descriptor, manifest, parsed: parseManifestJson(manifest.json, manifest.descriptor.mediaType, { digest: descriptor.digest }) });
+    children.push({
+      descriptor,
+      manifest,
+      parsed: parseManifestJson(manifest.json, manifest.descriptor.mediaType, { digest: descriptor.digest }),
+    });
   }
   return children;
 }

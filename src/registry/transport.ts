@@ -49,7 +49,8 @@ export interface TransportOptions {
 
 const RETRY_STATUS: ReadonlySet<number> = new Set([429, 502, 503, 504]);
 const REDIRECT_STATUS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
-const RETRYABLE_NETWORK = /^(?:ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|ENETUNREACH|EHOSTUNREACH|UND_ERR_SOCKET|UND_ERR_CONNECT_TIMEOUT|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|UND_ERR_CLOSED|UND_ERR_RES_CONTENT_LENGTH_MISMATCH)$/;
+const RETRYABLE_NETWORK =
+  /^(?:ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|ENETUNREACH|EHOSTUNREACH|UND_ERR_SOCKET|UND_ERR_CONNECT_TIMEOUT|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|UND_ERR_CLOSED|UND_ERR_RES_CONTENT_LENGTH_MISMATCH)$/;
 
 export class Transport {
   readonly limits: RegistryLimits;
@@ -119,7 +120,9 @@ export class Transport {
       try {
         const outcome = await semaphore.use(() => this.#attempt(req, consume, context, signal, last), signal);
         if (outcome.done) return outcome.value;
-        wait = outcome.retryAfterMs ?? backoffDelay(attempt, this.time.backoffBaseMs, this.time.backoffMaxMs, this.#random);
+        wait =
+          outcome.retryAfterMs ??
+          backoffDelay(attempt, this.time.backoffBaseMs, this.time.backoffMaxMs, this.#random);
       } catch (error) {
         const mapped = this.#mapError(error, context, signal);
         if (last || !isRetryable(mapped)) throw mapped;
@@ -143,7 +146,14 @@ export class Transport {
     if (outer?.aborted) throw this.#deadline(context, outer);
     const timeout = new AbortController();
     const timer = setTimeout(
-      () => timeout.abort(new RegistryError('TIMEOUT', `no complete response within ${this.time.requestMs} ms (${req.method} ${req.url.pathname})`, context)),
+      () =>
+        timeout.abort(
+          new RegistryError(
+            'TIMEOUT',
+            `no complete response within ${this.time.requestMs} ms (${req.method} ${req.url.pathname})`,
+            context,
+          ),
+        ),
       this.time.requestMs,
     );
     const signal = outer ? AbortSignal.any([outer, timeout.signal]) : timeout.signal;
@@ -162,7 +172,10 @@ export class Transport {
         }
         if (last) {
           const code = response.status === 429 ? 'RATE_LIMITED' : 'HTTP_ERROR';
-          throw new RegistryError(code, `${what} after ${this.time.attempts} attempts`, { ...context, status: response.status });
+          throw new RegistryError(code, `${what} after ${this.time.attempts} attempts`, {
+            ...context,
+            status: response.status,
+          });
         }
         return { done: false, retryAfterMs: retryAfter };
       }
@@ -176,7 +189,11 @@ export class Transport {
   }
 
   /** Send one request, following redirects by hand. */
-  async exchange(req: HttpRequest, context: RegistryErrorContext, signal: AbortSignal): Promise<HttpResponse> {
+  async exchange(
+    req: HttpRequest,
+    context: RegistryErrorContext,
+    signal: AbortSignal,
+  ): Promise<HttpResponse> {
     let url = req.url;
     let method = req.method;
     let body = req.body;
@@ -184,7 +201,8 @@ export class Transport {
     for (let hops = 0; ; hops++) {
       this.checkUrl(url, context);
       const headers: Record<string, string> = { 'user-agent': 'portcullis', ...req.headers };
-      if (req.authorization !== undefined && url.origin === req.authorizationOrigin) headers.authorization = req.authorization;
+      if (req.authorization !== undefined && url.origin === req.authorizationOrigin)
+        headers.authorization = req.authorization;
       let response;
       try {
         response = await request(url, {
@@ -205,16 +223,28 @@ export class Transport {
       }
       await discard(response.body);
       if (hops >= this.limits.redirects) {
-        throw new RegistryError('TOO_MANY_REDIRECTS', `more than ${this.limits.redirects} redirects (last to ${sanitize(location, 120)})`, context);
+        throw new RegistryError(
+          'TOO_MANY_REDIRECTS',
+          `more than ${this.limits.redirects} redirects (last to ${sanitize(location, 120)})`,
+          context,
+        );
       }
       let next: URL;
       try {
         next = new URL(location, url);
       } catch {
-        throw new RegistryError('BAD_RESPONSE', `redirect to an invalid location ${JSON.stringify(sanitize(location, 120))}`, context);
+        throw new RegistryError(
+          'BAD_RESPONSE',
+          `redirect to an invalid location ${JSON.stringify(sanitize(location, 120))}`,
+          context,
+        );
       }
       if (seen.has(next.href)) {
-        throw new RegistryError('TOO_MANY_REDIRECTS', `redirect loop at ${sanitize(next.href, 120)}`, context);
+        throw new RegistryError(
+          'TOO_MANY_REDIRECTS',
+          `redirect loop at ${sanitize(next.href, 120)}`,
+          context,
+        );
       }
       seen.add(next.href);
       if (response.statusCode === 303 && method === 'POST') {
@@ -241,7 +271,11 @@ export class Transport {
     const declared = contentLength(response.headers);
     if (declared !== undefined && declared > maxBytes) {
       response.body.destroy();
-      throw new RegistryError('TOO_LARGE', `${what} is ${declared} bytes (Content-Length), more than the limit of ${maxBytes}`, context);
+      throw new RegistryError(
+        'TOO_LARGE',
+        `${what} is ${declared} bytes (Content-Length), more than the limit of ${maxBytes}`,
+        context,
+      );
     }
     const chunks: Uint8Array[] = [];
     let total = 0;
@@ -249,13 +283,21 @@ export class Transport {
       total += chunk.length;
       if (total > maxBytes) {
         response.body.destroy();
-        throw new RegistryError('TOO_LARGE', `${what} is more than the limit of ${maxBytes} bytes (stopped reading)`, context);
+        throw new RegistryError(
+          'TOO_LARGE',
+          `${what} is more than the limit of ${maxBytes} bytes (stopped reading)`,
+          context,
+        );
       }
       onChunk?.(chunk);
       chunks.push(chunk);
     }
     if (declared !== undefined && total !== declared) {
-      throw new RegistryError('NETWORK_ERROR', `${what} was truncated: ${total} of ${declared} bytes`, context);
+      throw new RegistryError(
+        'NETWORK_ERROR',
+        `${what} was truncated: ${total} of ${declared} bytes`,
+        context,
+      );
     }
     return chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks);
   }
@@ -312,7 +354,10 @@ export class Transport {
     if (error instanceof RegistryError) return error;
     const code = errorCode(error);
     const message = sanitize(error instanceof Error ? error.message : String(error));
-    if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number|packet length too long/i.test(message)) {
+    if (
+      code === 'ERR_SSL_WRONG_VERSION_NUMBER' ||
+      /wrong version number|packet length too long/i.test(message)
+    ) {
       return new RegistryError(
         'INSECURE_REFUSED',
         `HTTPS handshake failed (the server may speak plain HTTP: ${message}); ${context.registry} is not configured as insecure; refusing plain HTTP`,
@@ -320,10 +365,16 @@ export class Transport {
       );
     }
     if (code !== undefined && /CERT|SELF_SIGNED|ERR_TLS|ERR_SSL|UNABLE_TO_VERIFY/.test(code)) {
-      return new RegistryError('TLS_ERROR', `TLS verification failed: ${message} (${code})`, { ...context, cause: error });
+      return new RegistryError('TLS_ERROR', `TLS verification failed: ${message} (${code})`, {
+        ...context,
+        cause: error,
+      });
     }
     if (code !== undefined && RETRYABLE_NETWORK.test(code)) {
-      return new RegistryError('NETWORK_ERROR', `connection failed: ${message} (${code})`, { ...context, cause: error });
+      return new RegistryError('NETWORK_ERROR', `connection failed: ${message} (${code})`, {
+        ...context,
+        cause: error,
+      });
     }
     return new RegistryError('NETWORK_ERROR', `request failed: ${message}${code ? ` (${code})` : ''}`, {
       ...context,

@@ -23,7 +23,13 @@
  */
 import { sign as cryptoSign } from 'node:crypto';
 import { computeDigest, parseDigest } from '../oci/digest.ts';
-import { OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, COSIGN_SIMPLE_SIGNING, SIGSTORE_BUNDLE_V03 } from '../oci/media-types.ts';
+import {
+  OCI_EMPTY,
+  OCI_INDEX,
+  OCI_MANIFEST,
+  COSIGN_SIMPLE_SIGNING,
+  SIGSTORE_BUNDLE_V03,
+} from '../oci/media-types.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { Descriptor, OperationOptions } from '../registry/content.ts';
 import { cosignAttachmentTag, referrersTag } from '../registry/cosign.ts';

@@ -138,7 +138,10 @@ const OID = /^[0-2](?:\.(?:0|[1-9]\d{0,9})){1,30}$/;
 const MAX_KEYS = 32;
 const MAX_IDENTITIES = 64;
 
-export function compileAuthority(spec: AuthoritySpec, maxMatchInput = DEFAULT_LIMITS.maxMatchInput): Authority {
+export function compileAuthority(
+  spec: AuthoritySpec,
+  maxMatchInput = DEFAULT_LIMITS.maxMatchInput,
+): Authority {
   const where = `authority ${JSON.stringify(spec.name)}`;
   if (typeof spec.name !== 'string' || spec.name.length === 0) {
     throw new SigstoreError('AUTHORITY_INVALID', 'authority: name must be a non-empty string');
@@ -156,10 +159,14 @@ export function compileAuthority(spec: AuthoritySpec, maxMatchInput = DEFAULT_LI
         kind: 'static',
         name: spec.name,
         action: spec.action,
-        message: spec.message ?? (spec.action === 'pass' ? 'static authority passes' : 'static authority fails'),
+        message:
+          spec.message ?? (spec.action === 'pass' ? 'static authority passes' : 'static authority fails'),
       };
     default:
-      throw new SigstoreError('AUTHORITY_INVALID', `${where}: unknown kind ${JSON.stringify((spec as { kind: unknown }).kind)}`);
+      throw new SigstoreError(
+        'AUTHORITY_INVALID',
+        `${where}: unknown kind ${JSON.stringify((spec as { kind: unknown }).kind)}`,
+      );
   }
 }
 
@@ -182,7 +189,10 @@ function compileKeyAuthority(spec: KeyAuthoritySpec, where: string): KeyAuthorit
   }
   const tlog = compileTlog(spec.tlog, false, where);
   if (tlog.required && !spec.trustRoot) {
-    throw new SigstoreError('AUTHORITY_INVALID', `${where}: transparency log required but no trust root given`);
+    throw new SigstoreError(
+      'AUTHORITY_INVALID',
+      `${where}: transparency log required but no trust root given`,
+    );
   }
   const v = spec.validFor;
   if (v && v.start && v.end && v.end < v.start) {
@@ -200,17 +210,34 @@ function compileKeyAuthority(spec: KeyAuthoritySpec, where: string): KeyAuthorit
   };
 }
 
-function compileKeylessAuthority(spec: KeylessAuthoritySpec, where: string, maxInput: number): KeylessAuthority {
-  if (!Array.isArray(spec.identities) || spec.identities.length === 0 || spec.identities.length > MAX_IDENTITIES) {
-    throw new SigstoreError('AUTHORITY_INVALID', `${where}: needs 1 to ${MAX_IDENTITIES} identities (issuer and subject)`);
+function compileKeylessAuthority(
+  spec: KeylessAuthoritySpec,
+  where: string,
+  maxInput: number,
+): KeylessAuthority {
+  if (
+    !Array.isArray(spec.identities) ||
+    spec.identities.length === 0 ||
+    spec.identities.length > MAX_IDENTITIES
+  ) {
+    throw new SigstoreError(
+      'AUTHORITY_INVALID',
+      `${where}: needs 1 to ${MAX_IDENTITIES} identities (issuer and subject)`,
+    );
   }
   if (!spec.trustRoot) throw new SigstoreError('AUTHORITY_INVALID', `${where}: keyless needs a trust root`);
   if (spec.trustRoot.material.certificateAuthorities.length === 0) {
-    throw new SigstoreError('AUTHORITY_INVALID', `${where}: trust root ${spec.trustRoot.name} has no certificate authorities`);
+    throw new SigstoreError(
+      'AUTHORITY_INVALID',
+      `${where}: trust root ${spec.trustRoot.name} has no certificate authorities`,
+    );
   }
   const identities = spec.identities.map((id, i) => {
     if (!id || !id.issuer || !id.subject) {
-      throw new SigstoreError('AUTHORITY_INVALID', `${where} identity ${i + 1}: needs both issuer and subject`);
+      throw new SigstoreError(
+        'AUTHORITY_INVALID',
+        `${where} identity ${i + 1}: needs both issuer and subject`,
+      );
     }
     return {
       issuer: compileMatcher(id.issuer, `${where} identity ${i + 1} issuer`, maxInput),
@@ -219,7 +246,10 @@ function compileKeylessAuthority(spec: KeylessAuthoritySpec, where: string, maxI
   });
   const extensions = (spec.extensions ?? []).map((c, i) => {
     if (typeof c.oid !== 'string' || !OID.test(c.oid)) {
-      throw new SigstoreError('AUTHORITY_INVALID', `${where} extension ${i + 1}: ${JSON.stringify(c.oid)} is not a dotted OID`);
+      throw new SigstoreError(
+        'AUTHORITY_INVALID',
+        `${where} extension ${i + 1}: ${JSON.stringify(c.oid)} is not a dotted OID`,
+      );
     }
     return { oid: c.oid, value: compileMatcher(c.value, `${where} extension ${c.oid}`, maxInput) };
   });

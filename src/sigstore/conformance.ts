@@ -27,7 +27,8 @@ export interface VerifyBundleArgs {
   readonly artifact: string;
 }
 
-export type VerifyBundleResult = { readonly ok: true; readonly summary: string } | { readonly ok: false; readonly reason: string };
+export type VerifyBundleResult =
+  { readonly ok: true; readonly summary: string } | { readonly ok: false; readonly reason: string };
 
 const MAX_ARTIFACT_BYTES = 512 * 1024 * 1024;
 
@@ -46,15 +47,23 @@ export async function verifyBundleCommand(args: VerifyBundleArgs): Promise<Verif
   try {
     const byIdentity = args.certificateIdentity !== undefined || args.certificateOidcIssuer !== undefined;
     if (byIdentity && args.key !== undefined) {
-      return { ok: false, reason: 'give either --certificate-identity and --certificate-oidc-issuer, or --key, not both' };
+      return {
+        ok: false,
+        reason: 'give either --certificate-identity and --certificate-oidc-issuer, or --key, not both',
+      };
     }
     if (!byIdentity && args.key === undefined) {
       return { ok: false, reason: 'missing --certificate-identity and --certificate-oidc-issuer, or --key' };
     }
     if (byIdentity && (!args.certificateIdentity || !args.certificateOidcIssuer)) {
-      return { ok: false, reason: '--certificate-identity and --certificate-oidc-issuer must be given together' };
+      return {
+        ok: false,
+        reason: '--certificate-identity and --certificate-oidc-issuer must be given together',
+      };
     }
-    const trustRoot: TrustRoot = args.trustedRoot ? loadTrustedRoot(args.trustedRoot) : loadPublicGoodTrustRoot();
+    const trustRoot: TrustRoot = args.trustedRoot
+      ? loadTrustedRoot(args.trustedRoot)
+      : loadPublicGoodTrustRoot();
     const authority = compileAuthority(
       args.key !== undefined
         ? {
@@ -68,18 +77,27 @@ export async function verifyBundleCommand(args: VerifyBundleArgs): Promise<Verif
             kind: 'keyless',
             name: 'verify-bundle',
             identities: [
-              { issuer: { exact: args.certificateOidcIssuer as string }, subject: { exact: args.certificateIdentity as string } },
+              {
+                issuer: { exact: args.certificateOidcIssuer as string },
+                subject: { exact: args.certificateIdentity as string },
+              },
             ],
             trustRoot,
           },
     ) as SigningAuthority;
-    const bundle = parseBundle(readFile(args.bundle, 'bundle', DEFAULT_LIMITS.maxBundleBytes), DEFAULT_LIMITS);
+    const bundle = parseBundle(
+      readFile(args.bundle, 'bundle', DEFAULT_LIMITS.maxBundleBytes),
+      DEFAULT_LIMITS,
+    );
     const artifact: Artifact = /^sha\d+:/.test(args.artifact)
       ? digestArtifact(args.artifact)
       : { kind: 'bytes', bytes: readFile(args.artifact, 'artifact', MAX_ARTIFACT_BYTES) };
     const verified = verifyBundle(bundle, { artifact, authority, predicateType: null });
     return { ok: true, summary: `verified: ${verified.summary}` };
   } catch (e) {
-    return { ok: false, reason: e instanceof SigstoreError ? e.message : `verification failed: ${describeError(e)}` };
+    return {
+      ok: false,
+      reason: e instanceof SigstoreError ? e.message : `verification failed: ${describeError(e)}`,
+    };
   }
 }

@@ -52,7 +52,13 @@ export {
   digestArtifact,
   type Artifact,
 } from './bundle/artifact.ts';
-export { parseBundle, verifyBundle, type VerifiedSignature, type VerifyOptions, type TlogEvidence } from './verifier.ts';
+export {
+  parseBundle,
+  verifyBundle,
+  type VerifiedSignature,
+  type VerifyOptions,
+  type TlogEvidence,
+} from './verifier.ts';
 export {
   ANNOTATION_BUNDLE,
   ANNOTATION_CERTIFICATE,
@@ -64,7 +70,11 @@ export {
   type LegacySignature,
   type VerifiedLegacySignature,
 } from './legacy/cosign-signature.ts';
-export { SIMPLE_SIGNING_MEDIA_TYPE, parseSimpleSigning, type SimpleSigningPayload } from './legacy/simple-signing.ts';
+export {
+  SIMPLE_SIGNING_MEDIA_TYPE,
+  parseSimpleSigning,
+  type SimpleSigningPayload,
+} from './legacy/simple-signing.ts';
 export { parseContainersSignature } from './legacy/containers-signature.ts';
 export {
   evaluateAuthorities,

@@ -33,7 +33,8 @@ export interface EvaluationInput {
   readonly limits?: VerificationLimits;
 }
 
-export type FailureCode = SigstoreErrorCode | 'NO_SIGNATURES' | 'STATIC_FAIL' | 'SIGNATURE_ALREADY_COUNTED' | 'NOT_CHECKED';
+export type FailureCode =
+  SigstoreErrorCode | 'NO_SIGNATURES' | 'STATIC_FAIL' | 'SIGNATURE_ALREADY_COUNTED' | 'NOT_CHECKED';
 
 export interface AuthorityResult {
   readonly authority: string;
@@ -86,7 +87,10 @@ export function evaluateAuthorities(input: EvaluationInput): AuthorityDecision {
   const threshold = input.threshold ?? 1;
   if (n === 0) throw new SigstoreError('AUTHORITY_INVALID', 'no authorities to evaluate');
   if (!Number.isInteger(threshold) || threshold < 1 || threshold > n) {
-    throw new SigstoreError('AUTHORITY_INVALID', `threshold must be an integer from 1 to ${n}, got ${threshold}`);
+    throw new SigstoreError(
+      'AUTHORITY_INVALID',
+      `threshold must be an integer from 1 to ${n}, got ${threshold}`,
+    );
   }
   digestArtifact(input.imageDigest);
   const names = new Set(input.authorities.map((a) => a.name));
@@ -112,7 +116,11 @@ export function evaluateAuthorities(input: EvaluationInput): AuthorityDecision {
 
   // 2. Maximum matching of authorities to distinct signatures.
   const verified = new Map<string, Attempt[]>();
-  for (const [name, list] of attempts) verified.set(name, list.filter((a) => a.result));
+  for (const [name, list] of attempts)
+    verified.set(
+      name,
+      list.filter((a) => a.result),
+    );
   const matchOf = maximumMatching(input.authorities, verified);
 
   // 3. Explain.
@@ -120,7 +128,13 @@ export function evaluateAuthorities(input: EvaluationInput): AuthorityDecision {
     if (authority.kind === 'static') {
       return authority.action === 'pass'
         ? { authority: authority.name, kind: 'static', satisfied: true, reason: authority.message }
-        : { authority: authority.name, kind: 'static', satisfied: false, reason: authority.message, code: 'STATIC_FAIL' };
+        : {
+            authority: authority.name,
+            kind: 'static',
+            satisfied: false,
+            reason: authority.message,
+            code: 'STATIC_FAIL',
+          };
     }
     const matched = matchOf.get(authority.name);
     if (matched?.result) {
@@ -133,7 +147,12 @@ export function evaluateAuthorities(input: EvaluationInput): AuthorityDecision {
         reason: `${matched.result.summary} (${source})`,
       };
     }
-    return { authority: authority.name, kind: authority.kind, satisfied: false, ...failure(attempts.get(authority.name) ?? [], candidates.length) };
+    return {
+      authority: authority.name,
+      kind: authority.kind,
+      satisfied: false,
+      ...failure(attempts.get(authority.name) ?? [], candidates.length),
+    };
   });
 
   const satisfiedCount = results.filter((r) => r.satisfied).length;
@@ -141,14 +160,21 @@ export function evaluateAuthorities(input: EvaluationInput): AuthorityDecision {
   const describe = (r: AuthorityResult): string => `${r.authority}: ${r.reason}`;
   let reason: string;
   if (satisfied) {
-    reason = results.filter((r) => r.satisfied).map(describe).join('; ');
+    reason = results
+      .filter((r) => r.satisfied)
+      .map(describe)
+      .join('; ');
     if (n > 1) reason = `threshold ${threshold} of ${n} met (${satisfiedCount}): ${reason}`;
   } else if (n === 1) {
     reason = (results[0] as AuthorityResult).reason;
   } else {
-    reason = `threshold ${threshold} of ${n} not met (${satisfiedCount}): ${results.filter((r) => !r.satisfied).map(describe).join('; ')}`;
+    reason = `threshold ${threshold} of ${n} not met (${satisfiedCount}): ${results
+      .filter((r) => !r.satisfied)
+      .map(describe)
+      .join('; ')}`;
   }
-  if (ignoredCandidates > 0) reason += ` (${ignoredCandidates} signatures beyond the limit of ${limits.maxCandidates} were not checked)`;
+  if (ignoredCandidates > 0)
+    reason += ` (${ignoredCandidates} signatures beyond the limit of ${limits.maxCandidates} were not checked)`;
   return { satisfied, threshold, satisfiedCount, reason, authorities: results, ignoredCandidates };
 }
 
@@ -171,7 +197,8 @@ function attempt(
   input: EvaluationInput,
   limits: VerificationLimits,
 ): Attempt {
-  if (!parsed || !parsed.ok) return { candidate: index, error: parsed?.error ?? new SigstoreError('BUNDLE_INVALID', 'unparsed') };
+  if (!parsed || !parsed.ok)
+    return { candidate: index, error: parsed?.error ?? new SigstoreError('BUNDLE_INVALID', 'unparsed') };
   try {
     const result =
       candidate.kind === 'legacy'
@@ -189,10 +216,15 @@ function attempt(
 }
 
 const asSigstoreError = (e: unknown): SigstoreError =>
-  e instanceof SigstoreError ? e : new SigstoreError('SIGNATURE_INVALID', `signature invalid: ${describeError(e)}`);
+  e instanceof SigstoreError
+    ? e
+    : new SigstoreError('SIGNATURE_INVALID', `signature invalid: ${describeError(e)}`);
 
 /** Kuhn's augmenting paths: authorities on one side, distinct signatures (by signatureId) on the other. */
-function maximumMatching(authorities: readonly Authority[], verified: Map<string, Attempt[]>): Map<string, Attempt> {
+function maximumMatching(
+  authorities: readonly Authority[],
+  verified: Map<string, Attempt[]>,
+): Map<string, Attempt> {
   const owner = new Map<string, string>(); // signatureId -> authority name
   const chosen = new Map<string, Attempt>(); // authority name -> attempt
   const tryAssign = (name: string, seen: Set<string>): boolean => {

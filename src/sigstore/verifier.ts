@@ -66,7 +66,8 @@ export interface VerifyOptions {
   readonly limits?: VerificationLimits;
 }
 
-const BUNDLE_MEDIA_TYPE = /^application\/vnd\.dev\.sigstore\.bundle(?:\+json;version=0\.[123]|\.v0\.3\+json)$/;
+const BUNDLE_MEDIA_TYPE =
+  /^application\/vnd\.dev\.sigstore\.bundle(?:\+json;version=0\.[123]|\.v0\.3\+json)$/;
 
 /** Parse bundle JSON (bytes, text or object), bounding sizes and counts before anything else. */
 export function parseBundle(input: unknown, limits: VerificationLimits = DEFAULT_LIMITS): Bundle {
@@ -85,7 +86,10 @@ export function parseBundle(input: unknown, limits: VerificationLimits = DEFAULT
   checkCounts(json, limits);
   const mediaType = (json as { mediaType?: unknown }).mediaType;
   if (typeof mediaType !== 'string' || !BUNDLE_MEDIA_TYPE.test(mediaType)) {
-    throw new SigstoreError('BUNDLE_INVALID', `unsupported bundle mediaType ${JSON.stringify(mediaType)?.slice(0, 120)}`);
+    throw new SigstoreError(
+      'BUNDLE_INVALID',
+      `unsupported bundle mediaType ${JSON.stringify(mediaType)?.slice(0, 120)}`,
+    );
   }
   try {
     return bundleFromJSON(json);
@@ -106,19 +110,31 @@ function checkCounts(json: unknown, limits: VerificationLimits): void {
   const count = (v: unknown): number => (Array.isArray(v) ? v.length : 0);
   const tlogs = count(vm?.tlogEntries);
   if (tlogs > limits.maxTlogEntries) {
-    throw new SigstoreError('LIMIT_EXCEEDED', `bundle has ${tlogs} transparency log entries (limit ${limits.maxTlogEntries})`);
+    throw new SigstoreError(
+      'LIMIT_EXCEEDED',
+      `bundle has ${tlogs} transparency log entries (limit ${limits.maxTlogEntries})`,
+    );
   }
   const ts = count((vm?.timestampVerificationData as Record<string, unknown> | undefined)?.rfc3161Timestamps);
   if (ts > limits.maxTimestamps) {
-    throw new SigstoreError('LIMIT_EXCEEDED', `bundle has ${ts} RFC 3161 timestamps (limit ${limits.maxTimestamps})`);
+    throw new SigstoreError(
+      'LIMIT_EXCEEDED',
+      `bundle has ${ts} RFC 3161 timestamps (limit ${limits.maxTimestamps})`,
+    );
   }
   const chain = count((vm?.x509CertificateChain as Record<string, unknown> | undefined)?.certificates);
   if (chain > limits.maxCertificateChain) {
-    throw new SigstoreError('LIMIT_EXCEEDED', `bundle has ${chain} certificates (limit ${limits.maxCertificateChain})`);
+    throw new SigstoreError(
+      'LIMIT_EXCEEDED',
+      `bundle has ${chain} certificates (limit ${limits.maxCertificateChain})`,
+    );
   }
   const env = j.dsseEnvelope;
   if (env !== undefined && count(env.signatures) !== 1) {
-    throw new SigstoreError('BUNDLE_INVALID', `DSSE envelope must carry exactly one signature, found ${count(env.signatures)}`);
+    throw new SigstoreError(
+      'BUNDLE_INVALID',
+      `DSSE envelope must carry exactly one signature, found ${count(env.signatures)}`,
+    );
   }
 }
 
@@ -132,11 +148,15 @@ function presentedMaterial(bundle: Bundle): Presented {
     content.$case === 'certificate'
       ? content.certificate.rawBytes
       : content.x509CertificateChain.certificates[0]?.rawBytes;
-  if (!raw || raw.length === 0) throw new SigstoreError('CERTIFICATE_INVALID', 'bundle carries an empty certificate');
+  if (!raw || raw.length === 0)
+    throw new SigstoreError('CERTIFICATE_INVALID', 'bundle carries an empty certificate');
   const der = Buffer.from(raw);
   if (looksLikePublicKey(der)) {
     // GHSA-fx35-mq7g-6g98: a bare key in the certificate field must never become the verifier.
-    throw new SigstoreError('CERTIFICATE_INVALID', 'certificate field holds a bare public key, not a certificate');
+    throw new SigstoreError(
+      'CERTIFICATE_INVALID',
+      'certificate field holds a bare public key, not a certificate',
+    );
   }
   try {
     return { kind: 'certificate', cert: X509Certificate.parse(Buffer.from(der) as Buffer<ArrayBuffer>), der };
@@ -198,16 +218,28 @@ export function verifyBundle(bundle: Bundle, options: VerifyOptions): VerifiedSi
 
   // 1. Counts again on the decoded form (callers may hand us a bundle they built).
   if (bundle.verificationMaterial.tlogEntries.length > limits.maxTlogEntries) {
-    throw new SigstoreError('LIMIT_EXCEEDED', `bundle has more than ${limits.maxTlogEntries} transparency log entries`);
+    throw new SigstoreError(
+      'LIMIT_EXCEEDED',
+      `bundle has more than ${limits.maxTlogEntries} transparency log entries`,
+    );
   }
-  if ((bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps.length ?? 0) > limits.maxTimestamps) {
-    throw new SigstoreError('LIMIT_EXCEEDED', `bundle has more than ${limits.maxTimestamps} RFC 3161 timestamps`);
+  if (
+    (bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps.length ?? 0) >
+    limits.maxTimestamps
+  ) {
+    throw new SigstoreError(
+      'LIMIT_EXCEEDED',
+      `bundle has more than ${limits.maxTimestamps} RFC 3161 timestamps`,
+    );
   }
 
   // 2. Signing material: a certificate for keyless, the authority's key for keys.
   const presented = presentedMaterial(bundle);
   if (authority.kind === 'keyless' && presented.kind !== 'certificate') {
-    throw new SigstoreError('KEY_MISMATCH', 'keyless authority requires a Fulcio certificate, the signature carries only a public key');
+    throw new SigstoreError(
+      'KEY_MISMATCH',
+      'keyless authority requires a Fulcio certificate, the signature carries only a public key',
+    );
   }
   const candidates = signingKeys(authority, presented);
 
@@ -227,7 +259,10 @@ export function verifyBundle(bundle: Bundle, options: VerifyOptions): VerifiedSi
   } else {
     const env = bundleContent.dsseEnvelope;
     if (env.signatures.length !== 1) {
-      throw new SigstoreError('BUNDLE_INVALID', `DSSE envelope must carry exactly one signature, found ${env.signatures.length}`);
+      throw new SigstoreError(
+        'BUNDLE_INVALID',
+        `DSSE envelope must carry exactly one signature, found ${env.signatures.length}`,
+      );
     }
     checkInTotoEnvelope(env, artifact, options.predicateType ?? undefined, limits);
     content = baseEntity(bundle).signature;
@@ -251,10 +286,15 @@ export function verifyBundle(bundle: Bundle, options: VerifyOptions): VerifiedSi
   // With several policy keys, the log entries say which one signed: try only keys every entry names.
   let keys = candidates;
   if (authority.kind === 'key' && presented.kind === 'key' && tlogEntries.length > 0) {
-    const named = tlogEntries.map((e, i) => tlogBodyVerifier(Buffer.from(e.canonicalizedBody), `transparency log entry ${i + 1}`).spki);
+    const named = tlogEntries.map(
+      (e, i) => tlogBodyVerifier(Buffer.from(e.canonicalizedBody), `transparency log entry ${i + 1}`).spki,
+    );
     keys = candidates.filter((k) => k !== undefined && named.every((spki) => spki.equals(k.spki)));
     if (keys.length === 0) {
-      throw new SigstoreError('TLOG_MISMATCH', `transparency log entry 1 was made with a different key (${fingerprintOf(named[0] as Buffer)})`);
+      throw new SigstoreError(
+        'TLOG_MISMATCH',
+        `transparency log entry 1 was made with a different key (${fingerprintOf(named[0] as Buffer)})`,
+      );
     }
   }
 
@@ -278,7 +318,10 @@ function signingKeys(authority: SigningAuthority, presented: Presented): readonl
     const spki = Buffer.from(presented.cert.publicKey);
     const key = authority.keys.find((k) => k.spki.equals(spki));
     if (!key) {
-      throw new SigstoreError('KEY_MISMATCH', `signed by certificate key ${fingerprintOf(spki)}, not by a key of this authority`);
+      throw new SigstoreError(
+        'KEY_MISMATCH',
+        `signed by certificate key ${fingerprintOf(spki)}, not by a key of this authority`,
+      );
     }
     return [key];
   }
@@ -292,7 +335,10 @@ function checkDistinctEntries(entries: readonly TransparencyLogEntry[]): void {
     const id = `${tlogId(e)}/${e.logIndex}`;
     const body = `${tlogId(e)}/${createHash('sha256').update(e.canonicalizedBody).digest('hex')}`;
     if (seen.has(id) || seen.has(body)) {
-      throw new SigstoreError('TLOG_INVALID', `duplicate transparency log entry (log ${tlogId(e).slice(0, 16)}…, index ${e.logIndex})`);
+      throw new SigstoreError(
+        'TLOG_INVALID',
+        `duplicate transparency log entry (log ${tlogId(e).slice(0, 16)}…, index ${e.logIndex})`,
+      );
     }
     seen.add(id);
     seen.add(body);
@@ -315,7 +361,10 @@ function verifyWithKey(
     const where = `transparency log entry ${i + 1}`;
     const v = tlogBodyVerifier(Buffer.from(entry.canonicalizedBody), where);
     if (!v.spki.equals(signingSpki)) {
-      throw new SigstoreError('TLOG_MISMATCH', `${where} was made with a different key (${fingerprintOf(v.spki)})`);
+      throw new SigstoreError(
+        'TLOG_MISMATCH',
+        `${where} was made with a different key (${fingerprintOf(v.spki)})`,
+      );
     }
     if (presented.kind === 'certificate' && v.certificate && !v.certificate.equals(presented.der)) {
       throw new SigstoreError('TLOG_MISMATCH', `${where} holds a different certificate than the signature`);
@@ -335,7 +384,10 @@ function verifyWithKey(
     entity.timestamps = [];
   }
   if (authority.kind === 'key' && authority.validFor && trustedTimesOf(entity).length === 0) {
-    throw new SigstoreError('KEY_EXPIRED', 'key has a validity window but the signature has no trusted signing time');
+    throw new SigstoreError(
+      'KEY_EXPIRED',
+      'key has a validity window but the signature has no trusted signing time',
+    );
   }
   const material = trustMaterialFor(authority, key);
   const verifier = new Verifier(material, {
@@ -385,7 +437,10 @@ function baseEntity(bundle: Bundle): SignedEntity {
   try {
     return toSignedEntity(bundle);
   } catch (e) {
-    throw new SigstoreError('TIMESTAMP_INVALID', `timestamp or certificate does not parse: ${describeError(e)}`);
+    throw new SigstoreError(
+      'TIMESTAMP_INVALID',
+      `timestamp or certificate does not parse: ${describeError(e)}`,
+    );
   }
 }
 
@@ -408,13 +463,17 @@ function trustMaterialFor(authority: SigningAuthority, key: PublicKey | undefine
     publicKey: () => ({
       publicKey: key.key,
       validFor: (date: Date) =>
-        (window?.start === undefined || date >= window.start) && (window?.end === undefined || date <= window.end),
+        (window?.start === undefined || date >= window.start) &&
+        (window?.end === undefined || date <= window.end),
     }),
   };
 }
 
 const noKeys = (): never => {
-  throw new VerificationError({ code: 'PUBLIC_KEY_ERROR', message: 'keyless authority accepts no bare keys' });
+  throw new VerificationError({
+    code: 'PUBLIC_KEY_ERROR',
+    message: 'keyless authority accepts no bare keys',
+  });
 };
 
 /**
@@ -430,9 +489,15 @@ function trustedTimesOf(entity: SignedEntity): Date[] {
   return out;
 }
 
-function translate(e: unknown, entity: SignedEntity, presented: Presented, authority: SigningAuthority): SigstoreError {
+function translate(
+  e: unknown,
+  entity: SignedEntity,
+  presented: Presented,
+  authority: SigningAuthority,
+): SigstoreError {
   if (isSigstoreError(e)) return e;
-  if (e instanceof PolicyError) return new SigstoreError('IDENTITY_MISMATCH', `identity mismatch: ${e.message}`);
+  if (e instanceof PolicyError)
+    return new SigstoreError('IDENTITY_MISMATCH', `identity mismatch: ${e.message}`);
   if (!(e instanceof VerificationError)) {
     return new SigstoreError('BUNDLE_INVALID', `malformed bundle: ${describeError(e)}`, { cause: e });
   }
@@ -455,7 +520,10 @@ function translate(e: unknown, entity: SignedEntity, presented: Presented, autho
         const inner = (e as { cause?: unknown }).cause;
         const detail = inner instanceof Error ? inner.message : msg;
         if (detail.includes('expired')) {
-          return new SigstoreError('CERTIFICATE_EXPIRED', `certificate expired at signing time: a certificate of the chain (${detail})`);
+          return new SigstoreError(
+            'CERTIFICATE_EXPIRED',
+            `certificate expired at signing time: a certificate of the chain (${detail})`,
+          );
         }
       }
       return new SigstoreError('CERTIFICATE_INVALID', `certificate invalid: ${msg}`);
@@ -469,7 +537,10 @@ function translate(e: unknown, entity: SignedEntity, presented: Presented, autho
     case 'TLOG_MISSING_INCLUSION_ERROR':
       return new SigstoreError('TLOG_MISSING', `not in transparency log: ${msg}`);
     case 'TLOG_BODY_ERROR':
-      return new SigstoreError('TLOG_MISMATCH', `transparency log entry does not match the signature: ${msg}`);
+      return new SigstoreError(
+        'TLOG_MISMATCH',
+        `transparency log entry does not match the signature: ${msg}`,
+      );
     case 'TLOG_INCLUSION_PROMISE_ERROR':
     case 'TLOG_INCLUSION_PROOF_ERROR':
       return new SigstoreError('TLOG_INVALID', `transparency log entry invalid: ${msg}`);
@@ -488,7 +559,11 @@ function translate(e: unknown, entity: SignedEntity, presented: Presented, autho
   }
 }
 
-function checkIdentity(cert: X509Certificate, der: Buffer, authority: KeylessAuthority): VerifiedSignature['certificate'] {
+function checkIdentity(
+  cert: X509Certificate,
+  der: Buffer,
+  authority: KeylessAuthority,
+): VerifiedSignature['certificate'] {
   const id = certificateIdentity(cert);
   const got = `got ${id.sans.map((s) => s.value).join(', ') || '(no SAN)'} from issuer ${id.issuer ?? '(none)'}`;
   const ok = authority.identities.some(
@@ -506,11 +581,13 @@ function checkIdentity(cert: X509Certificate, der: Buffer, authority: KeylessAut
   }
   const ekus = extendedKeyUsages(cert);
   if (!ekus?.includes(OID_CODE_SIGNING)) {
-    throw new SigstoreError('CERTIFICATE_INVALID', 'certificate invalid: not issued for code signing (extended key usage)');
+    throw new SigstoreError(
+      'CERTIFICATE_INVALID',
+      'certificate invalid: not issued for code signing (extended key usage)',
+    );
   }
   if (cert.isCA || cert.extBasicConstraints?.isCA) {
     throw new SigstoreError('CERTIFICATE_INVALID', 'certificate invalid: signing certificate is a CA');
   }
   return { ...id, fingerprint: `sha256:${createHash('sha256').update(der).digest('hex')}` };
 }
-

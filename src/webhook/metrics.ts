@@ -55,7 +55,10 @@ export class WebhookMetrics {
   /** Workload images name any host they like: bound the label values a client can create. */
   recordRegistryResponse(host: string, status: number | 'error'): void {
     if (!this.#registryHosts.has(host) && this.#registryHosts.size < 100) this.#registryHosts.add(host);
-    this.registryRequests.inc({ host: this.#registryHosts.has(host) ? host : 'other', status: String(status) });
+    this.registryRequests.inc({
+      host: this.#registryHosts.has(host) ? host : 'other',
+      status: String(status),
+    });
   }
   readonly tlsReloads = new Counter({
     name: 'portcullis_tls_reloads_total',
@@ -69,7 +72,9 @@ export class WebhookMetrics {
   }
 
   /** Exposes the caches' own counters (read at scrape time, so the caches stay free of metrics code). */
-  observeCaches(caches: Readonly<Record<string, { readonly stats: { hits: number; misses: number; coalesced: number } }>>): void {
+  observeCaches(
+    caches: Readonly<Record<string, { readonly stats: { hits: number; misses: number; coalesced: number } }>>,
+  ): void {
     const lookups = new Gauge({
       name: 'portcullis_cache_lookups',
       help: 'Cache lookups since start, by cache (verdicts, tags) and result (hit, miss, coalesced)',

@@ -29,7 +29,9 @@ after(async () => {
 });
 
 function policies(deny: string[] = []) {
-  const denyRule = deny.length ? `\n    - {name: banned, digests: {deny: [${deny.map((d) => `"${d}"`).join(', ')}]}}` : '';
+  const denyRule = deny.length
+    ? `\n    - {name: banned, digests: {deny: [${deny.map((d) => `"${d}"`).join(', ')}]}}`
+    : '';
   const r = loadPolicySet([
     {
       path: 'p.yaml',
@@ -65,9 +67,17 @@ test('a repeated decision is served from the caches: no registry request at all'
 
 test('a moved tag is seen once the short tag cache expires, and the new digest gets its own verdict', async () => {
   const time = clock();
-  const cache = { verdicts: new VerdictCache({ now: time.now }), tags: new TagCache({ now: time.now, ttlMs: 5_000 }) };
+  const cache = {
+    verdicts: new VerdictCache({ now: time.now }),
+    tags: new TagCache({ now: time.now, ttlMs: 5_000 }),
+  };
   const client = createRegistryClient({ insecureRegistries: [proxy.host] });
-  const decider = createDecider(policies([v2.digest]), { offline: false, registry: client, timeoutMs: 10_000, cache });
+  const decider = createDecider(policies([v2.digest]), {
+    offline: false,
+    registry: client,
+    timeoutMs: 10_000,
+    cache,
+  });
   await pushBuilt(registry.host, 'acme/app', v1, 'moving');
   const image = `${proxy.host}/acme/app:moving`;
   assert.equal((await decider.decide(image)).allowed, true);
@@ -86,7 +96,12 @@ test('the policy set version is part of the key: new policies, new verdicts', as
   const client = createRegistryClient({ insecureRegistries: [proxy.host] });
   const image = `${proxy.host}/acme/app:stable`;
   const lax = createDecider(policies(), { offline: false, registry: client, timeoutMs: 10_000, cache });
-  const strict = createDecider(policies([v1.digest]), { offline: false, registry: client, timeoutMs: 10_000, cache });
+  const strict = createDecider(policies([v1.digest]), {
+    offline: false,
+    registry: client,
+    timeoutMs: 10_000,
+    cache,
+  });
   assert.equal((await lax.decide(image)).allowed, true);
   assert.equal((await strict.decide(image)).allowed, false);
   await client.close();
@@ -95,7 +110,12 @@ test('the policy set version is part of the key: new policies, new verdicts', as
 test('a decision made without its digest (registry failure) is never cached', async () => {
   const cache = { verdicts: new VerdictCache(), tags: new TagCache() };
   const client = createRegistryClient({ insecureRegistries: [proxy.host], timeouts: { attempts: 1 } });
-  const decider = createDecider(policies([v2.digest]), { offline: false, registry: client, timeoutMs: 10_000, cache });
+  const decider = createDecider(policies([v2.digest]), {
+    offline: false,
+    registry: client,
+    timeoutMs: 10_000,
+    cache,
+  });
   const image = `${proxy.host}/acme/app:stable`;
   proxy.setFaults([{ method: 'HEAD', path: /\/manifests\/stable$/, fault: 'status', status: 500 }]);
   try {
@@ -106,7 +126,11 @@ test('a decision made without its digest (registry failure) is never cached', as
     proxy.setFaults([]);
   }
   assert.equal(cache.verdicts.size, 0);
-  assert.equal((await decider.decide(image)).allowed, true, 'the registry is asked again and the image admitted');
+  assert.equal(
+    (await decider.decide(image)).allowed,
+    true,
+    'the registry is asked again and the image admitted',
+  );
   await client.close();
 });
 
@@ -115,7 +139,16 @@ test('denials are kept shorter than allows', async () => {
   const cache = new VerdictCache({ now: time.now, allowTtlMs: 60_000, denyTtlMs: 1_000 });
   let computed = 0;
   const decision = (allowed: boolean): Decision =>
-    ({ image: 'x', digest: 'sha256:' + '1'.repeat(64), allowed, outcome: allowed ? 'allow' : 'deny', mode: 'enforce', policies: [], reasons: [], warnings: [] }) as Decision;
+    ({
+      image: 'x',
+      digest: 'sha256:' + '1'.repeat(64),
+      allowed,
+      outcome: allowed ? 'allow' : 'deny',
+      mode: 'enforce',
+      policies: [],
+      reasons: [],
+      warnings: [],
+    }) as Decision;
   const compute = (allowed: boolean) => async () => {
     computed++;
     return decision(allowed);
@@ -136,7 +169,16 @@ test('identical decisions in flight are computed once', async () => {
   const compute = async () => {
     computed++;
     await gate;
-    return { image: 'x', digest: 'sha256:' + '2'.repeat(64), allowed: true, outcome: 'allow', mode: 'enforce', policies: [], reasons: [], warnings: [] } as Decision;
+    return {
+      image: 'x',
+      digest: 'sha256:' + '2'.repeat(64),
+      allowed: true,
+      outcome: 'allow',
+      mode: 'enforce',
+      policies: [],
+      reasons: [],
+      warnings: [],
+    } as Decision;
   };
   const all = Promise.all([cache.run('k', compute), cache.run('k', compute), cache.run('k', compute)]);
   release();
@@ -150,13 +192,24 @@ test("a workload's verdict serves its pods unless a policy selects on the admiss
   const image = `${proxy.host}/acme/app:stable`;
   const client = createRegistryClient({ insecureRegistries: [proxy.host] });
   const deployment = { context: { kind: 'Deployment', namespace: 'shop', labels: { app: 'web' } } };
-  const podOf = { context: { kind: 'Pod', namespace: 'shop', labels: { app: 'web', 'pod-template-hash': 'x' } } };
+  const podOf = {
+    context: { kind: 'Pod', namespace: 'shop', labels: { app: 'web', 'pod-template-hash': 'x' } },
+  };
 
   const plain = { verdicts: new VerdictCache() };
-  const decider = createDecider(policies(), { offline: false, registry: client, timeoutMs: 10_000, cache: plain });
+  const decider = createDecider(policies(), {
+    offline: false,
+    registry: client,
+    timeoutMs: 10_000,
+    cache: plain,
+  });
   await decider.decide(image, deployment);
   await decider.decide(image, podOf);
-  assert.equal(plain.verdicts.stats.hits, 1, 'no policy reads the context: the Pod reuses the Deployment verdict');
+  assert.equal(
+    plain.verdicts.stats.hits,
+    1,
+    'no policy reads the context: the Pod reuses the Deployment verdict',
+  );
 
   const selective = loadPolicySet([
     {
@@ -166,7 +219,12 @@ test("a workload's verdict serves its pods unless a policy selects on the admiss
   ]);
   assert.ok(selective.ok);
   const keyed = { verdicts: new VerdictCache() };
-  const matching = createDecider(selective.policySet, { offline: false, registry: client, timeoutMs: 10_000, cache: keyed });
+  const matching = createDecider(selective.policySet, {
+    offline: false,
+    registry: client,
+    timeoutMs: 10_000,
+    cache: keyed,
+  });
   await matching.decide(image, deployment);
   await matching.decide(image, podOf);
   assert.equal(keyed.verdicts.stats.hits, 0, 'a policy selects on kind: each context gets its own verdict');

@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { cli } from './run.ts';
 
 const POLICIES = 'examples/policies';
-const PINNED = 'ghcr.io/acme/api:1.4.2@sha256:14c2529eb4498c5d1ffd6915d05bf58a91bdda796af59f41d480d11c099d0479';
+const PINNED =
+  'ghcr.io/acme/api:1.4.2@sha256:14c2529eb4498c5d1ffd6915d05bf58a91bdda796af59f41d480d11c099d0479';
 
 async function tempFile(name: string, text: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-cli-'));
@@ -152,7 +153,10 @@ test('check reads standard input with -, and reports an invalid reference for th
   assert.equal(report.results[0].allowed, true);
   assert.equal(report.results[0].source.file, '-');
   assert.equal(report.results[1].allowed, false);
-  assert.match(report.results[1].reasons[0], /invalid image reference "ghcr\.io\/Acme\/x:1": repository name must be lowercase/);
+  assert.match(
+    report.results[1].reasons[0],
+    /invalid image reference "ghcr\.io\/Acme\/x:1": repository name must be lowercase/,
+  );
   assert.equal(report.results[1].source.path, 'spec.containers[1].image');
   assert.equal(report.results[1].source.line, 7);
 });
@@ -160,7 +164,10 @@ test('check reads standard input with -, and reports an invalid reference for th
 test('check: an unreadable manifest is an input error (exit 2) while the other files are still judged', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-check-'));
   await writeFile(join(dir, 'broken.yaml'), 'apiVersion: v1\nkind: Pod\nspec: {containers: [\n');
-  await writeFile(join(dir, 'good.yaml'), `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: "${PINNED}"}]\n`);
+  await writeFile(
+    join(dir, 'good.yaml'),
+    `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: "${PINNED}"}]\n`,
+  );
   const r = await cli(['check', dir, '-p', POLICIES, '--offline']);
   assert.equal(r.code, 2);
   assert.match(r.stdout, /^ALLOW ghcr\.io\/acme\/api/m);
@@ -169,16 +176,23 @@ test('check: an unreadable manifest is an input error (exit 2) while the other f
 });
 
 test('check: a manifest with no images is fine and says so', async () => {
-  const path = await tempFile('cm.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n');
+  const path = await tempFile(
+    'cm.yaml',
+    'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n',
+  );
   const r = await cli(['check', path, '-p', POLICIES, '--offline']);
   assert.equal(r.code, 0);
   assert.match(r.stdout, /^0 image\(s\)/m);
 });
 
 test('the installed command runs on a clone: npx portcullis exits 1 on the demo and prints no stack trace', () => {
-  const r = spawnSync(process.execPath, ['bin/portcullis.js', 'check', 'examples/manifests', '--policy', POLICIES, '--offline'], {
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['bin/portcullis.js', 'check', 'examples/manifests', '--policy', POLICIES, '--offline'],
+    {
+      encoding: 'utf8',
+    },
+  );
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stdout, /^ALLOW /m);
   assert.match(r.stdout, /^DENY {2}/m);
@@ -189,9 +203,22 @@ test('check --build-arg fills a Dockerfile ARG that has no default; without it t
   const path = await tempFile('Dockerfile', 'ARG TAG\nFROM ghcr.io/acme/base:${TAG}\n');
   const without = await cli(['check', path, '-p', POLICIES, '--offline', '-o', 'json']);
   assert.equal(without.code, 2);
-  assert.match(JSON.parse(without.stdout).problems[0].message, /ARG TAG has no default; pass it with --build-arg TAG=<value>/);
+  assert.match(
+    JSON.parse(without.stdout).problems[0].message,
+    /ARG TAG has no default; pass it with --build-arg TAG=<value>/,
+  );
 
-  const withArg = await cli(['check', path, '-p', POLICIES, '--offline', '-o', 'json', '--build-arg', 'TAG=1.0']);
+  const withArg = await cli([
+    'check',
+    path,
+    '-p',
+    POLICIES,
+    '--offline',
+    '-o',
+    'json',
+    '--build-arg',
+    'TAG=1.0',
+  ]);
   const report = JSON.parse(withArg.stdout);
   assert.deepEqual(report.problems, []);
   assert.equal(report.results[0].image, 'ghcr.io/acme/base:1.0');

@@ -60,15 +60,32 @@ test('verify resolves a tag to the digest of its manifest and records it in the 
 });
 
 test('a digest deny list catches a banned image even when it is referenced by tag', async () => {
-  const r = await cli(['verify', `${proxy.host}/acme/banned:v1`, '-p', policyDir, '--insecure-registry', proxy.host]);
+  const r = await cli([
+    'verify',
+    `${proxy.host}/acme/banned:v1`,
+    '-p',
+    policyDir,
+    '--insecure-registry',
+    proxy.host,
+  ]);
   assert.equal(r.code, 1);
   assert.match(r.stdout, new RegExp(`rule known-bad: digest ${other.digest} is denied`));
 });
 
 test('a registry failure denies any rule that needs the digest, and says what failed', async () => {
-  const missing = await cli(['verify', `${proxy.host}/acme/api:nope`, '-p', policyDir, '--insecure-registry', proxy.host]);
+  const missing = await cli([
+    'verify',
+    `${proxy.host}/acme/api:nope`,
+    '-p',
+    policyDir,
+    '--insecure-registry',
+    proxy.host,
+  ]);
   assert.equal(missing.code, 1);
-  assert.match(missing.stdout, /rule known-bad: digest unknown: could not resolve .*acme\/api:nope: .*not found/);
+  assert.match(
+    missing.stdout,
+    /rule known-bad: digest unknown: could not resolve .*acme\/api:nope: .*not found/,
+  );
 
   const plain = await cli(['verify', `${proxy.host}/acme/api:v1`, '-p', policyDir]);
   assert.equal(plain.code, 1, 'plain HTTP is refused unless the registry is listed as insecure');
@@ -77,14 +94,31 @@ test('a registry failure denies any rule that needs the digest, and says what fa
 
 test('a manifest whose bytes do not match its digest is never accepted', async () => {
   proxy.setFaults([
-    { method: 'GET', path: /\/manifests\/sha256:/, fault: 'replaceBody', body: (b: Uint8Array) => Buffer.concat([b, Buffer.from(' ')]) },
+    {
+      method: 'GET',
+      path: /\/manifests\/sha256:/,
+      fault: 'replaceBody',
+      body: (b: Uint8Array) => Buffer.concat([b, Buffer.from(' ')]),
+    },
   ]);
   try {
-    const r = await cli(['verify', `${proxy.host}/acme/api:v1`, '-p', policyDir, '--insecure-registry', proxy.host, '-o', 'json']);
+    const r = await cli([
+      'verify',
+      `${proxy.host}/acme/api:v1`,
+      '-p',
+      policyDir,
+      '--insecure-registry',
+      proxy.host,
+      '-o',
+      'json',
+    ]);
     assert.equal(r.code, 1);
     const [result] = JSON.parse(r.stdout).results;
     assert.equal(result.digest, undefined);
-    assert.match(result.reasons[0], /digest unknown: .*manifest bytes hash to sha256:[0-9a-f]{64}, not the digest asked for/);
+    assert.match(
+      result.reasons[0],
+      /digest unknown: .*manifest bytes hash to sha256:[0-9a-f]{64}, not the digest asked for/,
+    );
   } finally {
     proxy.setFaults([]);
   }
@@ -95,7 +129,12 @@ test('resolve prints registry/repository:tag@digest, computed from the manifest'
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, `${registry.host}/acme/api:v1@${image.digest}\n`);
 
-  const bad = await cli(['resolve', `${registry.host}/acme/api:missing`, '--insecure-registry', registry.host]);
+  const bad = await cli([
+    'resolve',
+    `${registry.host}/acme/api:missing`,
+    '--insecure-registry',
+    registry.host,
+  ]);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /^portcullis: could not resolve .*acme\/api:missing/);
 });
@@ -103,7 +142,16 @@ test('resolve prints registry/repository:tag@digest, computed from the manifest'
 test('an OCI layout is verified under the name given with --as, with the digest read from the layout', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-layout-'));
   await writeOciLayout(dir, { tag: 'v1', seed: 'cli-registry-banned' });
-  const denied = await cli(['verify', `oci:${dir}:v1`, '--as', '127.0.0.1:5000/acme/banned:v1', '-p', policyDir, '-o', 'json']);
+  const denied = await cli([
+    'verify',
+    `oci:${dir}:v1`,
+    '--as',
+    '127.0.0.1:5000/acme/banned:v1',
+    '-p',
+    policyDir,
+    '-o',
+    'json',
+  ]);
   assert.equal(denied.code, 1);
   const [result] = JSON.parse(denied.stdout).results;
   assert.equal(result.digest, other.digest);

@@ -105,8 +105,14 @@ test('no policy applies: the noMatch setting decides, and deny is the default', 
 });
 
 test('a warn-mode policy that fails allows with a warning; an audit-mode one only records', () => {
-  const warnPolicy = policy('staging', `  mode: warn\n  images: [{glob: "**"}]\n  rules: [{name: nl, tags: {forbid: [latest]}}]`);
-  const auditPolicy = policy('observe', `  mode: audit\n  images: [{glob: "**"}]\n  rules: [{name: nl, tags: {forbid: [latest]}}]`);
+  const warnPolicy = policy(
+    'staging',
+    `  mode: warn\n  images: [{glob: "**"}]\n  rules: [{name: nl, tags: {forbid: [latest]}}]`,
+  );
+  const auditPolicy = policy(
+    'observe',
+    `  mode: audit\n  images: [{glob: "**"}]\n  rules: [{name: nl, tags: {forbid: [latest]}}]`,
+  );
 
   const warned = evaluate(policies(warnPolicy), facts('nginx:latest'));
   assert.equal(warned.allowed, true);
@@ -139,13 +145,19 @@ test('a matching policy with no rules denies: no verdict is not a pass', () => {
 
 test('a rule needing a fact nobody provided fails with that reason', () => {
   const set = policies(
-    policy('digests', `  images: [{glob: "**"}]\n  rules: [{name: known-bad, digests: {deny: ["sha256:${'b'.repeat(64)}"]}}]`),
+    policy(
+      'digests',
+      `  images: [{glob: "**"}]\n  rules: [{name: known-bad, digests: {deny: ["sha256:${'b'.repeat(64)}"]}}]`,
+    ),
   );
   const d = evaluate(set, facts('ghcr.io/acme/api:1.0'));
   assert.equal(d.allowed, false);
   assert.match(d.reasons[0]!, /^policy digests, rule known-bad: digest unknown: not resolved in this test$/);
 
-  const resolved = evaluate(set, { ...facts('ghcr.io/acme/api:1.0'), digest: known('sha256:' + 'c'.repeat(64)) });
+  const resolved = evaluate(set, {
+    ...facts('ghcr.io/acme/api:1.0'),
+    digest: known('sha256:' + 'c'.repeat(64)),
+  });
   assert.equal(resolved.allowed, true);
   assert.equal(resolved.digest, 'sha256:' + 'c'.repeat(64));
 });
@@ -154,7 +166,10 @@ test('an invalid reference is denied even when nothing would apply and noMatch i
   const d = evaluate(policies(acmeOnly + noMatch('allow')), facts('ghcr.io/Acme/api'));
   assert.equal(d.allowed, false);
   assert.equal(d.reference, undefined);
-  assert.match(d.reasons[0]!, /^invalid image reference "ghcr.io\/Acme\/api": repository name must be lowercase/);
+  assert.match(
+    d.reasons[0]!,
+    /^invalid image reference "ghcr.io\/Acme\/api": repository name must be lowercase/,
+  );
 });
 
 test('a rule evaluator that throws denies with an internal-error reason instead of crashing or passing', () => {

@@ -306,7 +306,10 @@ test('namespace labels come from the API: a namespaceSelector policy applies whe
   await untilPolicies(base + 1);
   const inProd = await validate('team-a', withSecrets('web', ['regcred']));
   assert.equal(inProd.response.allowed, false);
-  assert.match(inProd.response.status!.message, /denied by policy prod-no-v1, rule no-v1: tag "v1" is forbidden/);
+  assert.match(
+    inProd.response.status!.message,
+    /denied by policy prod-no-v1, rule no-v1: tag "v1" is forbidden/,
+  );
   const elsewhere = await validate('team-e', withSecrets('old', ['legacy']));
   assert.equal(elsewhere.response.allowed, true, 'team-e has no env=prod label');
   stub.deletePolicy('ImagePolicy', 'prod-no-v1');

@@ -6,7 +6,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
-import { startFaultProxy, startHeaderRecorder, type FaultProxy, type HeaderRecorder } from '../harness/fault-proxy.ts';
+import {
+  startFaultProxy,
+  startHeaderRecorder,
+  type FaultProxy,
+  type HeaderRecorder,
+} from '../harness/fault-proxy.ts';
 import { buildImage, pushBuilt, type BuiltManifest } from '../harness/images.ts';
 import { createRegistryClient } from '../../src/registry/client.ts';
 import { dockerConfigCredentials, staticCredentials } from '../../src/registry/credentials.ts';
@@ -27,28 +32,56 @@ function isRegistryError(code: string, pattern: RegExp) {
   };
 }
 
-const challenges = (value: string | undefined) => parseChallenges(value).map((c) => ({ scheme: c.scheme, params: { ...c.params } }));
+const challenges = (value: string | undefined) =>
+  parseChallenges(value).map((c) => ({ scheme: c.scheme, params: { ...c.params } }));
 
 void describe('challenge and Retry-After parsing', () => {
   void test('WWW-Authenticate: quoted and bare params, several challenges, garbage', () => {
-    assert.deepEqual(challenges('Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push"'), [
-      { scheme: 'bearer', params: { realm: 'https://auth.example/token', service: 'registry.example', scope: 'repository:a/b:pull,push' } },
-    ]);
+    assert.deepEqual(
+      challenges(
+        'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push"',
+      ),
+      [
+        {
+          scheme: 'bearer',
+          params: {
+            realm: 'https://auth.example/token',
+            service: 'registry.example',
+            scope: 'repository:a/b:pull,push',
+          },
+        },
+      ],
+    );
     assert.deepEqual(challenges('Basic realm=test'), [{ scheme: 'basic', params: { realm: 'test' } }]);
     const two = challenges('Basic realm="r", Bearer realm="https://t/x", service="s"');
-    assert.deepEqual(two.map((c) => c.scheme), ['basic', 'bearer']);
+    assert.deepEqual(
+      two.map((c) => c.scheme),
+      ['basic', 'bearer'],
+    );
     assert.equal(two[1]?.params.service, 's');
     assert.deepEqual(challenges(undefined), []);
     assert.deepEqual(challenges('x'.repeat(10_000)), []);
   });
   void test('Retry-After as seconds or HTTP date; backoff has full jitter within the cap', () => {
     assert.equal(parseRetryAfter('3'), 3000);
-    assert.equal(parseRetryAfter('Wed, 21 Oct 2015 07:28:10 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT')), 10_000);
+    assert.equal(
+      parseRetryAfter('Wed, 21 Oct 2015 07:28:10 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT')),
+      10_000,
+    );
     assert.equal(parseRetryAfter('soon'), undefined);
     assert.equal(parseRetryAfter(undefined), undefined);
-    assert.equal(backoffDelay(10, 200, 5000, () => 0.999), 4995);
-    assert.equal(backoffDelay(0, 200, 5000, () => 0.5), 100);
-    assert.equal(backoffDelay(3, 200, 5000, () => 0), 0);
+    assert.equal(
+      backoffDelay(10, 200, 5000, () => 0.999),
+      4995,
+    );
+    assert.equal(
+      backoffDelay(0, 200, 5000, () => 0.5),
+      100,
+    );
+    assert.equal(
+      backoffDelay(3, 200, 5000, () => 0),
+      0,
+    );
   });
 });
 
@@ -81,7 +114,9 @@ void describe('credentials on the wire', () => {
   });
 
   void test('Basic auth with credentials from a Docker config for the exact host', async () => {
-    const credentials = dockerConfigCredentials({ auths: { [`http://${secured.host}`]: { auth: b64(`${auth.username}:${auth.password}`) } } });
+    const credentials = dockerConfigCredentials({
+      auths: { [`http://${secured.host}`]: { auth: b64(`${auth.username}:${auth.password}`) } },
+    });
     const client = createRegistryClient({ credentials, insecureRegistries: [secured.host] });
     try {
       const descriptor = await client.resolve(ref(secured.host, 'team/app', 'v1'));
@@ -95,14 +130,24 @@ void describe('credentials on the wire', () => {
     const anonymous = createRegistryClient({ insecureRegistries: [secured.host] });
     const wrong = createRegistryClient({
       insecureRegistries: [secured.host],
-      credentials: staticCredentials({ [secured.host]: { kind: 'basic', username: 'alice', password: 'nope' } }),
+      credentials: staticCredentials({
+        [secured.host]: { kind: 'basic', username: 'alice', password: 'nope' },
+      }),
     });
     try {
       await assert.rejects(
         anonymous.resolve(ref(secured.host, 'team/app', 'v1')),
-        isRegistryError('UNAUTHORIZED', new RegExp(`registry ${secured.host}/team/app:v1: authentication required and no credentials are configured for ${secured.host}`)),
+        isRegistryError(
+          'UNAUTHORIZED',
+          new RegExp(
+            `registry ${secured.host}/team/app:v1: authentication required and no credentials are configured for ${secured.host}`,
+          ),
+        ),
       );
-      await assert.rejects(wrong.resolve(ref(secured.host, 'team/app', 'v1')), isRegistryError('UNAUTHORIZED', /refused our credentials/));
+      await assert.rejects(
+        wrong.resolve(ref(secured.host, 'team/app', 'v1')),
+        isRegistryError('UNAUTHORIZED', /refused our credentials/),
+      );
     } finally {
       await Promise.all([anonymous.close(), wrong.close()]);
     }
@@ -110,15 +155,23 @@ void describe('credentials on the wire', () => {
 
   void test('credentials for 127.0.0.1:Y are never sent to 127.0.0.1:X', async () => {
     // Creds exist for the secured registry's port only; the plain registry (another port) must get none.
-    const credentials = dockerConfigCredentials({ auths: { [securedProxy.host]: { auth: b64(`${auth.username}:${auth.password}`) } } });
-    const client = createRegistryClient({ credentials, insecureRegistries: [securedProxy.host, plainProxy.host] });
+    const credentials = dockerConfigCredentials({
+      auths: { [securedProxy.host]: { auth: b64(`${auth.username}:${auth.password}`) } },
+    });
+    const client = createRegistryClient({
+      credentials,
+      insecureRegistries: [securedProxy.host, plainProxy.host],
+    });
     plainProxy.clearRequests();
     securedProxy.clearRequests();
     try {
       assert.equal((await client.resolve(ref(plainProxy.host, 'team/app', 'v1'))).digest, image.digest);
       assert.equal((await client.resolve(ref(securedProxy.host, 'team/app', 'v1'))).digest, image.digest);
       assert.ok(plainProxy.requests.length > 0);
-      assert.ok(plainProxy.requests.every((r) => r.headers.authorization === undefined), 'no Authorization to the other port');
+      assert.ok(
+        plainProxy.requests.every((r) => r.headers.authorization === undefined),
+        'no Authorization to the other port',
+      );
       assert.ok(securedProxy.requests.some((r) => r.headers.authorization?.startsWith('Basic ')));
     } finally {
       await client.close();
@@ -126,17 +179,32 @@ void describe('credentials on the wire', () => {
   });
 
   void test('a blob redirect to another host carries no Authorization header', async () => {
-    const credentials = staticCredentials({ [securedProxy.host]: { kind: 'basic', username: auth.username, password: auth.password } });
-    const client = createRegistryClient({ credentials, insecureRegistries: [securedProxy.host, storage.host] });
+    const credentials = staticCredentials({
+      [securedProxy.host]: { kind: 'basic', username: auth.username, password: auth.password },
+    });
+    const client = createRegistryClient({
+      credentials,
+      insecureRegistries: [securedProxy.host, storage.host],
+    });
     const config = image.json.config as { digest: string; size: number; mediaType: string };
     try {
       const repo = client.repository(securedProxy.host, 'team/app');
       await repo.resolve(ref(securedProxy.host, 'team/app', 'v1'));
       securedProxy.clearRequests();
-      securedProxy.setFaults([{ method: 'GET', path: /^\/v2\/team\/app\/blobs\//, fault: 'redirect', location: `${storage.url}/storage/blob?sig=abc` }]);
+      securedProxy.setFaults([
+        {
+          method: 'GET',
+          path: /^\/v2\/team\/app\/blobs\//,
+          fault: 'redirect',
+          location: `${storage.url}/storage/blob?sig=abc`,
+        },
+      ]);
       const bytes = await repo.fetchBlob(config, { maxBytes: 1024 * 1024 });
       assert.equal(bytes.length, config.size);
-      assert.ok(securedProxy.requests[0]?.headers.authorization?.startsWith('Basic '), 'the registry itself got credentials');
+      assert.ok(
+        securedProxy.requests[0]?.headers.authorization?.startsWith('Basic '),
+        'the registry itself got credentials',
+      );
       assert.equal(storage.requests.length, 1);
       assert.equal(storage.requests[0]?.headers.authorization, undefined, 'storage host got no credentials');
     } finally {
@@ -147,11 +215,16 @@ void describe('credentials on the wire', () => {
 
   void test('a redirect to a plain-HTTP host that is not configured insecure is refused', async () => {
     const client = createRegistryClient({ insecureRegistries: [plainProxy.host] });
-    plainProxy.setFaults([{ path: /\/manifests\//, fault: 'redirect', location: `${storage.url}/elsewhere` }]);
+    plainProxy.setFaults([
+      { path: /\/manifests\//, fault: 'redirect', location: `${storage.url}/elsewhere` },
+    ]);
     try {
       await assert.rejects(
         client.resolve(ref(plainProxy.host, 'team/app', image.digest)),
-        isRegistryError('INSECURE_REFUSED', new RegExp(`${storage.host} is not configured as insecure; refusing plain HTTP`)),
+        isRegistryError(
+          'INSECURE_REFUSED',
+          new RegExp(`${storage.host} is not configured as insecure; refusing plain HTTP`),
+        ),
       );
     } finally {
       plainProxy.setFaults([]);
@@ -160,13 +233,18 @@ void describe('credentials on the wire', () => {
   });
 
   void test('Bearer: token fetched from the realm with Basic credentials, cached per scope', async () => {
-    const credentials = staticCredentials({ [tokenServer.host]: { kind: 'basic', username: auth.username, password: auth.password } });
+    const credentials = staticCredentials({
+      [tokenServer.host]: { kind: 'basic', username: auth.username, password: auth.password },
+    });
     const client = createRegistryClient({ credentials, insecureRegistries: [tokenServer.host] });
     tokenServer.requests.length = 0;
     tokenServer.tokenScopes.length = 0;
     try {
       assert.equal((await client.resolve(ref(tokenServer.host, 'team/app', 'v1'))).digest, image.digest);
-      assert.equal((await client.resolve(ref(tokenServer.host, 'team/app', image.digest))).digest, image.digest);
+      assert.equal(
+        (await client.resolve(ref(tokenServer.host, 'team/app', image.digest))).digest,
+        image.digest,
+      );
       await client.repository(tokenServer.host, 'team/app').listTags();
       assert.deepEqual(tokenServer.tokenScopes, ['repository:team/app:pull'], 'one token for the scope');
       assert.equal((await client.resolve(ref(tokenServer.host, 'team/other', 'v1'))).digest, image.digest);
@@ -174,7 +252,10 @@ void describe('credentials on the wire', () => {
       const tokenRequests = tokenServer.requests.filter((r) => r.path.startsWith('/token'));
       assert.ok(tokenRequests.every((r) => r.headers.authorization?.startsWith('Basic ')));
       const registryRequests = tokenServer.requests.filter((r) => r.path.startsWith('/v2/'));
-      assert.ok(registryRequests.every((r) => !r.headers.authorization?.startsWith('Basic ')), 'registry sees tokens only');
+      assert.ok(
+        registryRequests.every((r) => !r.headers.authorization?.startsWith('Basic ')),
+        'registry sees tokens only',
+      );
       // Only the first request of all was unauthenticated: the token is sent up front for the next scope.
       assert.equal(registryRequests.filter((r) => r.headers.authorization === undefined).length, 1);
     } finally {
@@ -187,7 +268,12 @@ void describe('credentials on the wire', () => {
     try {
       await assert.rejects(
         client.resolve(ref(tokenServer.host, 'team/app', 'v1')),
-        isRegistryError('UNAUTHORIZED', new RegExp(`token service ${tokenServer.host} refused anonymous request for repository:team/app:pull with 401`)),
+        isRegistryError(
+          'UNAUTHORIZED',
+          new RegExp(
+            `token service ${tokenServer.host} refused anonymous request for repository:team/app:pull with 401`,
+          ),
+        ),
       );
     } finally {
       await client.close();
@@ -195,7 +281,10 @@ void describe('credentials on the wire', () => {
   });
 
   void test('Bearer: identity tokens are exchanged with the refresh-token grant; short-lived tokens are renewed', async () => {
-    const refreshing = await startTokenServer(plain.url, auth, { refreshToken: 'refresh-123', expiresIn: 10 });
+    const refreshing = await startTokenServer(plain.url, auth, {
+      refreshToken: 'refresh-123',
+      expiresIn: 10,
+    });
     let clock = 1_000_000;
     const client = createRegistryClient({
       now: () => clock,
@@ -206,7 +295,11 @@ void describe('credentials on the wire', () => {
       assert.equal((await client.resolve(ref(refreshing.host, 'team/app', 'v1'))).digest, image.digest);
       const posts = refreshing.requests.filter((r) => r.method === 'POST' && r.path === '/token');
       assert.equal(posts.length, 1);
-      assert.equal(posts[0]?.headers.authorization, undefined, 'the refresh token travels in the form body only');
+      assert.equal(
+        posts[0]?.headers.authorization,
+        undefined,
+        'the refresh token travels in the form body only',
+      );
       // Past expires_in (10 s on the injected clock) the next request fetches a fresh token.
       clock += 11_000;
       assert.deepEqual(await client.repository(refreshing.host, 'team/app').listTags(), ['v1']);

@@ -6,7 +6,15 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.ts';
-import { buildArtifact, buildImage, buildIndex, buildMultiPlatform, pushBuilt, pushImage, type BuiltManifest } from '../harness/images.ts';
+import {
+  buildArtifact,
+  buildImage,
+  buildIndex,
+  buildMultiPlatform,
+  pushBuilt,
+  pushImage,
+  type BuiltManifest,
+} from '../harness/images.ts';
 import { replayRegistryDump, type ReplayedDump } from '../harness/fixtures.ts';
 import { createRegistryClient, type RegistryClient } from '../../src/registry/client.ts';
 import { cosignAttachmentTag, referrersTag } from '../../src/registry/cosign.ts';
@@ -54,7 +62,11 @@ void describe('registry client against docker-registry', () => {
       blobs: [{ mediaType: SIGSTORE_BUNDLE_V03, bytes: '{"bundle":1}' }],
       subject: image.descriptor,
     });
-    sbomArtifact = buildArtifact({ artifactType: 'application/spdx+json', blobs: [{ mediaType: 'application/spdx+json', bytes: '{}' }], subject: image.descriptor });
+    sbomArtifact = buildArtifact({
+      artifactType: 'application/spdx+json',
+      blobs: [{ mediaType: 'application/spdx+json', bytes: '{}' }],
+      subject: image.descriptor,
+    });
     await pushBuilt(registry.host, 'app/web', sigArtifact);
     await pushBuilt(registry.host, 'app/web', sbomArtifact);
     const referrersIndex = buildIndex([{ manifest: sigArtifact }, { manifest: sbomArtifact }]);
@@ -78,13 +90,19 @@ void describe('registry client against docker-registry', () => {
     const repo = client.repository(proxy.host, 'app/web');
     const descriptor = await repo.resolve(ref(proxy.host, 'app/web', 'v1'));
     assert.deepEqual(descriptor, { mediaType: OCI_MANIFEST, digest: image.digest, size: image.bytes.length });
-    assert.deepEqual(lines(proxy.requests), ['HEAD /v2/app/web/manifests/v1', `GET /v2/app/web/manifests/${image.digest}`]);
+    assert.deepEqual(lines(proxy.requests), [
+      'HEAD /v2/app/web/manifests/v1',
+      `GET /v2/app/web/manifests/${image.digest}`,
+    ]);
     const manifest = await repo.fetchManifest(descriptor.digest);
     assert.equal(computeDigest(manifest.bytes), image.digest);
     assert.equal(manifest.parsed.kind, 'image');
     assert.equal(proxy.requests.length, 2, 'the verified manifest is reused, not fetched again');
     assert.match(String(proxy.requests[0]?.headers.accept), /application\/vnd\.oci\.image\.index\.v1\+json/);
-    assert.match(String(proxy.requests[0]?.headers.accept), /application\/vnd\.docker\.distribution\.manifest\.list\.v2\+json/);
+    assert.match(
+      String(proxy.requests[0]?.headers.accept),
+      /application\/vnd\.docker\.distribution\.manifest\.list\.v2\+json/,
+    );
   });
 
   void test('a digest reference is one verified GET by digest, no HEAD', async () => {
@@ -111,7 +129,12 @@ void describe('registry client against docker-registry', () => {
     proxy.clearRequests();
     await assert.rejects(
       repo.fetchBlob(manifest.parsed.config, { maxBytes: 10 }),
-      isRegistryError('TOO_LARGE', new RegExp(`registry ${proxy.host}/app/web@${manifest.parsed.config.digest}: blob is \\d+ bytes by its descriptor, more than the limit of 10`)),
+      isRegistryError(
+        'TOO_LARGE',
+        new RegExp(
+          `registry ${proxy.host}/app/web@${manifest.parsed.config.digest}: blob is \\d+ bytes by its descriptor, more than the limit of 10`,
+        ),
+      ),
     );
     assert.equal(proxy.requests.length, 0);
   });
@@ -126,30 +149,57 @@ void describe('registry client against docker-registry', () => {
     const second = await repo.fetchBlob(config, { maxBytes: client.limits.blob.config });
     assert.deepEqual(second, first);
     assert.deepEqual(lines(proxy.requests), [`GET /v2/app/web/blobs/${config.digest}`]);
-    await assert.rejects(client.repository(proxy.host, 'app/other').fetchBlob(config, { maxBytes: client.limits.blob.config }));
-    assert.equal(proxy.requests.length, 2, 'the cache never answers for a repository the registry has not shown it in');
+    await assert.rejects(
+      client.repository(proxy.host, 'app/other').fetchBlob(config, { maxBytes: client.limits.blob.config }),
+    );
+    assert.equal(
+      proxy.requests.length,
+      2,
+      'the cache never answers for a repository the registry has not shown it in',
+    );
   });
 
   void test('missing tag, manifest and repository are NOT_FOUND with the place named', async () => {
-    await assert.rejects(client.resolve(ref(proxy.host, 'app/web', 'nope')), isRegistryError('NOT_FOUND', new RegExp(`registry ${proxy.host}/app/web:nope: tag not found`)));
+    await assert.rejects(
+      client.resolve(ref(proxy.host, 'app/web', 'nope')),
+      isRegistryError('NOT_FOUND', new RegExp(`registry ${proxy.host}/app/web:nope: tag not found`)),
+    );
     const missing = `sha256:${'0'.repeat(64)}`;
-    await assert.rejects(client.resolve(ref(proxy.host, 'app/web', missing)), isRegistryError('NOT_FOUND', /manifest not found/));
+    await assert.rejects(
+      client.resolve(ref(proxy.host, 'app/web', missing)),
+      isRegistryError('NOT_FOUND', /manifest not found/),
+    );
     assert.equal(await client.repository(proxy.host, 'app/web').resolveTag('nope'), undefined);
-    await assert.rejects(client.repository(proxy.host, 'no/such').listTags(), isRegistryError('NOT_FOUND', /tag list: not found/));
+    await assert.rejects(
+      client.repository(proxy.host, 'no/such').listTags(),
+      isRegistryError('NOT_FOUND', /tag list: not found/),
+    );
   });
 
   void test('bad input is refused before any request', async () => {
-    assert.throws(() => client.repository(proxy.host, 'Bad/Repo'), isRegistryError('BAD_REFERENCE', /invalid repository name "Bad\/Repo"/));
+    assert.throws(
+      () => client.repository(proxy.host, 'Bad/Repo'),
+      isRegistryError('BAD_REFERENCE', /invalid repository name "Bad\/Repo"/),
+    );
     const repo = client.repository(proxy.host, 'app/web');
-    await assert.rejects(repo.fetchManifest('sha256:abc'), isRegistryError('BAD_DIGEST', /64 lower-case hex/));
+    await assert.rejects(
+      repo.fetchManifest('sha256:abc'),
+      isRegistryError('BAD_DIGEST', /64 lower-case hex/),
+    );
     await assert.rejects(repo.resolveTag('../etc'), isRegistryError('BAD_REFERENCE', /invalid tag/));
-    await assert.rejects(repo.resolve(ref(proxy.host, 'other/repo', 'v1')), isRegistryError('BAD_REFERENCE', /another repository/));
+    await assert.rejects(
+      repo.resolve(ref(proxy.host, 'other/repo', 'v1')),
+      isRegistryError('BAD_REFERENCE', /another repository/),
+    );
     assert.equal(proxy.requests.length, 0);
   });
 
   void test('tag listing', async () => {
     const tags = await client.repository(proxy.host, 'app/web').listTags();
-    assert.deepEqual([...tags].sort(), ['docker', cosignAttachmentTag(image.digest, 'sig'), referrersTag(image.digest), 'v1'].sort());
+    assert.deepEqual(
+      [...tags].sort(),
+      ['docker', cosignAttachmentTag(image.digest, 'sig'), referrersTag(image.digest), 'v1'].sort(),
+    );
     assert.match(proxy.requests[0]?.path ?? '', /\/tags\/list\?n=1000$/);
   });
 
@@ -162,7 +212,10 @@ void describe('registry client against docker-registry', () => {
       `GET /v2/app/web/manifests/${referrersTag(image.digest)}`,
     ]);
     const bundles = await repo.referrers(image.digest, { artifactType: SIGSTORE_BUNDLE_V03 });
-    assert.deepEqual(bundles.map((d) => d.digest), [sigArtifact.digest]);
+    assert.deepEqual(
+      bundles.map((d) => d.digest),
+      [sigArtifact.digest],
+    );
     assert.deepEqual(await repo.referrers(dockerImage.digest), []);
   });
 
@@ -173,13 +226,21 @@ void describe('registry client against docker-registry', () => {
     const repo = client.repository(proxy.host, 'app/web');
     assert.equal((await repo.resolveTag(tag))?.digest, cosignSig.digest);
     assert.equal(await repo.resolveTag(cosignAttachmentTag(image.digest, 'att')), undefined);
-    const attachment = await fetchAttachmentManifest(repo, cosignSig.digest, { maxLayers: client.limits.signatureLayers });
+    const attachment = await fetchAttachmentManifest(repo, cosignSig.digest, {
+      maxLayers: client.limits.signatureLayers,
+    });
     assert.equal(attachment.layers.length, 1);
     await assert.rejects(
       fetchAttachmentManifest(repo, cosignSig.digest, { maxLayers: 0 }),
-      isRegistryError('TOO_MANY', new RegExp(`attachment ${cosignSig.digest} has 1 layers, more than the limit of 0`)),
+      isRegistryError(
+        'TOO_MANY',
+        new RegExp(`attachment ${cosignSig.digest} has 1 layers, more than the limit of 0`),
+      ),
     );
-    await assert.rejects(fetchAttachmentManifest(client.repository(proxy.host, 'app/multi'), multi.digest, { maxLayers: 10 }), isRegistryError('BAD_MANIFEST', /is an index/));
+    await assert.rejects(
+      fetchAttachmentManifest(client.repository(proxy.host, 'app/multi'), multi.digest, { maxLayers: 10 }),
+      isRegistryError('BAD_MANIFEST', /is an index/),
+    );
   });
 
   void test('image index: the index digest is what resolves; children are fetched by digest, verified', async () => {
@@ -189,11 +250,17 @@ void describe('registry client against docker-registry', () => {
     assert.equal(descriptor.mediaType, OCI_INDEX);
     const index = await repo.fetchManifest(descriptor.digest);
     const all = await resolvePlatforms(repo, index);
-    assert.deepEqual(all.map((c) => c.descriptor.platform?.architecture), ['amd64', 'arm64']);
+    assert.deepEqual(
+      all.map((c) => c.descriptor.platform?.architecture),
+      ['amd64', 'arm64'],
+    );
     const arm = await resolvePlatforms(repo, index, { os: 'linux', architecture: 'arm64' });
     assert.equal(arm.length, 1);
     assert.equal(arm[0]?.manifest.descriptor.digest, multi.children[1]?.digest);
-    await assert.rejects(resolvePlatforms(repo, index, { os: 'windows', architecture: 'amd64' }), isRegistryError('NOT_FOUND', /no manifest for windows\/amd64/));
+    await assert.rejects(
+      resolvePlatforms(repo, index, { os: 'windows', architecture: 'amd64' }),
+      isRegistryError('NOT_FOUND', /no manifest for windows\/amd64/),
+    );
   });
 
   void test('third-party content: the skopeo-signed dump resolves and its cosign signature tag is found', async () => {
@@ -219,7 +286,10 @@ void describe('registry client against docker-registry', () => {
     try {
       await assert.rejects(
         strict.resolve(ref(registry.host, 'app/web', 'v1')),
-        isRegistryError('INSECURE_REFUSED', new RegExp(`${registry.host} is not configured as insecure; refusing plain HTTP`)),
+        isRegistryError(
+          'INSECURE_REFUSED',
+          new RegExp(`${registry.host} is not configured as insecure; refusing plain HTTP`),
+        ),
       );
     } finally {
       await strict.close();

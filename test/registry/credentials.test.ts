@@ -20,7 +20,12 @@ void describe('canonical hosts', () => {
     assert.equal(canonicalHost('GHCR.IO'), 'ghcr.io');
     assert.equal(canonicalHost('127.0.0.1:5000'), '127.0.0.1:5000');
     assert.equal(canonicalHost('https://registry.example:8443/v2/'), 'registry.example:8443');
-    for (const alias of ['docker.io', 'index.docker.io', 'registry-1.docker.io', 'https://index.docker.io/v1/']) {
+    for (const alias of [
+      'docker.io',
+      'index.docker.io',
+      'registry-1.docker.io',
+      'https://index.docker.io/v1/',
+    ]) {
       assert.equal(canonicalHost(alias), 'docker.io', alias);
     }
     assert.equal(apiHost('docker.io'), 'registry-1.docker.io');
@@ -47,10 +52,26 @@ void describe('Docker config credentials', () => {
 
   void test('auth, username/password, identitytoken; keys may be URLs', async () => {
     assert.deepEqual(await store.get('ghcr.io'), { kind: 'basic', username: 'gh-user', password: 'gh-pass' });
-    assert.deepEqual(await store.get('docker.io'), { kind: 'basic', username: 'hub-user', password: 'hub-pass' });
-    assert.deepEqual(await store.get('index.docker.io'), { kind: 'basic', username: 'hub-user', password: 'hub-pass' });
-    assert.deepEqual(await store.get('127.0.0.1:5000'), { kind: 'basic', username: 'local', password: 'pw:with:colons' });
-    assert.deepEqual(await store.get('quay.io'), { kind: 'identity-token', username: 'robot', token: 'refresh-me' });
+    assert.deepEqual(await store.get('docker.io'), {
+      kind: 'basic',
+      username: 'hub-user',
+      password: 'hub-pass',
+    });
+    assert.deepEqual(await store.get('index.docker.io'), {
+      kind: 'basic',
+      username: 'hub-user',
+      password: 'hub-pass',
+    });
+    assert.deepEqual(await store.get('127.0.0.1:5000'), {
+      kind: 'basic',
+      username: 'local',
+      password: 'pw:with:colons',
+    });
+    assert.deepEqual(await store.get('quay.io'), {
+      kind: 'identity-token',
+      username: 'robot',
+      token: 'refresh-me',
+    });
     assert.equal(await store.get('empty.example'), undefined);
   });
 
@@ -67,13 +88,25 @@ void describe('Docker config credentials', () => {
 
   void test('malformed entries are clear errors', () => {
     assert.throws(() => dockerConfigCredentials([]), /Docker config: expected a JSON object/);
-    assert.throws(() => dockerConfigCredentials({ auths: { 'a.io': { auth: b64('nocolon') } } }), /auths\["a.io"\]\.auth must be base64 of "username:password"/);
-    assert.throws(() => dockerConfigCredentials({ auths: { 'a.io': { username: 'u' } } }), /needs both username and password/);
-    assert.throws(() => dockerConfigCredentials({ credsStore: '../../bin/sh' }), /credsStore must be a credential helper name/);
+    assert.throws(
+      () => dockerConfigCredentials({ auths: { 'a.io': { auth: b64('nocolon') } } }),
+      /auths\["a.io"\]\.auth must be base64 of "username:password"/,
+    );
+    assert.throws(
+      () => dockerConfigCredentials({ auths: { 'a.io': { username: 'u' } } }),
+      /needs both username and password/,
+    );
+    assert.throws(
+      () => dockerConfigCredentials({ credsStore: '../../bin/sh' }),
+      /credsStore must be a credential helper name/,
+    );
   });
 
   void test('Kubernetes dockerconfigjson secrets never run helpers', async () => {
-    const secret = kubernetesSecretCredentials({ auths: { 'ghcr.io': { auth: b64('k:s') } }, credsStore: 'test' });
+    const secret = kubernetesSecretCredentials({
+      auths: { 'ghcr.io': { auth: b64('k:s') } },
+      credsStore: 'test',
+    });
     assert.deepEqual(await secret.get('ghcr.io'), { kind: 'basic', username: 'k', password: 's' });
     assert.equal(await secret.get('other.io'), undefined);
   });
@@ -113,10 +146,18 @@ void describe('credential helpers (docker-credential-* on PATH)', () => {
 
   void test('credHelpers per host and credsStore, with auths as the fallback', async () => {
     const store = dockerConfigCredentials(
-      { credHelpers: { 'GHCR.IO': 'test' }, credsStore: 'test', auths: { 'other.io': { auth: b64('file:pw') } } },
+      {
+        credHelpers: { 'GHCR.IO': 'test' },
+        credsStore: 'test',
+        auths: { 'other.io': { auth: b64('file:pw') } },
+      },
       { allowHelpers: true, env },
     );
-    assert.deepEqual(await store.get('ghcr.io'), { kind: 'basic', username: 'helper-user', password: 'helper-pass' });
+    assert.deepEqual(await store.get('ghcr.io'), {
+      kind: 'basic',
+      username: 'helper-user',
+      password: 'helper-pass',
+    });
     assert.deepEqual(await store.get('docker.io'), { kind: 'identity-token', token: 'hub-refresh' });
     assert.deepEqual(await store.get('other.io'), { kind: 'basic', username: 'file', password: 'pw' });
     assert.equal(await store.get('cr.io'), undefined);
@@ -129,14 +170,20 @@ void describe('credential helpers (docker-credential-* on PATH)', () => {
     assert.equal((await store.get('ghcr.io'))?.kind, 'basic');
     const none = await loadDockerConfig(undefined, { env: { ...env, DOCKER_CONFIG: join(dir, 'nowhere') } });
     assert.equal(await none.get('ghcr.io'), undefined);
-    await assert.rejects(loadDockerConfig(join(dir, 'missing.json')), /cannot read Docker config .*missing\.json/);
+    await assert.rejects(
+      loadDockerConfig(join(dir, 'missing.json')),
+      /cannot read Docker config .*missing\.json/,
+    );
     writeFileSync(join(dir, 'bad.json'), '{');
     await assert.rejects(loadDockerConfig(join(dir, 'bad.json')), /bad\.json is not valid JSON/);
   });
 
   void test('helpers are bounded in time and output, and failures are errors', async () => {
     const run = (name: string) => runCredentialHelper(name, 'ghcr.io', { timeoutMs: 500, env });
-    await assert.rejects(run('slow'), (e: unknown) => e instanceof CredentialError && /did not finish within 500 ms/.test(e.message));
+    await assert.rejects(
+      run('slow'),
+      (e: unknown) => e instanceof CredentialError && /did not finish within 500 ms/.test(e.message),
+    );
     await assert.rejects(run('chatty'), /wrote more than 65536 bytes/);
     await assert.rejects(run('broken'), /exited with 3: boom/);
     await assert.rejects(run('garbage'), /output is not JSON/);

@@ -29,7 +29,11 @@ void describe('singleflight', () => {
       runs += 1;
       return gate.promise;
     };
-    const all = Promise.all([flights.run('k', op), flights.run('k', op), flights.run('other', () => Promise.resolve('o'))]);
+    const all = Promise.all([
+      flights.run('k', op),
+      flights.run('k', op),
+      flights.run('other', () => Promise.resolve('o')),
+    ]);
     gate.resolve('v');
     assert.deepEqual(await all, ['v', 'v', 'o']);
     assert.equal(runs, 1);
@@ -55,10 +59,14 @@ void describe('singleflight', () => {
 
     const lone = new AbortController();
     const never = deferred<string>();
-    const pending = flights.run('z', (signal) => {
-      opSignal = signal;
-      return never.promise;
-    }, lone.signal);
+    const pending = flights.run(
+      'z',
+      (signal) => {
+        opSignal = signal;
+        return never.promise;
+      },
+      lone.signal,
+    );
     lone.abort(new Error('deadline'));
     await assert.rejects(pending, /deadline/);
     assert.equal(opSignal?.aborted, true);
@@ -94,7 +102,11 @@ void describe('semaphore', () => {
 });
 
 void describe('manifest cache', () => {
-  const entry = (size: number): VerifiedManifest => ({ descriptor: { mediaType: 'm', digest: D, size }, bytes: new Uint8Array(size), json: {} });
+  const entry = (size: number): VerifiedManifest => ({
+    descriptor: { mediaType: 'm', digest: D, size },
+    bytes: new Uint8Array(size),
+    json: {},
+  });
   void test('bounded by entries and bytes, least recently used first out', () => {
     const cache = new ManifestCache<VerifiedManifest>(2, 100);
     cache.set('a', entry(10));
@@ -130,11 +142,26 @@ void describe('limits and platforms', () => {
     assert.equal(limits.blob.signaturePayload, 1024);
     assert.equal(limits.blob.attestation, DEFAULT_LIMITS.blob.attestation);
     assert.equal(limits.manifestBytes, 4 * 1024 * 1024);
-    assert.throws(() => resolveLimits({ redirects: Number.NaN }), /limits\.redirects must be a non-negative integer/);
+    assert.throws(
+      () => resolveLimits({ redirects: Number.NaN }),
+      /limits\.redirects must be a non-negative integer/,
+    );
   });
   void test('platform matching: exact os/arch, arm64 defaults to v8', () => {
-    assert.ok(platformMatches({ os: 'linux', architecture: 'arm64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }));
-    assert.ok(!platformMatches({ os: 'linux', architecture: 'arm', variant: 'v6' }, { os: 'linux', architecture: 'arm', variant: 'v7' }));
-    assert.ok(!platformMatches({ os: 'linux', architecture: 'amd64' }, { os: 'windows', architecture: 'amd64' }));
+    assert.ok(
+      platformMatches(
+        { os: 'linux', architecture: 'arm64' },
+        { os: 'linux', architecture: 'arm64', variant: 'v8' },
+      ),
+    );
+    assert.ok(
+      !platformMatches(
+        { os: 'linux', architecture: 'arm', variant: 'v6' },
+        { os: 'linux', architecture: 'arm', variant: 'v7' },
+      ),
+    );
+    assert.ok(
+      !platformMatches({ os: 'linux', architecture: 'amd64' }, { os: 'windows', architecture: 'amd64' }),
+    );
   });
 });

@@ -18,11 +18,57 @@ import { RegistryConfigError, RegistryError } from '../../src/registry/errors.ts
 import { ref } from './support.ts';
 
 function makeCertificates(dir: string): { ca: string; key: string; cert: string } {
-  const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=portcullis test CA']);
-  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
+  const run = (args: string[]) =>
+    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  run([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=portcullis test CA',
+  ]);
+  run([
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'server.key',
+    '-out',
+    'server.csr',
+    '-subj',
+    '/CN=127.0.0.1',
+  ]);
   writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n');
-  run(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf']);
+  run([
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.pem',
+    '-days',
+    '2',
+    '-extfile',
+    'ext.cnf',
+  ]);
   return { ca: join(dir, 'ca.pem'), key: join(dir, 'server.key'), cert: join(dir, 'server.pem') };
 }
 
@@ -44,10 +90,19 @@ void describe('transport security', () => {
     await pushBuilt(registry.host, 'secure/app', image, 'v1');
     const upstream = new URL(registry.url);
     server = createServer({ key: readFileSync(files.key), cert: readFileSync(files.cert) }, (req, res) => {
-      const outgoing = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (response) => {
-        res.writeHead(response.statusCode ?? 502, response.headers);
-        response.pipe(res);
-      });
+      const outgoing = httpRequest(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+        },
+        (response) => {
+          res.writeHead(response.statusCode ?? 502, response.headers);
+          response.pipe(res);
+        },
+      );
       outgoing.on('error', () => res.destroy());
       req.pipe(outgoing);
     });
@@ -74,7 +129,12 @@ void describe('transport security', () => {
       await assert.rejects(client.resolve(ref(host, 'secure/app', 'v1')), (error: unknown) => {
         assert.ok(error instanceof RegistryError);
         assert.equal(error.code, 'TLS_ERROR', error.message);
-        assert.match(error.message, new RegExp(`registry ${host}/secure/app:v1: TLS verification failed: .*\\(UNABLE_TO_VERIFY_LEAF_SIGNATURE\\)`));
+        assert.match(
+          error.message,
+          new RegExp(
+            `registry ${host}/secure/app:v1: TLS verification failed: .*\\(UNABLE_TO_VERIFY_LEAF_SIGNATURE\\)`,
+          ),
+        );
         return true;
       });
     } finally {
@@ -94,17 +154,33 @@ void describe('transport security', () => {
   void test('settings: Docker config path, CA files and insecure hosts are checked up front', async () => {
     const config = join(dir, 'config.json');
     writeFileSync(config, JSON.stringify({ auths: {} }));
-    const client = await createRegistryClientFromSettings({ dockerConfigPath: config, caFiles: [ca], timeouts: { requestMs: 5000 } });
+    const client = await createRegistryClientFromSettings({
+      dockerConfigPath: config,
+      caFiles: [ca],
+      timeouts: { requestMs: 5000 },
+    });
     try {
       assert.equal((await client.resolve(ref(host, 'secure/app', image.digest))).digest, image.digest);
       assert.equal(client.timeouts.requestMs, 5000);
     } finally {
       await client.close();
     }
-    assert.throws(() => createRegistryClient({ caFiles: [join(dir, 'missing.pem')] }), (e: unknown) => e instanceof RegistryConfigError && /cannot use CA file .*missing\.pem/.test(e.message));
+    assert.throws(
+      () => createRegistryClient({ caFiles: [join(dir, 'missing.pem')] }),
+      (e: unknown) => e instanceof RegistryConfigError && /cannot use CA file .*missing\.pem/.test(e.message),
+    );
     assert.throws(() => createRegistryClient({ caFiles: [config] }), /no PEM certificate in it/);
-    assert.throws(() => createRegistryClient({ insecureRegistries: ['http://a b'] }), /registry settings: invalid registry host/);
-    assert.throws(() => createRegistryClient({ timeouts: { requestMs: -1 } }), /timeouts\.requestMs must be a non-negative integer/);
-    await assert.rejects(createRegistryClientFromSettings({ dockerConfigPath: join(dir, 'nope.json') }), /cannot read Docker config/);
+    assert.throws(
+      () => createRegistryClient({ insecureRegistries: ['http://a b'] }),
+      /registry settings: invalid registry host/,
+    );
+    assert.throws(
+      () => createRegistryClient({ timeouts: { requestMs: -1 } }),
+      /timeouts\.requestMs must be a non-negative integer/,
+    );
+    await assert.rejects(
+      createRegistryClientFromSettings({ dockerConfigPath: join(dir, 'nope.json') }),
+      /cannot read Docker config/,
+    );
   });
 });

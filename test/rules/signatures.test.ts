@@ -25,7 +25,8 @@ const dir = mkdtempSync(join(tmpdir(), 'portcullis-sigrule-'));
 // Fixture keys are read from ../shared (never copied into the repo); composed key files go to a temp dir.
 const KEYS = join(dir, 'keys');
 mkdirSync(KEYS);
-for (const name of ['k1.pub', 'k2.pub']) writeFileSync(join(KEYS, name), readFileSync(join(FIXTURE_KEYS, name)));
+for (const name of ['k1.pub', 'k2.pub'])
+  writeFileSync(join(KEYS, name), readFileSync(join(FIXTURE_KEYS, name)));
 
 function policyText(rule: string, name = 'signed', images = '**'): string {
   return [
@@ -241,7 +242,10 @@ void test('a key authority may hold several keys (rotation): any one of them sat
   assert.match(ok.reason, /^release: key sha256:[0-9a-f]{64}/);
 
   const bad = `${KEYS}/bad.pub`;
-  writeFileSync(bad, readFileSync(`${KEYS}/k1.pub`, 'utf8') + '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n');
+  writeFileSync(
+    bad,
+    readFileSync(`${KEYS}/k1.pub`, 'utf8') + '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n',
+  );
   const issues = lint(`authorities:\n  - {name: release, key: {path: "${bad}"}}`);
   assert.equal(issues.length, 1);
   assert.match(issues[0]!, /authority "release" key 2/);

@@ -343,7 +343,10 @@ test('bundle: a v0.3 message-signature bundle as a referrer, listed in the tag-s
     now: () => new Date('2026-11-27T10:00:00.123Z'),
   });
   assert.equal(result.referrersIndex, `${registry.host}/acme/bundle:sha256-${image.digest.slice(7)}`);
-  const second = await signImage(client, pusher, k2, ref, { format: 'bundle', bundleContent: 'message-signature' });
+  const second = await signImage(client, pusher, k2, ref, {
+    format: 'bundle',
+    bundleContent: 'message-signature',
+  });
 
   const source = client.repository(registry.host, 'acme/bundle');
   const referrers = await source.referrers(image.digest, {

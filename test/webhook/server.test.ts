@@ -484,5 +484,8 @@ test('metrics count registry exchanges by host and status', async () => {
     lines.some((l) => l.includes(`host="${proxy.host}"`) && l.includes('status="200"')),
     lines.join('\n'),
   );
-  assert.ok(lines.some((l) => l.includes('status="error"') || l.includes('status="404"')), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => l.includes('status="error"') || l.includes('status="404"')),
+    lines.join('\n'),
+  );
 });

@@ -108,7 +108,9 @@ export async function runController(
   }
   let audit: AuditSink;
   try {
-    audit = openAuditSink(opts.auditLog, io.stdout, (error) => logger.error({ error: error.message }, 'audit log write failed'));
+    audit = openAuditSink(opts.auditLog, io.stdout, (error) =>
+      logger.error({ error: error.message }, 'audit log write failed'),
+    );
   } catch (error) {
     throw new UsageError(
       `cannot open --audit-log ${opts.auditLog}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
@@ -192,7 +194,10 @@ export function registerController(program: Command, { io, setExitCode }: Comman
       'results kept per PolicyReport (failures first)',
       String(DEFAULT_MAX_RESULTS),
     )
-    .option('--audit-log <file>', 'append one JSON line per workload per resync to this file (default: stdout)')
+    .option(
+      '--audit-log <file>',
+      'append one JSON line per workload per resync to this file (default: stdout)',
+    )
     .option('--log-level <level>', `log level (${LOG_LEVELS.join(', ')})`, 'info')
     .action(async (opts: ControllerCommandOptions) => setExitCode(await runController(opts, io)));
   addRegistryOptions(command);

@@ -13,7 +13,14 @@ export async function runLint(paths: string[], opts: { output: 'text' | 'json' }
       apiVersion: 'portcullis.dev/report/v1',
       kind: 'LintReport',
       valid: result.ok,
-      ...(result.ok ? { policySet: { version: result.policySet.version, policies: result.policySet.policies.map((p) => p.name) } } : {}),
+      ...(result.ok
+        ? {
+            policySet: {
+              version: result.policySet.version,
+              policies: result.policySet.policies.map((p) => p.name),
+            },
+          }
+        : {}),
       diagnostics,
     };
     io.stdout.write(JSON.stringify(body, null, 2) + '\n');
@@ -34,5 +41,7 @@ export function registerLint(program: Command, { io, setExitCode }: CommandConte
     .description('validate policy files and report every problem with its position')
     .argument('<path...>', 'policy files or directories')
     .addOption(outputOption())
-    .action(async (paths: string[], opts: { output: 'text' | 'json' }) => setExitCode(await runLint(paths, opts, io)));
+    .action(async (paths: string[], opts: { output: 'text' | 'json' }) =>
+      setExitCode(await runLint(paths, opts, io)),
+    );
 }

@@ -11,7 +11,12 @@ import { registryClientFromFlags, timeoutMs, type RegistryFlags } from '../regis
 import { resolveDigest } from '../../providers/registry-facts.ts';
 import { EXIT_ALLOWED, EXIT_DENIED } from '../exit-codes.ts';
 import { mapLimit } from '../../util/map-limit.ts';
-import { isLayoutReference, layoutImageReference, parseLayoutReference, formatLayoutReference } from '../../registry/layout-reference.ts';
+import {
+  isLayoutReference,
+  layoutImageReference,
+  parseLayoutReference,
+  formatLayoutReference,
+} from '../../registry/layout-reference.ts';
 import { openOciLayout } from '../../registry/layout.ts';
 
 interface ResolveResult {
@@ -21,7 +26,11 @@ interface ResolveResult {
   readonly error?: string;
 }
 
-export async function runResolve(images: string[], opts: RegistryFlags & { output: 'text' | 'json' }, io: Io): Promise<number> {
+export async function runResolve(
+  images: string[],
+  opts: RegistryFlags & { output: 'text' | 'json' },
+  io: Io,
+): Promise<number> {
   const deadline = timeoutMs(opts);
   const client = await registryClientFromFlags(opts);
   let results: ResolveResult[];
@@ -30,10 +39,18 @@ export async function runResolve(images: string[], opts: RegistryFlags & { outpu
       try {
         if (isLayoutReference(image)) {
           const layout = parseLayoutReference(image);
-          const r = await resolveDigest(openOciLayout(layout.absoluteDir), layoutImageReference(layout), AbortSignal.timeout(deadline));
+          const r = await resolveDigest(
+            openOciLayout(layout.absoluteDir),
+            layoutImageReference(layout),
+            AbortSignal.timeout(deadline),
+          );
           if (!r.fact.available) return { image, error: r.fact.reason };
           const digest = r.fact.value;
-          return { image, digest, resolved: `${formatLayoutReference({ absoluteDir: layout.absoluteDir, ...(layout.tag ? { tag: layout.tag } : {}) })}@${digest}` };
+          return {
+            image,
+            digest,
+            resolved: `${formatLayoutReference({ absoluteDir: layout.absoluteDir, ...(layout.tag ? { tag: layout.tag } : {}) })}@${digest}`,
+          };
         }
         const ref = parseReference(image);
         const r = await resolveDigest(client, ref, AbortSignal.timeout(deadline));
@@ -47,7 +64,10 @@ export async function runResolve(images: string[], opts: RegistryFlags & { outpu
     await client.close();
   }
   if (opts.output === 'json') {
-    io.stdout.write(JSON.stringify({ apiVersion: 'portcullis.dev/report/v1', kind: 'ResolveReport', results }, null, 2) + '\n');
+    io.stdout.write(
+      JSON.stringify({ apiVersion: 'portcullis.dev/report/v1', kind: 'ResolveReport', results }, null, 2) +
+        '\n',
+    );
   } else {
     for (const r of results) {
       if (r.resolved) io.stdout.write(`${r.resolved}\n`);

@@ -41,14 +41,20 @@ export async function runSign(image: string, opts: SignCommandOptions, io: Io): 
   const ref = parseImage(image);
   const signatureRepository = parseSignatureRepository(opts.signatureRepository);
   const key = await loadKey(opts.key);
-  return writeForImage(image, ref, opts, io, { done: 'signed', doing: 'sign' }, ({ client, pusher, resolved, signal }) =>
-    signImage(client, pusher, key, resolved, {
-      format: opts.format,
-      signal,
-      ...(tagPrefix !== undefined && { tagPrefix }),
-      ...(signatureRepository !== undefined && { signatureRepository }),
-      ...(opts.bundleContent !== undefined && { bundleContent: opts.bundleContent }),
-    }),
+  return writeForImage(
+    image,
+    ref,
+    opts,
+    io,
+    { done: 'signed', doing: 'sign' },
+    ({ client, pusher, resolved, signal }) =>
+      signImage(client, pusher, key, resolved, {
+        format: opts.format,
+        signal,
+        ...(tagPrefix !== undefined && { tagPrefix }),
+        ...(signatureRepository !== undefined && { signatureRepository }),
+        ...(opts.bundleContent !== undefined && { bundleContent: opts.bundleContent }),
+      }),
   );
 }
 

@@ -64,7 +64,10 @@ export function checkMessageDigest(
 ): HashAlgorithmName {
   const algorithm = PROTO_HASH[String(messageDigest.algorithm)];
   if (!algorithm) {
-    throw new SigstoreError('UNSUPPORTED', `unsupported message digest algorithm ${String(messageDigest.algorithm)}`);
+    throw new SigstoreError(
+      'UNSUPPORTED',
+      `unsupported message digest algorithm ${String(messageDigest.algorithm)}`,
+    );
   }
   const expected = artifactDigest(artifact, algorithm);
   if (!expected) {
@@ -115,7 +118,10 @@ export function checkInTotoEnvelope(
     throw new SigstoreError('BUNDLE_INVALID', 'DSSE payload is not a JSON in-toto statement');
   }
   if (typeof s._type !== 'string' || !IN_TOTO_STATEMENT_TYPES.includes(s._type)) {
-    throw new SigstoreError('BUNDLE_INVALID', `in-toto statement _type ${JSON.stringify(s._type)} is not supported`);
+    throw new SigstoreError(
+      'BUNDLE_INVALID',
+      `in-toto statement _type ${JSON.stringify(s._type)} is not supported`,
+    );
   }
   if (typeof s.predicateType !== 'string') {
     throw new SigstoreError('BUNDLE_INVALID', 'in-toto statement has no predicateType');
@@ -130,9 +136,13 @@ export function checkInTotoEnvelope(
     throw new SigstoreError('BUNDLE_INVALID', 'in-toto statement has no subject');
   }
   if (s.subject.length > limits.maxInTotoSubjects) {
-    throw new SigstoreError('LIMIT_EXCEEDED', `in-toto statement has more than ${limits.maxInTotoSubjects} subjects`);
+    throw new SigstoreError(
+      'LIMIT_EXCEEDED',
+      `in-toto statement has more than ${limits.maxInTotoSubjects} subjects`,
+    );
   }
-  const algorithms = artifact.kind === 'digest' ? [artifact.algorithm] : (['sha256', 'sha384', 'sha512'] as const);
+  const algorithms =
+    artifact.kind === 'digest' ? [artifact.algorithm] : (['sha256', 'sha384', 'sha512'] as const);
   const matched = s.subject.some((subject: unknown) => {
     const digests = (subject as { digest?: unknown } | null)?.digest;
     if (typeof digests !== 'object' || digests === null) return false;
@@ -143,7 +153,10 @@ export function checkInTotoEnvelope(
     });
   });
   if (!matched) {
-    throw new SigstoreError('ARTIFACT_MISMATCH', `no in-toto subject has the artifact digest ${describeArtifact(artifact)}`);
+    throw new SigstoreError(
+      'ARTIFACT_MISMATCH',
+      `no in-toto subject has the artifact digest ${describeArtifact(artifact)}`,
+    );
   }
   return { type: s._type, predicateType: s.predicateType, subjectCount: s.subject.length };
 }

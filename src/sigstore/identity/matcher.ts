@@ -35,7 +35,10 @@ export function compileMatcher(
     throw new SigstoreError('AUTHORITY_INVALID', `${where}: regular expression must be a non-empty string`);
   }
   if (source.length > MAX_PATTERN_LENGTH) {
-    throw new SigstoreError('AUTHORITY_INVALID', `${where}: regular expression longer than ${MAX_PATTERN_LENGTH} characters`);
+    throw new SigstoreError(
+      'AUTHORITY_INVALID',
+      `${where}: regular expression longer than ${MAX_PATTERN_LENGTH} characters`,
+    );
   }
   let re: RegExp;
   try {

@@ -130,7 +130,8 @@ function onCurve(c: Curve, x: bigint, y: bigint): boolean {
   return mod(y * y - (x * x * x - 3n * x + c.b), c.p) === 0n;
 }
 
-const toBigInt = (b: Uint8Array): bigint => (b.length === 0 ? 0n : BigInt(`0x${Buffer.from(b).toString('hex')}`));
+const toBigInt = (b: Uint8Array): bigint =>
+  b.length === 0 ? 0n : BigInt(`0x${Buffer.from(b).toString('hex')}`);
 
 /** Parse a DER ECDSA-Sig-Value (SEQUENCE { INTEGER r, INTEGER s }) strictly. */
 function parseDerSignature(sig: Uint8Array): { r: bigint; s: bigint } | undefined {
@@ -199,7 +200,12 @@ const DIGEST_INFO: Readonly<Record<HashAlgorithmName, string>> = {
   sha512: '3051300d060960864801650304020305000440',
 };
 
-function verifyRsaPkcs1Prehash(key: KeyObject, digest: Uint8Array, signature: Uint8Array, hash: HashAlgorithmName): boolean {
+function verifyRsaPkcs1Prehash(
+  key: KeyObject,
+  digest: Uint8Array,
+  signature: Uint8Array,
+  hash: HashAlgorithmName,
+): boolean {
   try {
     const recovered = publicDecrypt({ key, padding: constants.RSA_PKCS1_PADDING }, Buffer.from(signature));
     const expected = Buffer.concat([Buffer.from(DIGEST_INFO[hash], 'hex'), Buffer.from(digest)]);

@@ -28,7 +28,10 @@ export function pemBlockTypes(text: string): string[] {
 export function parsePublicKeyPem(pem: string, where = 'public key'): PublicKey {
   const types = pemBlockTypes(pem);
   if (types.length !== 1) {
-    throw new SigstoreError('KEY_INVALID', `${where}: expected one PEM PUBLIC KEY block, found ${types.length} PEM blocks`);
+    throw new SigstoreError(
+      'KEY_INVALID',
+      `${where}: expected one PEM PUBLIC KEY block, found ${types.length} PEM blocks`,
+    );
   }
   if (types[0] !== 'PUBLIC KEY') {
     throw new SigstoreError('KEY_INVALID', `${where}: expected a PEM PUBLIC KEY block, found ${types[0]}`);
@@ -74,13 +77,19 @@ function keyAlgorithm(key: KeyObject, where: string): KeyAlgorithm {
     case 'rsa': {
       const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
       if (bits < MIN_RSA_BITS) {
-        throw new SigstoreError('KEY_INVALID', `${where}: RSA key of ${bits} bits is too small (minimum ${MIN_RSA_BITS})`);
+        throw new SigstoreError(
+          'KEY_INVALID',
+          `${where}: RSA key of ${bits} bits is too small (minimum ${MIN_RSA_BITS})`,
+        );
       }
       return 'rsa';
     }
     case 'ed25519':
       return 'ed25519';
     default:
-      throw new SigstoreError('KEY_INVALID', `${where}: unsupported key type ${key.asymmetricKeyType ?? 'unknown'}`);
+      throw new SigstoreError(
+        'KEY_INVALID',
+        `${where}: unsupported key type ${key.asymmetricKeyType ?? 'unknown'}`,
+      );
   }
 }

@@ -11,9 +11,13 @@ const MAX_BYTES = 1024 * 1024;
 
 export function parseContainersSignature(bytes: Uint8Array): LegacySignature {
   const b = Buffer.from(bytes);
-  if (b.length > MAX_BYTES) throw new SigstoreError('LIMIT_EXCEEDED', `signature file larger than ${MAX_BYTES} bytes`);
+  if (b.length > MAX_BYTES)
+    throw new SigstoreError('LIMIT_EXCEEDED', `signature file larger than ${MAX_BYTES} bytes`);
   if (!b.subarray(0, PREFIX.length).equals(PREFIX)) {
-    throw new SigstoreError('BUNDLE_INVALID', 'not a containers/image sigstore signature (missing "\\0sigstore-json\\n" prefix)');
+    throw new SigstoreError(
+      'BUNDLE_INVALID',
+      'not a containers/image sigstore signature (missing "\\0sigstore-json\\n" prefix)',
+    );
   }
   let json: unknown;
   try {
@@ -22,8 +26,16 @@ export function parseContainersSignature(bytes: Uint8Array): LegacySignature {
     throw new SigstoreError('BUNDLE_INVALID', 'containers/image sigstore signature is not JSON');
   }
   const j = json as { mimeType?: unknown; payload?: unknown; annotations?: unknown };
-  if (typeof j?.mimeType !== 'string' || typeof j.payload !== 'string' || typeof j.annotations !== 'object' || j.annotations === null) {
-    throw new SigstoreError('BUNDLE_INVALID', 'containers/image sigstore signature lacks mimeType, payload or annotations');
+  if (
+    typeof j?.mimeType !== 'string' ||
+    typeof j.payload !== 'string' ||
+    typeof j.annotations !== 'object' ||
+    j.annotations === null
+  ) {
+    throw new SigstoreError(
+      'BUNDLE_INVALID',
+      'containers/image sigstore signature lacks mimeType, payload or annotations',
+    );
   }
   const annotations: Record<string, string> = {};
   for (const [k, v] of Object.entries(j.annotations)) {

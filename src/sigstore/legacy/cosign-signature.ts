@@ -41,12 +41,18 @@ const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 function checkSizes(sig: LegacySignature, limits: VerificationLimits): void {
   if (sig.payload.length > limits.maxPayloadBytes) {
-    throw new SigstoreError('LIMIT_EXCEEDED', `signature payload larger than ${limits.maxPayloadBytes} bytes`);
+    throw new SigstoreError(
+      'LIMIT_EXCEEDED',
+      `signature payload larger than ${limits.maxPayloadBytes} bytes`,
+    );
   }
   for (const [k, v] of Object.entries(sig.annotations)) {
     if (typeof v !== 'string') throw new SigstoreError('BUNDLE_INVALID', `annotation ${k} is not a string`);
     if (Buffer.byteLength(v) > limits.maxAnnotationBytes) {
-      throw new SigstoreError('LIMIT_EXCEEDED', `annotation ${k} larger than ${limits.maxAnnotationBytes} bytes`);
+      throw new SigstoreError(
+        'LIMIT_EXCEEDED',
+        `annotation ${k} larger than ${limits.maxAnnotationBytes} bytes`,
+      );
     }
   }
 }
@@ -55,10 +61,16 @@ export function certificateDer(pem: string): Buffer {
   const types = pemBlockTypes(pem);
   if (types.some((t) => t.includes('PUBLIC KEY'))) {
     // GHSA-fx35-mq7g-6g98: a bare key here must never become the verifier.
-    throw new SigstoreError('CERTIFICATE_INVALID', `certificate annotation holds a bare public key, not a certificate`);
+    throw new SigstoreError(
+      'CERTIFICATE_INVALID',
+      `certificate annotation holds a bare public key, not a certificate`,
+    );
   }
   if (types.length !== 1 || types[0] !== 'CERTIFICATE') {
-    throw new SigstoreError('CERTIFICATE_INVALID', `certificate annotation must hold one PEM CERTIFICATE (found ${types.join(', ') || 'none'})`);
+    throw new SigstoreError(
+      'CERTIFICATE_INVALID',
+      `certificate annotation must hold one PEM CERTIFICATE (found ${types.join(', ') || 'none'})`,
+    );
   }
   const m = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/.exec(pem);
   return Buffer.from((m?.[1] ?? '').replace(/\s+/g, ''), 'base64');
@@ -78,7 +90,8 @@ export function tlogEntryJSON(annotation: string): Obj {
     throw new SigstoreError('TLOG_INVALID', 'Rekor bundle annotation lacks SignedEntryTimestamp or Payload');
   }
   const { body, integratedTime, logIndex, logID } = p;
-  if (typeof body !== 'string' || !B64.test(body)) throw new SigstoreError('TLOG_INVALID', 'Rekor bundle body is not base64');
+  if (typeof body !== 'string' || !B64.test(body))
+    throw new SigstoreError('TLOG_INVALID', 'Rekor bundle body is not base64');
   if (!Number.isSafeInteger(integratedTime) || (integratedTime as number) <= 0) {
     throw new SigstoreError('TLOG_INVALID', 'Rekor bundle integratedTime is not a positive integer');
   }
@@ -118,18 +131,27 @@ function timestampJSON(annotation: string): Obj {
   }
   const signed = isObject(ts) ? ts.SignedRFC3161Timestamp : undefined;
   if (typeof signed !== 'string' || !B64.test(signed) || signed.length === 0) {
-    throw new SigstoreError('TIMESTAMP_INVALID', 'RFC 3161 timestamp annotation lacks SignedRFC3161Timestamp');
+    throw new SigstoreError(
+      'TIMESTAMP_INVALID',
+      'RFC 3161 timestamp annotation lacks SignedRFC3161Timestamp',
+    );
   }
   return { signedTimestamp: signed };
 }
 
 /** Map a legacy signature layer to a v0.1 bundle (reference §3.5). The chain annotation is ignored on purpose. */
-export function legacySignatureToBundle(sig: LegacySignature, limits: VerificationLimits = DEFAULT_LIMITS): Bundle {
+export function legacySignatureToBundle(
+  sig: LegacySignature,
+  limits: VerificationLimits = DEFAULT_LIMITS,
+): Bundle {
   checkSizes(sig, limits);
   // Go's base64 decoder skips line breaks; some signers wrap long (RSA) signatures.
   const signature = sig.annotations[ANNOTATION_SIGNATURE]?.replace(/[\r\n]/g, '');
   if (typeof signature !== 'string' || signature.length === 0 || !B64.test(signature)) {
-    throw new SigstoreError('BUNDLE_INVALID', `signature layer has no base64 ${ANNOTATION_SIGNATURE} annotation`);
+    throw new SigstoreError(
+      'BUNDLE_INVALID',
+      `signature layer has no base64 ${ANNOTATION_SIGNATURE} annotation`,
+    );
   }
   const certPem = sig.annotations[ANNOTATION_CERTIFICATE];
   const rekor = sig.annotations[ANNOTATION_BUNDLE];
@@ -145,7 +167,10 @@ export function legacySignatureToBundle(sig: LegacySignature, limits: Verificati
     mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.1',
     verificationMaterial: material,
     messageSignature: {
-      messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(sig.payload).digest('base64') },
+      messageDigest: {
+        algorithm: 'SHA2_256',
+        digest: createHash('sha256').update(sig.payload).digest('base64'),
+      },
       signature,
     },
   };
@@ -168,12 +193,18 @@ export function verifyLegacySignature(
 ): VerifiedLegacySignature {
   checkSizes(sig, limits);
   if (sig.mediaType !== undefined && sig.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) {
-    throw new SigstoreError('BUNDLE_INVALID', `signature layer media type ${JSON.stringify(sig.mediaType.slice(0, 100))} is not ${SIMPLE_SIGNING_MEDIA_TYPE}`);
+    throw new SigstoreError(
+      'BUNDLE_INVALID',
+      `signature layer media type ${JSON.stringify(sig.mediaType.slice(0, 100))} is not ${SIMPLE_SIGNING_MEDIA_TYPE}`,
+    );
   }
   if (sig.digest !== undefined) {
     const actual = `sha256:${createHash('sha256').update(sig.payload).digest('hex')}`;
     if (actual !== sig.digest) {
-      throw new SigstoreError('BUNDLE_INVALID', `signature payload digest is ${actual}, the layer says ${sig.digest}`);
+      throw new SigstoreError(
+        'BUNDLE_INVALID',
+        `signature payload digest is ${actual}, the layer says ${sig.digest}`,
+      );
     }
   }
   const payload = parseSimpleSigning(sig.payload);

@@ -18,11 +18,13 @@ export interface SimpleSigningPayload {
   readonly optional: Readonly<Record<string, unknown>> | null;
 }
 
-
 function field(obj: Obj, name: string, where: string): unknown {
   const keys = Object.keys(obj).filter((k) => k.toLowerCase() === name);
   if (keys.length > 1) {
-    throw new SigstoreError('BUNDLE_INVALID', `simple-signing payload: ambiguous keys ${keys.join(', ')} in ${where}`);
+    throw new SigstoreError(
+      'BUNDLE_INVALID',
+      `simple-signing payload: ambiguous keys ${keys.join(', ')} in ${where}`,
+    );
   }
   return keys.length === 1 ? obj[keys[0] as string] : undefined;
 }
@@ -34,15 +36,21 @@ export function parseSimpleSigning(bytes: Uint8Array): SimpleSigningPayload {
   } catch {
     throw new SigstoreError('BUNDLE_INVALID', 'simple-signing payload is not JSON');
   }
-  if (!isObject(json)) throw new SigstoreError('BUNDLE_INVALID', 'simple-signing payload is not a JSON object');
+  if (!isObject(json))
+    throw new SigstoreError('BUNDLE_INVALID', 'simple-signing payload is not a JSON object');
   const critical = field(json, 'critical', 'payload');
-  if (!isObject(critical)) throw new SigstoreError('BUNDLE_INVALID', 'simple-signing payload has no critical section');
+  if (!isObject(critical))
+    throw new SigstoreError('BUNDLE_INVALID', 'simple-signing payload has no critical section');
   const type = field(critical, 'type', 'critical');
   const image = field(critical, 'image', 'critical');
   const digest = isObject(image) ? field(image, 'docker-manifest-digest', 'critical.image') : undefined;
-  if (typeof type !== 'string') throw new SigstoreError('BUNDLE_INVALID', 'simple-signing payload has no critical.type');
+  if (typeof type !== 'string')
+    throw new SigstoreError('BUNDLE_INVALID', 'simple-signing payload has no critical.type');
   if (typeof digest !== 'string') {
-    throw new SigstoreError('BUNDLE_INVALID', 'simple-signing payload has no critical.image.docker-manifest-digest');
+    throw new SigstoreError(
+      'BUNDLE_INVALID',
+      'simple-signing payload has no critical.image.docker-manifest-digest',
+    );
   }
   const identity = field(critical, 'identity', 'critical');
   const ref = isObject(identity) ? field(identity, 'docker-reference', 'critical.identity') : undefined;

@@ -63,22 +63,28 @@ export function tlogBodyVerifier(canonicalizedBody: Buffer, where: string): Tlog
           : (() => {
               const sigs = get(spec, 'dsseV002', 'signatures');
               if (!Array.isArray(sigs) || sigs.length !== 1) {
-                throw new SigstoreError('TLOG_INVALID', `${where}: dsse entry must hold exactly one signature`);
+                throw new SigstoreError(
+                  'TLOG_INVALID',
+                  `${where}: dsse entry must hold exactly one signature`,
+                );
               }
               return get(sigs[0], 'verifier');
             })();
       const cert = get(v2, 'x509Certificate', 'rawBytes');
-      material = cert !== undefined ? { der: cert, derIsCert: true } : { der: get(v2, 'publicKey', 'rawBytes') };
+      material =
+        cert !== undefined ? { der: cert, derIsCert: true } : { der: get(v2, 'publicKey', 'rawBytes') };
       break;
     }
     default:
       throw new SigstoreError('UNSUPPORTED', `${where}: unsupported Rekor entry kind ${id}`);
   }
   if (material.pem !== undefined) {
-    if (typeof material.pem !== 'string') throw new SigstoreError('TLOG_INVALID', `${where}: body verifier is not base64`);
+    if (typeof material.pem !== 'string')
+      throw new SigstoreError('TLOG_INVALID', `${where}: body verifier is not base64`);
     return fromPem(Buffer.from(material.pem, 'base64').toString('utf8'), kind, version, where);
   }
-  if (typeof material.der !== 'string') throw new SigstoreError('TLOG_INVALID', `${where}: body has no verifier key`);
+  if (typeof material.der !== 'string')
+    throw new SigstoreError('TLOG_INVALID', `${where}: body has no verifier key`);
   const der = Buffer.from(material.der, 'base64');
   return material.derIsCert ? fromCertificate(der, kind, version, where) : { kind, version, spki: der };
 }

@@ -186,7 +186,10 @@ function validateLog(entry: unknown, name: string, where: string): void {
   if (!isObject(entry.logId) || !decodeBase64(entry.logId.keyId)) {
     throw invalid(name, `${where}: logId.keyId missing or not base64`);
   }
-  if (entry.checkpointKeyId !== undefined && (!isObject(entry.checkpointKeyId) || !decodeBase64(entry.checkpointKeyId.keyId))) {
+  if (
+    entry.checkpointKeyId !== undefined &&
+    (!isObject(entry.checkpointKeyId) || !decodeBase64(entry.checkpointKeyId.keyId))
+  ) {
     throw invalid(name, `${where}: checkpointKeyId.keyId is not base64`);
   }
   const pk = entry.publicKey;
@@ -196,7 +199,12 @@ function validateLog(entry: unknown, name: string, where: string): void {
 }
 
 /** Parse a trust-root key, checking it is the kind `keyDetails` says. */
-export function parseTrustedKey(rawBytes: unknown, keyDetails: unknown, name: string, where: string): KeyObject {
+export function parseTrustedKey(
+  rawBytes: unknown,
+  keyDetails: unknown,
+  name: string,
+  where: string,
+): KeyObject {
   if (typeof keyDetails !== 'string' || !(keyDetails in KEY_DETAILS)) {
     throw invalid(name, `${where}: unsupported keyDetails ${JSON.stringify(keyDetails)}`);
   }
@@ -207,11 +215,17 @@ export function parseTrustedKey(rawBytes: unknown, keyDetails: unknown, name: st
   try {
     key = createPublicKey({ key: der, format: 'der', type: expect.format });
   } catch (e) {
-    throw invalid(name, `${where}: rawBytes is not a ${expect.format.toUpperCase()} public key (${describeError(e)})`);
+    throw invalid(
+      name,
+      `${where}: rawBytes is not a ${expect.format.toUpperCase()} public key (${describeError(e)})`,
+    );
   }
   const curve = key.asymmetricKeyDetails?.namedCurve;
   if (key.asymmetricKeyType !== expect.type || (expect.curve !== undefined && curve !== expect.curve)) {
-    throw invalid(name, `${where}: key is ${key.asymmetricKeyType}${curve ? ` ${curve}` : ''}, but keyDetails says ${keyDetails}`);
+    throw invalid(
+      name,
+      `${where}: key is ${key.asymmetricKeyType}${curve ? ` ${curve}` : ''}, but keyDetails says ${keyDetails}`,
+    );
   }
   return key;
 }
@@ -223,14 +237,18 @@ function validateAuthority(entry: unknown, name: string, where: string): void {
   if (!isObject(chain) || !Array.isArray(chain.certificates) || chain.certificates.length === 0) {
     throw invalid(name, `${where}: certChain.certificates is missing or empty`);
   }
-  if (chain.certificates.length > 10) throw invalid(name, `${where}: certChain has more than 10 certificates`);
+  if (chain.certificates.length > 10)
+    throw invalid(name, `${where}: certChain has more than 10 certificates`);
   chain.certificates.forEach((c: unknown, i: number) => {
     const der = isObject(c) ? decodeBase64(c.rawBytes) : undefined;
     if (!der) throw invalid(name, `${where}.certChain.certificates[${i}]: rawBytes missing or not base64`);
     try {
       X509Certificate.parse(der);
     } catch (e) {
-      throw invalid(name, `${where}.certChain.certificates[${i}]: not a DER X.509 certificate (${describeError(e)})`);
+      throw invalid(
+        name,
+        `${where}.certChain.certificates[${i}]: not a DER X.509 certificate (${describeError(e)})`,
+      );
     }
   });
 }
