@@ -12,7 +12,6 @@
  *   one manifest and report another's digest. Verified manifests are cached by digest, which is what
  *   makes a tag cost one HEAD plus one GET.
  */
-import { readFileSync } from 'node:fs';
 import type { ImageReference } from '../reference/types.ts';
 import { createDigester, isVerifiableDigest, parseDigest, type DigestAlgorithm } from '../oci/digest.ts';
 import {
@@ -32,25 +31,14 @@ import type {
   VerifiedManifest,
 } from './content.ts';
 import { referrersTag, TAG_PATTERN } from './cosign.ts';
-import { anonymousCredentials, loadDockerConfig, type CredentialStore } from './credentials.ts';
-import {
-  deadlineError,
-  RegistryConfigError,
-  RegistryError,
-  sanitize,
-  type RegistryErrorContext,
-} from './errors.ts';
+import { anonymousCredentials, type CredentialStore } from './credentials.ts';
+import { deadlineError, RegistryError, sanitize, type RegistryErrorContext } from './errors.ts';
 import { apiHost, canonicalHost } from './hosts.ts';
-import {
-  resolveLimits,
-  resolveTimeLimits,
-  type PartialLimits,
-  type RegistryLimits,
-  type TimeLimits,
-} from './limits.ts';
+import type { PartialLimits, RegistryLimits, TimeLimits } from './limits.ts';
 import { ManifestCache } from './manifest-cache.ts';
 import { SingleFlight } from './singleflight.ts';
-import { header, Transport, type HttpResponse } from './transport.ts';
+import { header, type HttpResponse, type Transport } from './transport.ts';
+import { connect, credentialsFromSettings } from './setup.ts';
 
 export interface RegistryClientOptions {
   /** Where credentials come from; anonymous when absent. */
@@ -104,27 +92,11 @@ export interface RegistrySettings {
 export async function createRegistryClientFromSettings(
   settings: RegistrySettings = {},
 ): Promise<RegistryClient> {
-  const timeouts = resolveTimeLimits(settings.timeouts);
-  const credentials = await loadDockerConfig(settings.dockerConfigPath, {
-    helperTimeoutMs: timeouts.credentialHelperMs,
-  });
-  return createRegistryClient({ ...settings, credentials });
+  return createRegistryClient({ ...settings, credentials: await credentialsFromSettings(settings) });
 }
 
 export function createRegistryClient(options: RegistryClientOptions = {}): RegistryClient {
-  const limits = wrapConfig(() => resolveLimits(options.limits));
-  const timeouts = wrapConfig(() => resolveTimeLimits(options.timeouts));
-  const ca = [...(options.ca ?? []), ...(options.caFiles ?? []).map(readCa)];
-  const insecureRegistries = (options.insecureRegistries ?? []).map((host) =>
-    wrapConfig(() => canonicalHost(host)),
-  );
-  const transport = new Transport({
-    insecureRegistries,
-    ca,
-    limits,
-    time: timeouts,
-    ...(options.onResponse ? { onResponse: options.onResponse } : {}),
-  });
+  const { limits, timeouts, transport } = connect(options);
   const shared: Shared = {
     transport,
     auth: new Authenticator(options.credentials ?? anonymousCredentials, transport, options.now),
@@ -667,22 +639,4 @@ function filterArtifactType(
   return artifactType === undefined
     ? descriptors
     : descriptors.filter((d) => d.artifactType === artifactType);
-}
-
-function readCa(file: string): string {
-  try {
-    const text = readFileSync(file, 'utf8');
-    if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate in it');
-    return text;
-  } catch (error) {
-    throw new RegistryConfigError(`cannot use CA file ${file}: ${(error as Error).message}`);
-  }
-}
-
-function wrapConfig<T>(build: () => T): T {
-  try {
-    return build();
-  } catch (error) {
-    throw new RegistryConfigError(`registry settings: ${(error as Error).message}`);
-  }
 }

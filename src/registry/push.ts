@@ -10,17 +10,17 @@
  * We only ever push bytes we made, so the digest is ours; when the registry answers with a
  * `Docker-Content-Digest`, it must be that digest.
  */
-import { readFileSync } from 'node:fs';
 import { computeDigest } from '../oci/digest.ts';
 import { Authenticator } from './auth.ts';
 import type { RegistryClientOptions, RegistrySettings } from './client.ts';
 import type { Descriptor, OperationOptions } from './content.ts';
 import { TAG_PATTERN } from './cosign.ts';
-import { anonymousCredentials, loadDockerConfig } from './credentials.ts';
-import { RegistryConfigError, RegistryError, sanitize, type RegistryErrorContext } from './errors.ts';
+import { anonymousCredentials } from './credentials.ts';
+import { RegistryError, sanitize, type RegistryErrorContext } from './errors.ts';
 import { apiHost, canonicalHost } from './hosts.ts';
-import { resolveLimits, resolveTimeLimits, type RegistryLimits } from './limits.ts';
-import { header, Transport, type HttpRequest, type HttpResponse } from './transport.ts';
+import type { RegistryLimits } from './limits.ts';
+import { header, type HttpRequest, type HttpResponse, type Transport } from './transport.ts';
+import { connect, credentialsFromSettings } from './setup.ts';
 
 /** Largest blob we push (cosign's attachment limit is 128 MiB; signatures are a few hundred bytes). */
 export const MAX_PUSH_BLOB_BYTES = 128 * 1024 * 1024;
@@ -54,21 +54,11 @@ export interface RegistryPusher {
 export async function createRegistryPusherFromSettings(
   settings: RegistrySettings = {},
 ): Promise<RegistryPusher> {
-  const timeouts = resolveTimeLimits(settings.timeouts);
-  const credentials = await loadDockerConfig(settings.dockerConfigPath, {
-    helperTimeoutMs: timeouts.credentialHelperMs,
-  });
-  return createRegistryPusher({ ...settings, credentials });
+  return createRegistryPusher({ ...settings, credentials: await credentialsFromSettings(settings) });
 }
 
 export function createRegistryPusher(options: RegistryClientOptions = {}): RegistryPusher {
-  const limits = wrapConfig(() => resolveLimits(options.limits));
-  const time = wrapConfig(() => resolveTimeLimits(options.timeouts));
-  const ca = [...(options.ca ?? []), ...(options.caFiles ?? []).map(readCa)];
-  const insecureRegistries = (options.insecureRegistries ?? []).map((host) =>
-    wrapConfig(() => canonicalHost(host)),
-  );
-  const transport = new Transport({ insecureRegistries, ca, limits, time });
+  const { limits, transport } = connect(options);
   const auth = new Authenticator(options.credentials ?? anonymousCredentials, transport, options.now);
   return {
     limits,
@@ -348,22 +338,4 @@ function writeRequest(req: WriteRequest): HttpRequest {
 async function drain(response: HttpResponse): Promise<void> {
   response.body.on('error', () => {});
   await response.body.dump({ limit: 64 * 1024 }).catch(() => {});
-}
-
-function readCa(file: string): string {
-  try {
-    const text = readFileSync(file, 'utf8');
-    if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate in it');
-    return text;
-  } catch (error) {
-    throw new RegistryConfigError(`cannot use CA file ${file}: ${(error as Error).message}`);
-  }
-}
-
-function wrapConfig<T>(build: () => T): T {
-  try {
-    return build();
-  } catch (error) {
-    throw new RegistryConfigError(`registry settings: ${(error as Error).message}`);
-  }
 }
