@@ -12,16 +12,15 @@ import type { AttestationFacts, Fact, ImageFacts, SourceAttestations } from '../
 import { known, unavailable } from '../engine/facts.ts';
 import type { PolicySet, SignatureSource } from '../policy/model.ts';
 import type { ImageReference } from '../reference/types.ts';
-import { fetchAttachmentManifest } from '../registry/attachments.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { ContentSource } from '../registry/content.ts';
-import { cosignAttachmentTag } from '../registry/cosign.ts';
 import { DEFAULT_LIMITS } from '../registry/limits.ts';
 import { requiredAttestationSources } from '../rules/attestations.ts';
-import { describeSource, type SignatureSourceNeed } from '../rules/signatures.ts';
+import type { SignatureSourceNeed } from '../rules/signatures.ts';
 import type { AttestationCandidate } from '../sigstore/legacy/cosign-attestation.ts';
 import type { OpenSignatureSource, SignatureFetchOptions } from './signatures.ts';
 import { readBundleReferrers } from './bundle-referrers.ts';
+import { collectFromSources, readAttachmentLayers } from './attachment-sources.ts';
 
 export interface AttestationFetchOptions extends SignatureFetchOptions {
   /** The decision time, recorded with the facts for the conditions' `now`. */
@@ -35,26 +34,18 @@ export async function fetchAttestations(
   needs: readonly SignatureSourceNeed[],
   options: AttestationFetchOptions,
 ): Promise<Fact<AttestationFacts>> {
-  const sources = await Promise.all(
-    needs.map(async (need): Promise<SourceAttestations> => {
-      const location = describeSource(need.source, ref);
-      const base = { key: need.key, location };
-      const content = open(need.source);
-      if ('unavailable' in content) return { ...base, candidates: unavailable(content.unavailable) };
-      try {
-        const [legacy, bundles] = await Promise.all([
-          legacyAttestations(content, digest, need.source, options),
-          bundleAttestations(content, digest, options),
-        ]);
-        return { ...base, candidates: known([...legacy, ...bundles]) };
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        return {
-          ...base,
-          candidates: unavailable(`could not fetch attestations from ${location}: ${message}`),
-        };
-      }
-    }),
+  const sources: SourceAttestations[] = await collectFromSources(
+    open,
+    ref,
+    needs,
+    'attestations',
+    async (content, need) => {
+      const [legacy, bundles] = await Promise.all([
+        legacyAttestations(content, digest, need.source, options),
+        bundleAttestations(content, digest, options),
+      ]);
+      return [...legacy, ...bundles];
+    },
   );
   return known({ digest, time: options.now, sources });
 }
@@ -66,21 +57,16 @@ async function legacyAttestations(
   source: SignatureSource,
   { signal, limits }: SignatureFetchOptions,
 ): Promise<AttestationCandidate[]> {
-  const tag = cosignAttachmentTag(digest, 'att', source.tagPrefix);
-  const descriptor = await content.resolveTag(tag, { signal });
-  if (!descriptor) return [];
-  const manifest = await fetchAttachmentManifest(content, descriptor.digest, {
+  const found = await readAttachmentLayers(content, digest, 'att', source.tagPrefix, {
     signal,
-    maxLayers: limits.signatureLayers,
+    limits,
+    maxBlobBytes: limits.blob.attestation,
   });
-  const envelopes = await Promise.all(
-    manifest.layers.map((layer) => content.fetchBlob(layer, { signal, maxBytes: limits.blob.attestation })),
-  );
-  return manifest.layers.map((layer, index) => ({
+  return found.layers.map(({ layer, bytes }) => ({
     kind: 'legacy',
-    source: `${content.location}:${tag}`,
+    source: found.source,
     attestation: {
-      envelope: envelopes[index] as Uint8Array,
+      envelope: bytes,
       annotations: layer.annotations ?? {},
       mediaType: layer.mediaType,
       digest: layer.digest,
