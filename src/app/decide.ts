@@ -16,7 +16,8 @@ import { referenceFacts } from '../providers/reference-facts.ts';
 import { resolveDigest } from '../providers/registry-facts.ts';
 import { withAttestations } from '../providers/attestations.ts';
 import { withImageContent } from '../providers/image-content.ts';
-import { fetchSignatures, type OpenSignatureSource } from '../providers/signatures.ts';
+import { fetchSignatures } from '../providers/signatures.ts';
+import { sourceOpener } from '../providers/attachment-sources.ts';
 import {
   isLayoutReference,
   layoutImageReference,
@@ -173,15 +174,14 @@ async function withSignatures(
     };
   }
   const registry = options.registry;
-  const open: OpenSignatureSource = (source) => {
-    if (!source.repository && content) return content;
-    if (options.offline)
-      return { unavailable: 'signatures are stored in the registry, and --offline prevents fetching them' };
-    if (!registry)
-      return { unavailable: 'signatures are stored in a registry, and no registry client is configured' };
-    const repo = source.repository ?? facts.reference!;
-    return registry.repository(repo.registry, repo.repository);
-  };
+  const open = sourceOpener({
+    ref: facts.reference,
+    offline: options.offline,
+    what: 'signatures',
+    ...(content ? { content } : {}),
+    ...(registry ? { registry } : {}),
+  });
+
   const limits = registry?.limits ?? DEFAULT_LIMITS;
   return {
     ...facts,

@@ -79,3 +79,27 @@ export async function readAttachmentLayers(
   );
   return { source, layers: manifest.layers.map((layer, i) => ({ layer, bytes: blobs[i]! })) };
 }
+
+/**
+ * Opens signature sources for one decision: the image's own content (its repository, or its OCI layout)
+ * unless a source names another repository; never the network when offline. `what` names the attachments
+ * in the reasons ("signatures", "attestations").
+ */
+export function sourceOpener(options: {
+  readonly ref: ImageReference;
+  readonly content?: ContentSource;
+  readonly offline: boolean;
+  readonly registry?: { repository(registry: string, repository: string): ContentSource };
+  readonly what: string;
+}): OpenSignatureSource {
+  const { ref, content, offline, registry, what } = options;
+  return (source) => {
+    if (!source.repository && content) return content;
+    if (offline)
+      return { unavailable: `${what} are stored in the registry, and --offline prevents fetching them` };
+    if (!registry)
+      return { unavailable: `${what} are stored in a registry, and no registry client is configured` };
+    const repo = source.repository ?? ref;
+    return registry.repository(repo.registry, repo.repository);
+  };
+}

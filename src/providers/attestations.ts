@@ -20,7 +20,7 @@ import type { SignatureSourceNeed } from '../rules/signatures.ts';
 import type { AttestationCandidate } from '../sigstore/legacy/cosign-attestation.ts';
 import type { OpenSignatureSource, SignatureFetchOptions } from './signatures.ts';
 import { readBundleReferrers } from './bundle-referrers.ts';
-import { collectFromSources, readAttachmentLayers } from './attachment-sources.ts';
+import { collectFromSources, readAttachmentLayers, sourceOpener } from './attachment-sources.ts';
 
 export interface AttestationFetchOptions extends SignatureFetchOptions {
   /** The decision time, recorded with the facts for the conditions' `now`. */
@@ -120,15 +120,14 @@ export async function withAttestations(
   }
   const { registry, content } = wiring;
   const ref = facts.reference;
-  const open: OpenSignatureSource = (source) => {
-    if (!source.repository && content) return content;
-    if (wiring.offline)
-      return { unavailable: 'attestations are stored in the registry, and --offline prevents fetching them' };
-    if (!registry)
-      return { unavailable: 'attestations are stored in a registry, and no registry client is configured' };
-    const repo = source.repository ?? ref;
-    return registry.repository(repo.registry, repo.repository);
-  };
+  const open = sourceOpener({
+    ref,
+    offline: wiring.offline,
+    what: 'attestations',
+    ...(content ? { content } : {}),
+    ...(registry ? { registry } : {}),
+  });
+
   return {
     ...facts,
     attestations: await fetchAttestations(open, ref, facts.digest.value, needs, {
