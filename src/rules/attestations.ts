@@ -8,6 +8,7 @@
  * Evaluation is pure: candidates come from the attestation provider, the decision time from the facts.
  * A statement (by signature bytes) satisfies at most one authority, as for signatures.
  */
+import { maximumMatching } from '../sigstore/matching.ts';
 import type { Bundle } from '@sigstore/bundle';
 import type { CompiledCondition, VariableDecl } from '../cel/compile.ts';
 import { compileCondition, evaluateCondition } from '../cel/index.ts';
@@ -397,28 +398,6 @@ function oneLine(expression: string): string {
   return s.length > 200 ? `${s.slice(0, 200)}...` : s;
 }
 
-/** Kuhn's augmenting paths: authorities to distinct statements (by signature bytes). */
-function maximumMatching(satisfying: Map<string, Attempt[]>): Map<string, Attempt> {
-  const owner = new Map<string, string>();
-  const chosen = new Map<string, Attempt>();
-  const assign = (name: string, seen: Set<string>): boolean => {
-    for (const a of satisfying.get(name) ?? []) {
-      const sid = (a.verified as VerifiedSignature).signatureId;
-      if (seen.has(sid)) continue;
-      seen.add(sid);
-      const current = owner.get(sid);
-      if (current === undefined || assign(current, seen)) {
-        owner.set(sid, name);
-        chosen.set(name, a);
-        return true;
-      }
-    }
-    return false;
-  };
-  for (const name of satisfying.keys()) assign(name, new Set());
-  return chosen;
-}
-
 function authorityFailure(
   required: RequiredAttestation,
   authority: string,
@@ -518,7 +497,11 @@ function judge(
       name,
       list.filter((a) => a.satisfied),
     );
-  const matchOf = maximumMatching(satisfying);
+  const matchOf = maximumMatching(
+    satisfying.keys(),
+    satisfying,
+    (a) => (a.verified as VerifiedSignature).signatureId,
+  );
 
   const results = required.authorities.map((a) => {
     if (a.kind === 'static')

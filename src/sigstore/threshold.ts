@@ -8,6 +8,7 @@
  * checked within the bounds does not count. The decision explains itself: which authority was
  * satisfied by what, and for each failure the most telling reason.
  */
+import { maximumMatching } from './matching.ts';
 import type { Authority, SigningAuthority } from './authority.ts';
 import { COSIGN_SIGN_PREDICATE_TYPE, digestArtifact } from './bundle/artifact.ts';
 import { SigstoreError, describeError, type SigstoreErrorCode } from './errors.ts';
@@ -121,7 +122,11 @@ export function evaluateAuthorities(input: EvaluationInput): AuthorityDecision {
       name,
       list.filter((a) => a.result),
     );
-  const matchOf = maximumMatching(input.authorities, verified);
+  const matchOf = maximumMatching(
+    input.authorities.filter((a) => a.kind !== 'static').map((a) => a.name),
+    verified,
+    (a) => (a.result as VerifiedSignature).signatureId,
+  );
 
   // 3. Explain.
   const results: AuthorityResult[] = input.authorities.map((authority) => {
@@ -219,33 +224,6 @@ const asSigstoreError = (e: unknown): SigstoreError =>
   e instanceof SigstoreError
     ? e
     : new SigstoreError('SIGNATURE_INVALID', `signature invalid: ${describeError(e)}`);
-
-/** Kuhn's augmenting paths: authorities on one side, distinct signatures (by signatureId) on the other. */
-function maximumMatching(
-  authorities: readonly Authority[],
-  verified: Map<string, Attempt[]>,
-): Map<string, Attempt> {
-  const owner = new Map<string, string>(); // signatureId -> authority name
-  const chosen = new Map<string, Attempt>(); // authority name -> attempt
-  const tryAssign = (name: string, seen: Set<string>): boolean => {
-    for (const a of verified.get(name) ?? []) {
-      const sid = (a.result as VerifiedSignature).signatureId;
-      if (seen.has(sid)) continue;
-      seen.add(sid);
-      const current = owner.get(sid);
-      if (current === undefined || tryAssign(current, seen)) {
-        owner.set(sid, name);
-        chosen.set(name, a);
-        return true;
-      }
-    }
-    return false;
-  };
-  for (const authority of authorities) {
-    if (authority.kind !== 'static') tryAssign(authority.name, new Set());
-  }
-  return chosen;
-}
 
 function failure(list: readonly Attempt[], candidateCount: number): { reason: string; code: FailureCode } {
   if (candidateCount === 0) return { reason: 'no signatures found', code: 'NO_SIGNATURES' };
