@@ -33,12 +33,11 @@ import type {
 import { referrersTag, TAG_PATTERN } from './cosign.ts';
 import { anonymousCredentials, type CredentialStore } from './credentials.ts';
 import { deadlineError, RegistryError, sanitize, type RegistryErrorContext } from './errors.ts';
-import { apiHost, canonicalHost } from './hosts.ts';
 import type { PartialLimits, RegistryLimits, TimeLimits } from './limits.ts';
 import { ManifestCache } from './manifest-cache.ts';
 import { SingleFlight } from './singleflight.ts';
 import { header, type HttpResponse, type Transport } from './transport.ts';
-import { connect, credentialsFromSettings } from './setup.ts';
+import { connect, credentialsFromSettings, repositoryAddress } from './setup.ts';
 
 export interface RegistryClientOptions {
   /** Where credentials come from; anonymous when absent. */
@@ -139,8 +138,6 @@ const NO_REFERRERS_API_MEMO_MS = 5 * 60 * 1000;
 /** Blobs up to this size are kept after verification (signature payloads and bundles are far smaller). */
 const BLOB_CACHE_ENTRY_MAX = 256 * 1024;
 
-const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
-
 class Repository implements RegistryRepository {
   readonly registry: string;
   readonly repository: string;
@@ -151,26 +148,12 @@ class Repository implements RegistryRepository {
   readonly #scope: string;
 
   constructor(shared: Shared, registry: string, repository: string) {
-    let canonical: string;
-    try {
-      canonical = canonicalHost(registry);
-    } catch (error) {
-      throw new RegistryError('BAD_REFERENCE', (error as Error).message, {
-        registry: sanitize(registry, 100),
-      });
-    }
-    if (repository.length > 255 || !REPOSITORY.test(repository)) {
-      throw new RegistryError(
-        'BAD_REFERENCE',
-        `invalid repository name ${JSON.stringify(sanitize(repository, 100))}`,
-        { registry: canonical },
-      );
-    }
+    const address = repositoryAddress(registry, repository);
     this.#shared = shared;
-    this.registry = canonical;
-    this.repository = repository;
-    this.location = `${canonical}/${repository}`;
-    this.#apiHost = apiHost(canonical);
+    this.registry = address.registry;
+    this.repository = address.repository;
+    this.location = address.location;
+    this.#apiHost = address.apiHost;
     this.#base = shared.transport.baseUrl(this.#apiHost);
     this.#scope = `repository:${repository}:pull`;
   }

@@ -17,10 +17,9 @@ import type { Descriptor, OperationOptions } from './content.ts';
 import { TAG_PATTERN } from './cosign.ts';
 import { anonymousCredentials } from './credentials.ts';
 import { RegistryError, sanitize, type RegistryErrorContext } from './errors.ts';
-import { apiHost, canonicalHost } from './hosts.ts';
 import type { RegistryLimits } from './limits.ts';
 import { header, type HttpRequest, type HttpResponse, type Transport } from './transport.ts';
-import { connect, credentialsFromSettings } from './setup.ts';
+import { connect, credentialsFromSettings, repositoryAddress } from './setup.ts';
 
 /** Largest blob we push (cosign's attachment limit is 128 MiB; signatures are a few hundred bytes). */
 export const MAX_PUSH_BLOB_BYTES = 128 * 1024 * 1024;
@@ -67,8 +66,6 @@ export function createRegistryPusher(options: RegistryClientOptions = {}): Regis
   };
 }
 
-const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
-
 type WriteMethod = 'GET' | 'HEAD' | 'POST' | 'PUT';
 
 class Pusher implements PushRepository {
@@ -82,27 +79,13 @@ class Pusher implements PushRepository {
   readonly #scope: string;
 
   constructor(transport: Transport, auth: Authenticator, registry: string, repository: string) {
-    let canonical: string;
-    try {
-      canonical = canonicalHost(registry);
-    } catch (error) {
-      throw new RegistryError('BAD_REFERENCE', (error as Error).message, {
-        registry: sanitize(registry, 100),
-      });
-    }
-    if (repository.length > 255 || !REPOSITORY.test(repository)) {
-      throw new RegistryError(
-        'BAD_REFERENCE',
-        `invalid repository name ${JSON.stringify(sanitize(repository, 100))}`,
-        { registry: canonical },
-      );
-    }
+    const address = repositoryAddress(registry, repository);
     this.#transport = transport;
     this.#auth = auth;
-    this.registry = canonical;
-    this.repository = repository;
-    this.location = `${canonical}/${repository}`;
-    this.#apiHost = apiHost(canonical);
+    this.registry = address.registry;
+    this.repository = address.repository;
+    this.location = address.location;
+    this.#apiHost = address.apiHost;
     this.#base = transport.baseUrl(this.#apiHost);
     this.#scope = `repository:${repository}:pull,push`;
   }

@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import type { RegistryClientOptions, RegistrySettings } from './client.ts';
 import { loadDockerConfig, type CredentialStore } from './credentials.ts';
-import { RegistryConfigError } from './errors.ts';
-import { canonicalHost } from './hosts.ts';
+import { RegistryConfigError, RegistryError, sanitize } from './errors.ts';
+import { apiHost, canonicalHost } from './hosts.ts';
 import { resolveLimits, resolveTimeLimits, type RegistryLimits, type TimeLimits } from './limits.ts';
 import { Transport } from './transport.ts';
 
@@ -56,4 +56,39 @@ function wrapConfig<T>(build: () => T): T {
   } catch (error) {
     throw new RegistryConfigError(`registry settings: ${(error as Error).message}`);
   }
+}
+
+const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+
+export interface RepositoryAddress {
+  /** Canonical host (`docker.io` for Docker Hub's aliases). */
+  readonly registry: string;
+  readonly repository: string;
+  /** `registry/repository`, for messages. */
+  readonly location: string;
+  /** The host the API is served from (`registry-1.docker.io` for Docker Hub). */
+  readonly apiHost: string;
+}
+
+/** Checks a registry and repository name before any request is made; BAD_REFERENCE otherwise. */
+export function repositoryAddress(registry: string, repository: string): RepositoryAddress {
+  let canonical: string;
+  try {
+    canonical = canonicalHost(registry);
+  } catch (error) {
+    throw new RegistryError('BAD_REFERENCE', (error as Error).message, { registry: sanitize(registry, 100) });
+  }
+  if (repository.length > 255 || !REPOSITORY.test(repository)) {
+    throw new RegistryError(
+      'BAD_REFERENCE',
+      `invalid repository name ${JSON.stringify(sanitize(repository, 100))}`,
+      { registry: canonical },
+    );
+  }
+  return {
+    registry: canonical,
+    repository,
+    location: `${canonical}/${repository}`,
+    apiHost: apiHost(canonical),
+  };
 }
