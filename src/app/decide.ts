@@ -24,6 +24,7 @@ import {
   parseLayoutReference,
 } from '../registry/layout-reference.ts';
 import { openOciLayout } from '../registry/layout.ts';
+import { forOneDecision } from '../registry/per-decision.ts';
 import { DEFAULT_LIMITS } from '../registry/limits.ts';
 import { requiredSignatureSources } from '../rules/signatures.ts';
 
@@ -138,7 +139,9 @@ async function gatherFacts(
   const resolved = await resolveCached(options, facts.reference, signal);
   return {
     facts: { ...facts, digest: resolved.fact, ...(resolved.problem ? { notes: [resolved.problem] } : {}) },
-    content: options.registry.repository(facts.reference.registry, facts.reference.repository),
+    content: forOneDecision(
+      options.registry.repository(facts.reference.registry, facts.reference.repository),
+    ),
   };
 }
 
@@ -229,6 +232,6 @@ async function layoutFacts(
       ...(resolved.problem ? { notes: [resolved.problem] } : {}),
     },
     // Signatures beside the image in the layout (cosign `save` keeps its .sig tags there).
-    content: source,
+    content: forOneDecision(source),
   };
 }
