@@ -8,14 +8,16 @@ import type { PolicySet } from '../policy/model.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { ContentSource } from '../registry/content.ts';
 import { evaluate } from '../engine/evaluate.ts';
-import { known, unavailable } from '../engine/facts.ts';
+import { known, unavailable, type Fact } from '../engine/facts.ts';
 import type { ImageReference } from '../reference/types.ts';
 import { canonical } from '../reference/index.ts';
 import { VerdictCache, type TagCache } from './verdict-cache.ts';
 import { referenceFacts } from '../providers/reference-facts.ts';
 import { resolveDigest } from '../providers/registry-facts.ts';
 import { withAttestations } from '../providers/attestations.ts';
-import { withImageContent } from '../providers/image-content.ts';
+import { requiredContent, withImageContent } from '../providers/image-content.ts';
+import { requiredAttestationSources } from '../rules/attestations.ts';
+import { identityOf, type EvidenceKind, type EvidenceMemo } from './evidence.ts';
 import { fetchSignatures } from '../providers/signatures.ts';
 import { sourceOpener } from '../providers/attachment-sources.ts';
 import {
@@ -39,6 +41,12 @@ export interface DecideOptions {
   readonly now?: () => Date;
   /** Long-running deciders (the webhook) reuse verdicts and recent tag resolutions; see verdict-cache.ts. */
   readonly cache?: { readonly verdicts: VerdictCache; readonly tags?: TagCache };
+  /**
+   * One run's evidence (an audit, a controller resync): decisions of one digest share the signatures,
+   * attestations and image content gathered for it; each still resolves its own tag and runs the engine.
+   * Never give one memo to a long-running decider (the webhook): it is not a cache across time.
+   */
+  readonly evidence?: EvidenceMemo;
 }
 
 export interface DecideRequest {
@@ -68,7 +76,9 @@ export function createDecider(policySet: PolicySet, options: DecideOptions): Ima
         ? { ...found, facts: { ...found.facts, context: request.context } }
         : found;
       const digest = gathered.facts.digest?.available ? gathered.facts.digest.value : undefined;
-      const rest = () => decideFromFacts(policySet, gathered, options, signal);
+      // An OCI layout is a local directory, not a digest in a registry: nothing to share.
+      const memo = isLayoutReference(image) ? undefined : options.evidence;
+      const rest = () => decideFromFacts(policySet, gathered, options, signal, memo);
       if (!options.cache || !digest) return rest();
       // The admission context only matters when some policy selects on it: otherwise a Deployment's
       // verdict serves its ReplicaSet and Pods too (same digest, same policies; nothing a client wrote).
@@ -95,24 +105,91 @@ async function decideFromFacts(
   gathered: GatheredFacts,
   options: DecideOptions,
   signal: AbortSignal,
+  memo?: EvidenceMemo,
 ): Promise<Decision> {
   const now = options.now?.() ?? new Date();
-  const signed = await withSignatures(policySet, gathered, options, signal);
-  const attested = await withAttestations(policySet, signed, {
+  const shared = memo ? sharing(memo, gathered, options, signal) : undefined;
+  const signed = await withSignatures(policySet, gathered, options, signal, shared);
+  const wiring = {
     offline: options.offline,
     signal,
     now,
     ...(options.registry ? { registry: options.registry } : {}),
     ...(gathered.content ? { content: gathered.content } : {}),
-  });
-  const described = await withImageContent(policySet, attested, {
-    offline: options.offline,
-    signal,
-    now,
-    ...(options.registry ? { registry: options.registry } : {}),
-    ...(gathered.content ? { content: gathered.content } : {}),
-  });
+  };
+  const attested = await withSharedAttestations(policySet, signed, wiring, shared);
+  const described = await withSharedContent(policySet, attested, wiring, shared);
   return evaluate(policySet, described);
+}
+
+/** How one decision asks the run's memo for a fact about its digest; undefined when there is no digest. */
+type Share = <T>(kind: EvidenceKind, asked: unknown, gather: () => Promise<Fact<T>>) => Promise<Fact<T>>;
+
+function sharing(
+  memo: EvidenceMemo,
+  { facts, content }: GatheredFacts,
+  options: DecideOptions,
+  signal: AbortSignal,
+): Share | undefined {
+  const ref = facts.reference;
+  if (!ref || !facts.digest?.available) return undefined;
+  const digest = facts.digest.value;
+  // What a fact depends on besides what was asked: the registry client (its credentials, limits and
+  // transport), offline or not, and where the image's own content is read.
+  const scope = [
+    options.registry ? `client ${identityOf(options.registry)}` : 'no client',
+    options.offline ? 'offline' : 'online',
+    content?.location ?? '',
+  ];
+  const { registry, repository } = ref;
+  return (kind, asked, gather) =>
+    memo.fact({ kind, registry, repository, digest, scope, asked }, gather, signal);
+}
+
+/**
+ * Attestations as withAttestations gathers them, shared by digest and sources; the decision time is the
+ * one thing of the fact that is not evidence, so each decision puts its own back.
+ */
+async function withSharedAttestations(
+  policySet: PolicySet,
+  facts: ImageFacts,
+  wiring: Parameters<typeof withAttestations>[2] & { readonly now: Date },
+  share: Share | undefined,
+): Promise<ImageFacts> {
+  if (!share || !facts.reference) return withAttestations(policySet, facts, wiring);
+  const needs = requiredAttestationSources(policySet, facts.reference);
+  if (needs.length === 0) return facts;
+  const fact = await share(
+    'attestations',
+    needs.map((n) => n.key),
+    async () => {
+      const found = (await withAttestations(policySet, facts, wiring)).attestations;
+      return found ?? unavailable('attestations were not gathered');
+    },
+  );
+  return {
+    ...facts,
+    attestations: fact.available ? known({ ...fact.value, time: wiring.now }) : fact,
+  };
+}
+
+/** Image content as withImageContent reads it, shared by digest and base entries (by identity). */
+async function withSharedContent(
+  policySet: PolicySet,
+  facts: ImageFacts,
+  wiring: Parameters<typeof withImageContent>[2],
+  share: Share | undefined,
+): Promise<ImageFacts> {
+  if (!share || !facts.reference) return withImageContent(policySet, facts, wiring);
+  const needs = requiredContent(policySet, facts.reference);
+  if (!needs) return facts;
+  // Base entries are compiled objects (their patterns are code): the same entries, the same lookups.
+  const asked = needs.bases.map((b) => identityOf(b));
+  const fact = await share('content', asked, async () => {
+    const found = (await withImageContent(policySet, facts, wiring)).content;
+    return found ?? unavailable('the image content was not read');
+  });
+  return { ...facts, content: fact.available ? known({ ...fact.value, now: wiring.now }) : fact };
 }
 
 interface GatheredFacts {
@@ -165,6 +242,7 @@ async function withSignatures(
   { facts, content }: GatheredFacts,
   options: DecideOptions,
   signal: AbortSignal,
+  share?: Share,
 ): Promise<ImageFacts> {
   if (!facts.reference) return facts;
   const needs = requiredSignatureSources(policySet, facts.reference);
@@ -186,10 +264,13 @@ async function withSignatures(
   });
 
   const limits = registry?.limits ?? DEFAULT_LIMITS;
-  return {
-    ...facts,
-    signatures: await fetchSignatures(open, facts.reference, facts.digest.value, needs, { signal, limits }),
-  };
+  const ref = facts.reference;
+  const digest = facts.digest.value;
+  const fetch = () => fetchSignatures(open, ref, digest, needs, { signal, limits });
+  // The candidates depend on the sources and formats only; which keys or identities may sign is the
+  // rule's business, checked by the engine for every decision.
+  const asked = needs.map((n) => [n.key, n.formats]);
+  return { ...facts, signatures: await (share ? share('signatures', asked, fetch) : fetch()) };
 }
 
 /** An image in an OCI layout, judged under the registry name it will be pushed as. */
