@@ -1,7 +1,7 @@
 /** Prints the manifests: multi-document YAML with the reasons as comments, or a JSON `v1/List`. */
 import { Document, isMap, isSeq } from 'yaml';
 import type { KubeObject } from './objects.ts';
-import { objectComments, ruleReasons } from './manifests.ts';
+import { objectComments, ruleReasons } from './comments.ts';
 
 export const OUTPUT_FORMATS = ['yaml', 'json'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];

@@ -5,32 +5,27 @@
 import { policyCrds, POLICY_GROUP, POLICY_RESOURCES } from './crd.ts';
 import type { WebhookCertificates } from './certificates.ts';
 import { generateWebhookCertificates } from './certificates.ts';
+import { commented, rule } from './comments.ts';
+import { controllerObjects } from './controller.ts';
+import {
+  containerSecurityContext,
+  podSecurityContext,
+  POLICY_MOUNT,
+  policyVolume,
+  tmpVolume,
+} from './hardening.ts';
 import type { KubeObject } from './objects.ts';
 import { APP_NAME, labels, SELECTOR } from './objects.ts';
 import type { InstallOptions } from './options.ts';
 import { deadlineFor, GENERATED_POLICY_CONFIGMAP } from './options.ts';
 
+export { objectComments, ruleReasons } from './comments.ts';
+export { POLICY_MOUNT } from './hardening.ts';
+
 export const SERVICE_NAME = APP_NAME;
 export const TLS_SECRET = 'portcullis-tls';
 export const CONTAINER_PORT = 8443;
-export const POLICY_MOUNT = '/etc/portcullis/policies';
 export const TLS_MOUNT = '/etc/portcullis/tls';
-const RUN_AS = 65532;
-
-/** Why each RBAC rule is there; printed as a comment above it in the YAML. */
-export const ruleReasons = new WeakMap<object, string>();
-/** Printed above an object in the YAML. */
-export const objectComments = new WeakMap<object, string>();
-
-function rule(reason: string, value: Record<string, unknown>): Record<string, unknown> {
-  ruleReasons.set(value, reason);
-  return value;
-}
-
-function commented<T extends object>(comment: string, value: T): T {
-  objectComments.set(value, comment);
-  return value;
-}
 
 export interface Manifests {
   readonly objects: KubeObject[];
@@ -126,6 +121,8 @@ export function buildManifests(options: InstallOptions, now?: Date): Manifests {
     webhookConfiguration('ValidatingWebhookConfiguration', options, certificates),
     webhookConfiguration('MutatingWebhookConfiguration', options, certificates),
     ...policyCrds(),
+    // Last, so that without --controller the output is what it always was.
+    ...(options.controller ? controllerObjects(options, options.controller, policyConfigMap) : []),
   );
   return { objects, ...(certificates ? { certificates } : {}) };
 }
@@ -218,13 +215,7 @@ function deployment(options: InstallOptions, policyConfigMap: string): KubeObjec
         metadata: { labels: { ...labels('webhook'), ...SELECTOR } },
         spec: {
           serviceAccountName: APP_NAME,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: RUN_AS,
-            runAsGroup: RUN_AS,
-            fsGroup: RUN_AS,
-            seccompProfile: { type: 'RuntimeDefault' },
-          },
+          securityContext: podSecurityContext(),
           // Preferred, not required, so a one-node cluster still runs every replica.
           topologySpreadConstraints: [
             {
@@ -278,13 +269,7 @@ function deployment(options: InstallOptions, policyConfigMap: string): KubeObjec
                 requests: { cpu: '100m', memory: '128Mi' },
                 limits: { cpu: '1', memory: '512Mi' },
               },
-              securityContext: {
-                runAsNonRoot: true,
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                capabilities: { drop: ['ALL'] },
-                seccompProfile: { type: 'RuntimeDefault' },
-              },
+              securityContext: containerSecurityContext(),
               volumeMounts: [
                 { name: 'policies', mountPath: POLICY_MOUNT, readOnly: true },
                 { name: 'tls', mountPath: TLS_MOUNT, readOnly: true },
@@ -294,9 +279,9 @@ function deployment(options: InstallOptions, policyConfigMap: string): KubeObjec
           ],
           volumes: [
             // Mounted as a directory (no subPath), so ConfigMap updates reach the pod and are reloaded.
-            { name: 'policies', configMap: { name: policyConfigMap } },
+            policyVolume(policyConfigMap),
             { name: 'tls', secret: { secretName: TLS_SECRET, defaultMode: 0o440 } },
-            { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+            tmpVolume(),
           ],
         },
       },

@@ -17,6 +17,16 @@ export interface InstallOptions {
   readonly timeoutSeconds: number;
   /** Namespaces the webhooks never see, beyond kube-system and Portcullis's own. */
   readonly excludeNamespaces: readonly string[];
+  /** Also run `portcullis controller` (continuous re-verification); absent: the webhook only. */
+  readonly controller?: ControllerInstallOptions;
+}
+
+export interface ControllerInstallOptions {
+  /**
+   * Its `--interval`, as the user wrote it (`90s`, `10m`, `1h`): checked by the caller with the
+   * controller command's own parser, so install never accepts what the controller would refuse.
+   */
+  readonly interval: string;
 }
 
 export const DEFAULTS = {
@@ -25,6 +35,7 @@ export const DEFAULTS = {
   replicas: 2,
   failurePolicy: 'Fail' as FailurePolicy,
   timeoutSeconds: 10,
+  controllerInterval: '10m',
 } as const;
 
 export const GENERATED_POLICY_CONFIGMAP = 'portcullis-policies';
