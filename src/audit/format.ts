@@ -19,6 +19,7 @@ export function summarizeAudit(result: AuditResult) {
     denied: count(['deny', 'error']),
     images: result.stats.images,
     decisions: result.stats.decisions,
+    digests: result.stats.digests,
   };
 }
 
@@ -67,7 +68,7 @@ export function auditToTable(result: AuditResult): string {
   const s = summarizeAudit(result);
   lines.push(
     '',
-    `${s.workloads} workload(s), ${s.images} image(s), ${s.decisions} decision(s): ` +
+    `${s.workloads} workload(s), ${s.images} image(s), ${s.decisions} decision(s), ${s.digests} digest(s): ` +
       `${s.allowed} compliant, ${s.warned} with warnings, ${s.denied} denied` +
       (result.problems.length ? `, ${result.problems.length} input error(s)` : ''),
   );

@@ -8,6 +8,10 @@
  * inventory and runs the same images as the owner's template is folded into the owner (the owner is what
  * people name); one that runs something else is kept, with its owner chain, because that is drift.
  *
+ * Namespace labels (for `spec.match.namespaceSelector`) come from the `Namespace` objects of the dumps, or
+ * from the API server when asked; a namespace whose labels are not known leaves them unknown, and then every
+ * namespaceSelector counts as selecting its workloads (fail closed), with a note saying so.
+ *
  * Bounded: workloads, images per workload (POD_SPEC_LIMITS), file sizes and counts. Anything that cannot
  * be read is a problem, never a silent skip.
  */
@@ -16,6 +20,7 @@ import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { WORKLOAD_RESOURCES, type KubernetesApi, type WorkloadResource } from '../kubernetes/api.ts';
 import { isJsonObject, podImages, POD_SPEC_PATHS, type PodImage } from '../kubernetes/pod-spec.ts';
+import { mapLimit } from '../util/map-limit.ts';
 
 export const INVENTORY_LIMITS = {
   /** Workloads in one inventory; more is a problem (the audit is refused rather than partial). */
@@ -43,6 +48,8 @@ export interface Workload {
   readonly name: string;
   readonly uid?: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** Its namespace's labels, when known (a Namespace object in the dumps, or read from the cluster). */
+  readonly namespaceLabels?: Readonly<Record<string, string>>;
   /** Controlling owners, nearest first: a Pod's ReplicaSet, then its Deployment. */
   readonly owners: readonly OwnerRef[];
   readonly images: readonly PodImage[];
@@ -56,6 +63,8 @@ export interface Inventory {
   readonly workloads: readonly Workload[];
   /** Inputs that could not be read at all (file errors, bad JSON/YAML, bounds). */
   readonly problems: readonly string[];
+  /** What could not be found out but fails closed on its own (unreadable namespace labels): for stderr. */
+  readonly notes?: readonly string[];
 }
 
 /** `Deployment ns/name`, `Pod name` (no namespace): how workloads are named in reports. */
@@ -123,7 +132,20 @@ export function inventoryFromObjects(
   return buildInventory(found, problems);
 }
 
+/** `Namespace` objects present in the input (`kubectl get ns -o json`): name to labels. */
+function namespacesIn(found: readonly Found[]): Map<string, Record<string, string>> {
+  const out = new Map<string, Record<string, string>>();
+  for (const { object } of found) {
+    if (object.kind !== 'Namespace') continue;
+    const meta = isJsonObject(object.metadata) ? object.metadata : {};
+    const name = str(meta.name);
+    if (name) out.set(name, stringMap(meta.labels));
+  }
+  return out;
+}
+
 function buildInventory(found: readonly Found[], problems: string[]): Inventory {
+  const namespaces = namespacesIn(found);
   const runs = found.filter(
     (f) => typeof f.object.kind === 'string' && Object.hasOwn(POD_SPEC_PATHS, f.object.kind),
   );
@@ -158,6 +180,7 @@ function buildInventory(found: readonly Found[], problems: string[]): Inventory 
       continue;
     const uid = str(meta.uid);
     const apiVersion = str(object.apiVersion);
+    const namespaceLabels = namespace ? namespaces.get(namespace) : undefined;
     workloads.push({
       kind,
       ...(apiVersion ? { apiVersion } : {}),
@@ -165,6 +188,7 @@ function buildInventory(found: readonly Found[], problems: string[]): Inventory 
       name,
       ...(uid ? { uid } : {}),
       labels: stringMap(meta.labels),
+      ...(namespaceLabels ? { namespaceLabels } : {}),
       owners,
       images,
       problems: imageProblems,
@@ -270,11 +294,25 @@ export async function inventoryFromPaths(paths: readonly string[]): Promise<Inve
   return buildInventory(found, problems);
 }
 
+export interface ClusterInventoryOptions {
+  /**
+   * Read the labels of each distinct namespace once (`get namespaces`), for policies with a
+   * namespaceSelector. Default false: the audit asks only when some policy selects on them.
+   */
+  readonly namespaceLabels?: boolean;
+}
+
+/** Namespaces read at once when their labels are asked for. */
+export const NAMESPACE_READ_CONCURRENCY = 8;
+
 /**
  * The cluster's workloads through the API server: Pods and every controller kind, across namespaces.
  * A resource the API cannot list fails the whole inventory (a partial audit would read as compliant).
  */
-export async function inventoryFromCluster(api: KubernetesApi): Promise<Inventory> {
+export async function inventoryFromCluster(
+  api: KubernetesApi,
+  options: ClusterInventoryOptions = {},
+): Promise<Inventory> {
   if (!api.listWorkloads) throw new Error('this Kubernetes client cannot list workloads');
   const objects: unknown[] = [];
   for (const resource of Object.keys(WORKLOAD_RESOURCES) as WorkloadResource[]) {
@@ -283,7 +321,43 @@ export async function inventoryFromCluster(api: KubernetesApi): Promise<Inventor
     const { kind, apiVersion } = RESOURCE_KINDS[resource];
     for (const item of list.items) objects.push({ apiVersion, kind, ...item });
   }
-  return inventoryFromObjects(objects);
+  const inventory = inventoryFromObjects(objects);
+  return options.namespaceLabels ? withNamespaceLabels(api, inventory) : inventory;
+}
+
+/**
+ * Each distinct namespace of the workloads read once. One that cannot be read (missing, forbidden,
+ * unreachable) keeps its workloads' namespace labels unknown, which fails closed (a namespaceSelector then
+ * selects them), and says so in `notes`; it does not stop the audit, the labels only narrow policies.
+ */
+async function withNamespaceLabels(api: KubernetesApi, inventory: Inventory): Promise<Inventory> {
+  const names = [
+    ...new Set(inventory.workloads.flatMap((w) => (w.namespace !== undefined ? [w.namespace] : []))),
+  ].sort();
+  const labels = new Map<string, Record<string, string>>();
+  const notes: string[] = [];
+  const unknown = (name: string, why: string) =>
+    notes.push(
+      `namespace ${name}: labels unreadable, so every namespaceSelector is assumed to select it: ${why}`,
+    );
+  await mapLimit(names, NAMESPACE_READ_CONCURRENCY, async (name) => {
+    try {
+      const found = await api.getNamespace(name);
+      if (found) labels.set(name, stringMap(found.metadata.labels));
+      else unknown(name, 'not found');
+    } catch (error) {
+      unknown(name, error instanceof Error ? error.message : String(error));
+    }
+  });
+  notes.sort();
+  return {
+    ...inventory,
+    workloads: inventory.workloads.map((w) => {
+      const namespaceLabels = w.namespace !== undefined ? labels.get(w.namespace) : undefined;
+      return namespaceLabels ? { ...w, namespaceLabels } : w;
+    }),
+    notes: [...(inventory.notes ?? []), ...notes],
+  };
 }
 
 const RESOURCE_KINDS: Record<WorkloadResource, { kind: string; apiVersion: string }> = {

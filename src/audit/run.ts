@@ -2,7 +2,8 @@
  * Judges every image of an inventory. Each distinct image (canonical reference, plus the workload's
  * context when some policy selects on it) is decided once, however many workloads run it: 1,000 Pods of
  * one Deployment cost one tag resolution and one signature fetch. Two tags of one digest stay two
- * decisions on purpose: tag rules read the reference as written.
+ * decisions on purpose: tag rules read the reference as written; what they share is the evidence gathered
+ * for the digest, when the decider was given the run's EvidenceMemo (src/app/evidence.ts).
  *
  * Fail closed: a decision that throws is an `error` result (denied), and a workload with unreadable parts
  * (`problems`) is denied whatever its readable images say.
@@ -45,6 +46,8 @@ export interface AuditResult {
     readonly images: number;
     /** Decisions actually made (the rest were shared). */
     readonly decisions: number;
+    /** Distinct image digests among those decisions (written or resolved): what evidence was gathered for. */
+    readonly digests: number;
   };
 }
 
@@ -69,7 +72,12 @@ export function worst(verdicts: Iterable<Verdict>): Verdict {
 }
 
 export function contextOf(w: Workload): AdmissionContext {
-  return { kind: w.kind, ...(w.namespace !== undefined ? { namespace: w.namespace } : {}), labels: w.labels };
+  return {
+    kind: w.kind,
+    ...(w.namespace !== undefined ? { namespace: w.namespace } : {}),
+    labels: w.labels,
+    ...(w.namespaceLabels ? { namespaceLabels: w.namespaceLabels } : {}),
+  };
 }
 
 /** Whether a policy of the set selects on the admission context (then decisions are per context). */
@@ -98,7 +106,15 @@ export async function auditWorkloads(
   const keys: string[][] = [];
   for (const w of inventory.workloads) {
     const context = contextOf(w);
-    const contextKey = perContext ? JSON.stringify([w.kind, w.namespace ?? '', sorted(w.labels)]) : '';
+    // Unknown namespace labels (null) and none at all ([]) are different contexts: the first fails closed.
+    const contextKey = perContext
+      ? JSON.stringify([
+          w.kind,
+          w.namespace ?? '',
+          sorted(w.labels),
+          w.namespaceLabels ? sorted(w.namespaceLabels) : null,
+        ])
+      : '';
     keys.push(
       w.images.map((at) => {
         const key = `${imageKey(at.image)}\u0000${contextKey}`;
@@ -134,8 +150,15 @@ export async function auditWorkloads(
       workloads: workloads.length,
       images: workloads.reduce((n, w) => n + w.images.length, 0),
       decisions: entries.length,
+      digests: distinctDigests(results.values()),
     },
   };
+}
+
+function distinctDigests(results: Iterable<ImageResult>): number {
+  const digests = new Set<string>();
+  for (const r of results) if ('decision' in r && r.decision.digest) digests.add(r.decision.digest);
+  return digests.size;
 }
 
 function sorted(labels: Readonly<Record<string, string>>): [string, string][] {

@@ -12,6 +12,7 @@ import {
 import { loadPoliciesOrExplain } from './common.ts';
 import { EXIT_ALLOWED, EXIT_DENIED, EXIT_ERROR, UsageError } from '../exit-codes.ts';
 import { createDecider, type ImageDecider } from '../../app/decide.ts';
+import { EvidenceMemo } from '../../app/evidence.ts';
 import type { PolicySet } from '../../policy/model.ts';
 import type { RegistryClient } from '../../registry/client.ts';
 import { createKubernetesApi, KubernetesApiError } from '../../kubernetes/api.ts';
@@ -31,11 +32,16 @@ export interface AuditOptions extends RegistryFlags {
   readonly auditLog?: string;
 }
 
-async function loadInventory(opts: AuditOptions): Promise<Inventory> {
+/** Whether some policy selects on namespace labels (then the cluster's namespaces are read). */
+function selectsOnNamespaceLabels(sets: readonly (PolicySet | undefined)[]): boolean {
+  return sets.some((set) => set?.policies.some((p) => p.match?.namespaceSelector !== undefined));
+}
+
+async function loadInventory(opts: AuditOptions, namespaceLabels: boolean): Promise<Inventory> {
   if (opts.fromFile && opts.fromFile.length > 0) return inventoryFromPaths(opts.fromFile);
   try {
     const api = createKubernetesApi(opts.kubeconfig !== undefined ? { kubeconfig: opts.kubeconfig } : {});
-    return await inventoryFromCluster(api);
+    return await inventoryFromCluster(api, { namespaceLabels });
   } catch (error) {
     if (error instanceof KubernetesApiError)
       throw new UsageError(`cannot list the cluster's workloads: ${error.message}`);
@@ -63,15 +69,21 @@ export async function runAudit(opts: AuditOptions, io: Io): Promise<number> {
   }
   const current = await loadPoliciesOrExplain(opts.policy, io);
   const candidate = opts.compare ? await loadPoliciesOrExplain(opts.compare, io) : undefined;
-  const inventory = await loadInventory(opts);
+  const inventory = await loadInventory(opts, selectsOnNamespaceLabels([current, candidate]));
+  for (const note of inventory.notes ?? []) io.stderr.write(`portcullis: note: ${note}\n`);
   let registry: RegistryClient | undefined;
   if (!opts.offline) registry = await registryClientFromFlags(opts);
+  // One memo for this run, shared by both sides of --compare: a fact is keyed by the digest and exactly
+  // what was asked (sources, formats, base entries), never by a policy, and holds unverified candidates
+  // that each decision verifies against its own policies; so the candidate set reuses what the current
+  // one fetched, and a policy's keys or identities cannot be met by evidence another policy asked for.
+  const evidence = new EvidenceMemo();
   const deciderOf = (set: PolicySet): ImageDecider =>
     createDecider(
       set,
       registry
-        ? { offline: false, registry, timeoutMs: timeoutMs(opts) }
-        : { offline: true, timeoutMs: timeoutMs(opts) },
+        ? { offline: false, registry, timeoutMs: timeoutMs(opts), evidence }
+        : { offline: true, timeoutMs: timeoutMs(opts), evidence },
     );
   const run = (set: PolicySet, label: string): Promise<AuditResult> => {
     const onProgress = progressLine(io, label);
