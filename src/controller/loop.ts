@@ -12,15 +12,16 @@
  * Failures of the API server or of the receiver of notifications are logged and counted, never fatal:
  * the next resync starts from a fresh list.
  */
-import type { ImageDecider } from '../app/decide.ts';
 import type { ControllerApi, Pod, WatchEvent } from '../kubernetes/api.ts';
+import type { PolicySet } from '../policy/model.ts';
 import { KubernetesApiError } from '../kubernetes/api.ts';
 import { findingsOf, violations, workloadKey, type Finding, type ImageCheck } from './findings.ts';
 import { buildReports, type PolicyReport } from './reports.ts';
 import { workloadEvent, type Transition } from './events.ts';
 import { RECOVERY_TYPE, VIOLATION_TYPE, type CloudEventNotifier } from './notify.ts';
 import type { ControllerMetrics } from './metrics.ts';
-import { podWorkload } from './workloads.ts';
+import { podWorkload, type PodWorkload } from './workloads.ts';
+import { VerificationRound, type Decided, type MakeDecider, type Target } from './round.ts';
 
 export type Log = (
   level: 'info' | 'warn' | 'error',
@@ -30,8 +31,13 @@ export type Log = (
 
 export interface ControllerOptions {
   readonly api: ControllerApi;
-  /** A decider with no verdict cache; called once per resync (and per watched pod). */
-  readonly deciderFor: () => ImageDecider;
+  /**
+   * The whole policy set in force now (namespaced policies included), read at the start of every round
+   * so a reloaded set applies from the next one; undefined until one has loaded.
+   */
+  readonly policies: () => PolicySet | undefined;
+  /** A decider with NO verdict or tag cache (a round is a re-verification); one per namespace scope. */
+  readonly makeDecider: MakeDecider;
   /** Between the end of one resync and the start of the next. */
   readonly intervalMs: number;
   readonly metrics?: ControllerMetrics;
@@ -44,8 +50,8 @@ export interface ControllerOptions {
   readonly log?: Log;
   /** Wait before watching again after a watch failed. Default 5 s. */
   readonly watchRetryMs?: number;
-  /** Told every check after each full resync (the audit trail). */
-  readonly onResync?: (checks: readonly ImageCheck[], time: Date) => void;
+  /** Told every check after each full resync (the audit trail), with the policy set it used. */
+  readonly onResync?: (checks: readonly ImageCheck[], time: Date, policySet: PolicySet) => void;
 }
 
 export interface ResyncResult {
@@ -76,6 +82,8 @@ export class Controller {
   readonly #podImages = new Map<string, string>();
   #serial: Promise<unknown> = Promise.resolve();
   #resourceVersion = '';
+  /** Cuts the wait before the next resync short (a new policy set). */
+  #wake = new AbortController();
 
   constructor(options: ControllerOptions) {
     this.#o = options;
@@ -99,6 +107,15 @@ export class Controller {
     });
   }
 
+  /**
+   * Starts the next resync now instead of at the end of the interval: after a policy reload, what runs
+   * must be judged by the new set without waiting up to `intervalMs`. A resync in progress finishes
+   * with the set it started with and another follows.
+   */
+  resyncSoon(): void {
+    this.#wake.abort();
+  }
+
   /** Resync every `intervalMs` and watch Pods in between, until the signal aborts. */
   async run(signal: AbortSignal): Promise<void> {
     const watching = this.#watchLoop(signal);
@@ -110,7 +127,9 @@ export class Controller {
       } catch (error) {
         this.#log('error', `resync failed: ${(error as Error).message}`);
       }
-      await sleep(this.#o.intervalMs, signal);
+      if (!this.#wake.signal.aborted)
+        await sleep(this.#o.intervalMs, AbortSignal.any([signal, this.#wake.signal]));
+      this.#wake = new AbortController();
     }
     await watching;
     await this.#o.notifier?.flush();
@@ -122,57 +141,44 @@ export class Controller {
     return run;
   }
 
+  /** A round with the policy set in force now; none loaded yet is an error, never a pass. */
+  #round(): VerificationRound {
+    const policySet = this.#o.policies();
+    if (!policySet) throw new Error('no policy set is loaded yet; nothing was verified');
+    return new VerificationRound(policySet, this.#o.makeDecider, async (namespace) => {
+      const found = await this.#o.api.getNamespace(namespace);
+      return found ? (found.metadata.labels ?? {}) : undefined;
+    });
+  }
+
   async #resync(): Promise<ResyncResult> {
     let list;
+    let round;
     try {
+      round = this.#round();
       list = await this.#o.api.listPods();
     } catch (error) {
       this.#o.metrics?.resyncs.inc({ result: 'error' });
       throw error;
     }
     this.#resourceVersion = list.resourceVersion;
-    const workloads = new Map<string, { pods: Pod[]; images: Set<string>; problems: string[] }>();
-    const refs = new Map<string, ImageCheck['workload']>();
+    const pods = list.items.map((pod) => podWorkload(pod));
     this.#podImages.clear();
-    for (const pod of list.items) {
-      const found = podWorkload(pod);
-      const key = workloadKey(found.workload);
-      refs.set(key, found.workload);
-      const w = workloads.get(key) ?? { pods: [], images: new Set<string>(), problems: [] };
-      w.pods.push(pod);
-      for (const image of found.images) w.images.add(image);
-      w.problems.push(...found.problems);
-      workloads.set(key, w);
-      this.#podImages.set(podKey(pod), found.images.join('\n'));
-    }
-    const distinct = new Set<string>();
-    for (const w of workloads.values()) for (const i of w.images) distinct.add(i);
-    const decided = await this.#decideAll([...distinct]);
+    list.items.forEach((pod, i) => this.#podImages.set(podKey(pod), pods[i]!.images.join('\n')));
     const now = this.#now();
-    const next = new Map<string, Entry>();
-    for (const [key, w] of workloads) {
-      const workload = refs.get(key)!;
-      for (const image of w.images) {
-        const d = decided.get(image)!;
-        next.set(`${key}|${image}`, entry({ workload, image, ...d, checkedAt: now }));
-      }
-      if (w.problems.length > 0) {
-        const image = '(unreadable pod spec)';
-        next.set(`${key}|${image}`, entry({ workload, image, error: w.problems.join('; '), checkedAt: now }));
-      }
-    }
-    const problems: string[] = [];
+    const next = await this.#checksOf(round, pods, now);
+    const problems: string[] = [...round.problems];
     const { violations: v, recoveries } = await this.#transitions(next, undefined, problems);
     this.#state = next;
     const namespaces = new Set([...this.#reported, ...namespacesOf(next.values())]);
     const reports = await this.#writeReports(namespaces, problems, 'background');
     this.#updateGauge();
-    this.#o.onResync?.(this.checks, now);
+    this.#o.onResync?.(this.checks, now, round.policySet);
     this.#o.metrics?.resyncs.inc({ result: 'ok' });
     return {
       pods: list.items.length,
-      workloads: workloads.size,
-      images: distinct.size,
+      workloads: new Set(pods.map((p) => workloadKey(p.workload))).size,
+      images: new Set(pods.flatMap((p) => p.images)).size,
       violations: v,
       recoveries,
       reports,
@@ -181,25 +187,10 @@ export class Controller {
   }
 
   async #verifyPod(pod: Pod): Promise<void> {
+    const round = this.#round();
     const found = podWorkload(pod);
-    const key = workloadKey(found.workload);
-    const decided = await this.#decideAll(found.images);
-    const now = this.#now();
-    const changed = new Map<string, Entry>();
-    for (const image of found.images) {
-      changed.set(
-        `${key}|${image}`,
-        entry({ workload: found.workload, image, ...decided.get(image)!, checkedAt: now }),
-      );
-    }
-    if (found.problems.length > 0) {
-      const image = '(unreadable pod spec)';
-      changed.set(
-        `${key}|${image}`,
-        entry({ workload: found.workload, image, error: found.problems.join('; '), checkedAt: now }),
-      );
-    }
-    const problems: string[] = [];
+    const changed = await this.#checksOf(round, [found], this.#now());
+    const problems: string[] = [...round.problems];
     await this.#transitions(changed, this.#state, problems);
     for (const [k, e] of changed) this.#state.set(k, e);
     this.#podImages.set(podKey(pod), found.images.join('\n'));
@@ -209,24 +200,42 @@ export class Controller {
     for (const p of problems) this.#log('warn', p);
   }
 
-  /** Each image once; a decider that throws gives an error check, never a skipped image. */
-  async #decideAll(images: readonly string[]): Promise<Map<string, Pick<ImageCheck, 'decision' | 'error'>>> {
-    const decider = this.#o.deciderFor();
-    const out = new Map<string, Pick<ImageCheck, 'decision' | 'error'>>();
-    let next = 0;
-    const worker = async () => {
-      while (next < images.length) {
-        const image = images[next++]!;
-        try {
-          out.set(image, { decision: await decider.decide(image) });
-        } catch (error) {
-          out.set(image, { error: `${image}: ${(error as Error).message}` });
-        }
-      }
-    };
-    const n = Math.max(1, Math.min(this.#o.concurrency ?? 8, images.length));
-    await Promise.all(Array.from({ length: n }, worker));
-    return out;
+  /**
+   * One entry per (workload, image). Pods of one workload may differ in labels (a rollout in progress),
+   * and so in the policies that apply: the entry keeps the worst of their results.
+   */
+  async #checksOf(
+    round: VerificationRound,
+    pods: readonly PodWorkload[],
+    now: Date,
+  ): Promise<Map<string, Entry>> {
+    const targets: Target[] = pods.flatMap((p) =>
+      p.images.map((image) => ({ image, workload: p.workload, labels: p.labels })),
+    );
+    const decided = await round.decideAll(targets, this.#o.concurrency);
+    const next = new Map<string, Entry>();
+    targets.forEach((t, i) => {
+      const key = `${workloadKey(t.workload)}|${t.image}`;
+      const candidate = entry({ workload: t.workload, image: t.image, ...decided[i]!, checkedAt: now });
+      const known = next.get(key);
+      if (!known || worse(candidate, known)) next.set(key, candidate);
+    });
+    const problems = new Map<string, { workload: PodWorkload['workload']; problems: string[] }>();
+    for (const p of pods) {
+      if (p.problems.length === 0) continue;
+      const key = workloadKey(p.workload);
+      const w = problems.get(key) ?? { workload: p.workload, problems: [] };
+      w.problems.push(...p.problems);
+      problems.set(key, w);
+    }
+    for (const [key, w] of problems) {
+      const image = '(unreadable pod spec)';
+      next.set(
+        `${key}|${image}`,
+        entry({ workload: w.workload, image, error: w.problems.join('; '), checkedAt: now }),
+      );
+    }
+    return next;
   }
 
   /** Events and notifications for what changed against `previous` (default the known state). */
@@ -383,6 +392,12 @@ export class Controller {
   #now(): Date {
     return this.#o.now?.() ?? new Date();
   }
+}
+
+/** More violations is worse; then an error over a failure. */
+function worse(a: Entry, b: Entry): boolean {
+  if (a.failures.length !== b.failures.length) return a.failures.length > b.failures.length;
+  return a.failures.some((f) => f.result === 'error') && !b.failures.some((f) => f.result === 'error');
 }
 
 function entry(check: ImageCheck): Entry {

@@ -134,6 +134,8 @@ export interface PolicyReportObject {
  * PolicyReports (create or replace) and Events (create). The real client has them all.
  */
 export interface ControllerApi {
+  /** The namespace (its labels, for `spec.match.namespaceSelector`); undefined when it does not exist. */
+  getNamespace(name: string): Promise<Namespace | undefined>;
   /** Every Pod in every namespace, in pages of 500, at most API_LIMITS.maxPods. */
   listPods(): Promise<ResourceList<Pod>>;
   /** As watchImagePolicies, for Pods in every namespace. */

@@ -117,7 +117,8 @@ async function controllerFor(onResync?: ConstructorParameters<typeof Controller>
   const controller = new Controller({
     api,
     // No verdict cache: every resync fetches the signatures again.
-    deciderFor: () => createDecider(policySet, { offline: false, registry: client, timeoutMs: 20_000 }),
+    policies: () => policySet,
+    makeDecider: (set) => createDecider(set, { offline: false, registry: client, timeoutMs: 20_000 }),
     intervalMs: 3_600_000,
     metrics,
     notifier,

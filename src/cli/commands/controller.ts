@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import type { CommandContext, Io } from '../command.ts';
 import { collect } from '../command.ts';
 import {
@@ -15,10 +15,12 @@ import {
   timeoutMs,
   type RegistryFlags,
 } from '../registry-options.ts';
-import { EXIT_ALLOWED, UsageError } from '../exit-codes.ts';
-import { loadPoliciesOrExplain } from './common.ts';
+import { EXIT_ALLOWED, EXIT_ERROR, UsageError } from '../exit-codes.ts';
+import { openPolicySource } from '../policy-source.ts';
 import { createDecider } from '../../app/decide.ts';
-import { createKubernetesApi } from '../../kubernetes/api.ts';
+import { createKubernetesApi, type ControllerApi } from '../../kubernetes/api.ts';
+import type { PolicySet } from '../../policy/model.ts';
+import type { RegistryClient } from '../../registry/client.ts';
 import { Controller } from '../../controller/loop.ts';
 import { ControllerMetrics } from '../../controller/metrics.ts';
 import { CloudEventNotifier, NotifyConfigError } from '../../controller/notify.ts';
@@ -26,15 +28,14 @@ import { DEFAULT_MAX_RESULTS } from '../../controller/reports.ts';
 import { controllerAuditRecords } from '../../controller/audit-trail.ts';
 import { openAuditSink, type AuditSink } from '../../webhook/audit.ts';
 
-export interface ControllerCommandOptions extends RegistryFlags {
+export interface ControllerCommandOptions extends RegistryFlags, ReverifyFlags {
   readonly policy?: string[];
   readonly kubeconfig?: string;
   readonly interval: string;
-  readonly notifyUrl?: string;
-  readonly notifyAllowHttp?: boolean;
   readonly metricsPort?: string;
   readonly metricsHost: string;
-  readonly maxResults: string;
+  /** False with --no-watch-crds. */
+  readonly watchCrds?: boolean;
   readonly logLevel: string;
   readonly auditLog?: string;
 }
@@ -43,6 +44,10 @@ export interface ControllerControl {
   /** Stops the controller (instead of SIGTERM/SIGINT). */
   readonly signal?: AbortSignal;
   readonly onStarted?: (controller: Controller, metricsPort: number | undefined) => void;
+  /** Fast file watching for tests. */
+  readonly watchOptions?: { debounceMs?: number; pollMs?: number };
+  /** Fast retries for tests. */
+  readonly kubernetesBackoff?: { initialMs?: number; maxMs?: number };
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
@@ -72,26 +77,40 @@ function parseMaxResults(value: string): number {
   return n;
 }
 
-export async function runController(
-  opts: ControllerCommandOptions,
-  io: Io,
-  control: ControllerControl = {},
-): Promise<number> {
-  const intervalMs = parseInterval(opts.interval);
-  const metricsPort = opts.metricsPort === undefined ? undefined : parsePort(opts.metricsPort);
-  const maxResults = parseMaxResults(opts.maxResults);
-  if (!LOG_LEVELS.includes(opts.logLevel))
-    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
-  const logger = pino(
-    { level: opts.logLevel, base: { service: 'portcullis-controller' } },
-    io.stderr as NodeJS.WritableStream & { write(s: string): boolean },
-  );
+/** Flags that shape re-verification, shared by `controller` and `serve --audit`. */
+export interface ReverifyFlags {
+  readonly notifyUrl?: string;
+  readonly notifyAllowHttp?: boolean;
+  readonly maxResults: string;
+}
+
+export interface ReverifyWiring {
+  readonly api: ControllerApi;
+  /** The whole policy set in force now (it is reloaded elsewhere). */
+  readonly policies: () => PolicySet | undefined;
+  /** The registry client; shared with the webhook under `serve --audit` (its caches are by digest). */
+  readonly registry: RegistryClient;
+  readonly timeoutMs: number;
+  readonly intervalMs: number;
+  readonly metrics: ControllerMetrics;
+  readonly logger: Logger;
+  readonly audit: AuditSink;
+}
+
+export interface ReverifySettings {
+  readonly maxResults: number;
+  readonly notifier?: CloudEventNotifier;
+}
+
+/** The flags checked before anything is opened; UsageError says which flag is wrong. */
+export function reverifySettings(flags: ReverifyFlags, logger: Logger): ReverifySettings {
+  const maxResults = parseMaxResults(flags.maxResults);
   let notifier: CloudEventNotifier | undefined;
-  if (opts.notifyUrl !== undefined) {
+  if (flags.notifyUrl !== undefined) {
     try {
       notifier = new CloudEventNotifier({
-        url: opts.notifyUrl,
-        allowHttp: opts.notifyAllowHttp === true,
+        url: flags.notifyUrl,
+        allowHttp: flags.notifyAllowHttp === true,
         onFailure: (event, why) => logger.warn({ id: event.id, type: event.type, why }, 'notification lost'),
       });
     } catch (error) {
@@ -99,7 +118,48 @@ export async function runController(
       throw error;
     }
   }
-  const policySet = await loadPoliciesOrExplain(opts.policy, io);
+  return { maxResults, ...(notifier ? { notifier } : {}) };
+}
+
+/**
+ * The controller, wired: deciders with no verdict or tag cache (a resync is a re-verification,
+ * signatures and attestations included), notifications, and the audit trail in the shared record format.
+ */
+export function reverifier({ maxResults, notifier }: ReverifySettings, wiring: ReverifyWiring): Controller {
+  const { logger, audit } = wiring;
+  return new Controller({
+    api: wiring.api,
+    policies: wiring.policies,
+    makeDecider: (set) =>
+      createDecider(set, { offline: false, registry: wiring.registry, timeoutMs: wiring.timeoutMs }),
+    intervalMs: wiring.intervalMs,
+    metrics: wiring.metrics,
+    maxResults,
+    ...(notifier ? { notifier } : {}),
+    log: (level, message, fields) => logger[level](fields ?? {}, message),
+    // One record per workload per resync, in the webhook's and `audit`'s format.
+    onResync: (checks, time, policySet) => {
+      for (const record of controllerAuditRecords(checks, policySet.version, time)) audit.write(record);
+    },
+  });
+}
+
+export async function runController(
+  opts: ControllerCommandOptions,
+  io: Io,
+  control: ControllerControl = {},
+): Promise<number> {
+  const intervalMs = parseInterval(opts.interval);
+  const metricsPort = opts.metricsPort === undefined ? undefined : parsePort(opts.metricsPort);
+  if (!opts.policy || opts.policy.length === 0)
+    throw new UsageError('at least one --policy PATH is required');
+  if (!LOG_LEVELS.includes(opts.logLevel))
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const logger = pino(
+    { level: opts.logLevel, base: { service: 'portcullis-controller' } },
+    io.stderr as NodeJS.WritableStream & { write(s: string): boolean },
+  );
+  const settings = reverifySettings(opts, logger);
   let api;
   try {
     api = createKubernetesApi(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {});
@@ -118,29 +178,31 @@ export async function runController(
   }
   const registry = await registryClientFromFlags(opts);
   const metrics = new ControllerMetrics();
-  const controller = new Controller({
-    api,
-    // No verdict or tag cache: a resync is a re-verification, signatures and attestations included.
-    deciderFor: () => createDecider(policySet, { offline: false, registry, timeoutMs: timeoutMs(opts) }),
-    intervalMs,
-    metrics,
-    maxResults,
-    ...(notifier ? { notifier } : {}),
-    log: (level, message, fields) => logger[level](fields ?? {}, message),
-    // The audit trail: one record per workload per resync, in the webhook's and `audit`'s format.
-    onResync: (checks, time) => {
-      for (const record of controllerAuditRecords(checks, policySet.version, time)) audit.write(record);
+  let controller: Controller | undefined;
+  // The deciders are the controller's own (no caches); the store's are unused.
+  const source = openPolicySource({
+    paths: opts.policy,
+    makeDecider: (set) => createDecider(set, { offline: false, registry, timeoutMs: timeoutMs(opts) }),
+    ...(opts.watchCrds !== false ? { kubernetes: api } : {}),
+    logger,
+    // Policies got stricter (or looser): judge what runs by them now, not at the next interval.
+    onReload: (result) => {
+      if (result.status === 'loaded') controller?.resyncSoon();
     },
+    ...(control.kubernetesBackoff ? { kubernetesBackoff: control.kubernetesBackoff } : {}),
   });
   let server: Server | undefined;
   try {
-    if (metricsPort !== undefined) server = await serveMetrics(metrics, opts.metricsHost, metricsPort);
-    const port = server ? (server.address() as AddressInfo).port : undefined;
-    logger.info(
-      { intervalMs, policies: policySet.policies.length, metricsPort: port, notify: notifier !== undefined },
-      'portcullis controller started',
-    );
-    control.onStarted?.(controller, port);
+    controller = reverifier(settings, {
+      api,
+      policies: () => source.store.policySet(),
+      registry,
+      timeoutMs: timeoutMs(opts),
+      intervalMs,
+      metrics,
+      logger,
+      audit,
+    });
     const stop = new AbortController();
     const signal = control.signal ?? stop.signal;
     if (!control.signal) {
@@ -148,14 +210,42 @@ export async function runController(
       process.once('SIGTERM', done);
       process.once('SIGINT', done);
     }
+    const first = await source.start(aborted(signal), control.watchOptions);
+    if (!first) return EXIT_ALLOWED;
+    if (first.status === 'rejected') {
+      for (const line of first.diagnostics) io.stderr.write(line + '\n');
+      io.stderr.write(`portcullis: the policy set has ${first.diagnostics.length} error(s); not starting\n`);
+      return EXIT_ERROR;
+    }
+    if (metricsPort !== undefined) server = await serveMetrics(metrics, opts.metricsHost, metricsPort);
+    const port = server ? (server.address() as AddressInfo).port : undefined;
+    logger.info(
+      {
+        intervalMs,
+        policies: first.status === 'loaded' ? first.policies : undefined,
+        metricsPort: port,
+        notify: opts.notifyUrl !== undefined,
+        watchCrds: source.resources !== undefined,
+      },
+      'portcullis controller started',
+    );
+    control.onStarted?.(controller, port);
     await controller.run(signal);
     logger.info('shutting down');
     return EXIT_ALLOWED;
   } finally {
     if (server) await new Promise<void>((r) => server!.close(() => r()));
+    await source.close();
     await registry.close();
     await audit.close();
   }
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    signal.addEventListener('abort', () => resolve(), { once: true });
+  });
 }
 
 /** /metrics (Prometheus text) and /healthz; nothing else. */
@@ -199,6 +289,7 @@ export function registerController(program: Command, { io, setExitCode }: Comman
       'append one JSON line per workload per resync to this file (default: stdout)',
     )
     .option('--log-level <level>', `log level (${LOG_LEVELS.join(', ')})`, 'info')
+    .option('--no-watch-crds', 'do not load ImagePolicy/NamespacedImagePolicy resources from the cluster')
     .action(async (opts: ControllerCommandOptions) => setExitCode(await runController(opts, io)));
   addRegistryOptions(command);
 }

@@ -17,12 +17,12 @@ import { createRegistryClient, type RegistryClient } from '../../registry/client
 import { loadDockerConfig, type CredentialStore } from '../../registry/credentials.ts';
 import { resolveTimeLimits } from '../../registry/limits.ts';
 import { createKubernetesApi } from '../../kubernetes/api.ts';
-import { PolicyResourceWatcher } from '../../kubernetes/policy-crd.ts';
 import { pullSecretCredentials, type PullSecretCredentials } from '../../webhook/credentials.ts';
 import { EXIT_ALLOWED, EXIT_ERROR, UsageError } from '../exit-codes.ts';
 import { createDecider } from '../../app/decide.ts';
 import { TagCache, VerdictCache } from '../../app/verdict-cache.ts';
-import { PolicyStore } from '../../webhook/policies.ts';
+import { openPolicySource } from '../policy-source.ts';
+import type { PolicyStore } from '../../webhook/policies.ts';
 import { startWebhookServer, type WebhookServer } from '../../webhook/server.ts';
 import { openAuditSink, type AuditSink } from '../../webhook/audit.ts';
 import { WebhookMetrics } from '../../webhook/metrics.ts';
@@ -173,18 +173,6 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
     // A client per pull-secret set: tokens are per credential (docs/webhook.md, "Registry credentials").
     if (kubernetes) credentials = pullSecretCredentials(kubernetes, staticCredentials, makeClient);
   }
-  const resources =
-    kubernetes && opts.watchCrds !== false
-      ? new PolicyResourceWatcher(kubernetes, {
-          onChange: () => void policies.reload(),
-          logger: {
-            info: (fields, message) => logger.info(fields, message),
-            warn: (fields, message) => logger.warn(fields, message),
-            error: (fields, message) => logger.error(fields, message),
-          },
-          ...(control.kubernetesBackoff ? { backoff: control.kubernetesBackoff } : {}),
-        })
-      : undefined;
   // Shared across policy reloads: the policy set's version is part of every verdict key.
   const cache = {
     verdicts: new VerdictCache({
@@ -194,49 +182,34 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
     tags: new TagCache({ ttlMs: seconds(opts.tagTtl ?? '10', '--tag-ttl') * 1000 }),
   };
   metrics.observeCaches(cache);
-  const policies = new PolicyStore(
-    opts.policy,
-    (set, client) =>
+  const source = openPolicySource({
+    paths: opts.policy,
+    makeDecider: (set, client) =>
       createDecider(
         set,
         registry
           ? { offline: false, registry: client ?? registry, timeoutMs: decisionMs, cache }
           : { offline: true, timeoutMs: decisionMs, cache },
       ),
-    {
-      ...(resources ? { resources: () => resources.policies() } : {}),
-      onConflicts(conflicts) {
-        logger.error({ conflicts }, 'policy resources ignored: their names are taken by policy files');
-      },
-      onReload(result, previous) {
-        metrics.policyReloads.inc({ result: result.status });
-        if (result.status === 'loaded') {
-          metrics.policiesLoaded.set(result.policies);
-          logger.info({ version: result.version, previous, policies: result.policies }, 'policy set loaded');
-        } else if (result.status === 'rejected' && previous !== undefined) {
-          logger.error(
-            { diagnostics: result.diagnostics, keeping: previous },
-            'policy change rejected; the last good policy set stays in force',
-          );
-        }
-      },
+    ...(kubernetes && opts.watchCrds !== false ? { kubernetes } : {}),
+    logger,
+    onReload(result) {
+      metrics.policyReloads.inc({ result: result.status });
+      if (result.status === 'loaded') metrics.policiesLoaded.set(result.policies);
     },
-  );
+    ...(control.kubernetesBackoff ? { kubernetesBackoff: control.kubernetesBackoff } : {}),
+  });
+  const policies = source.store;
   let server: WebhookServer | undefined;
   try {
-    if (resources) {
-      // Serving without the cluster's policies could admit what they deny: wait for the first list.
-      resources.start();
-      logger.info('listing ImagePolicy and NamespacedImagePolicy resources');
-      await Promise.race([resources.synced(), stopped(control.signal)]);
-    }
-    const first = await policies.reload();
+    // Serving without the cluster's policies could admit what they deny: start waits for the first list.
+    const first = await source.start(stopped(control.signal), control.watchOptions);
+    if (!first) return EXIT_ALLOWED;
     if (first.status === 'rejected') {
       for (const line of first.diagnostics) io.stderr.write(line + '\n');
       io.stderr.write(`portcullis: the policy set has ${first.diagnostics.length} error(s); not serving\n`);
       return EXIT_ERROR;
     }
-    policies.watch(control.watchOptions);
     try {
       server = await startWebhookServer({
         tls: { certFile: opts.tlsCert, keyFile: opts.tlsKey },
@@ -264,7 +237,7 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
         offline: opts.offline === true,
         deadlineMs,
         kubernetes: kubernetes !== undefined,
-        watchCrds: resources !== undefined,
+        watchCrds: source.resources !== undefined,
       },
       'portcullis webhook listening',
     );
@@ -273,8 +246,7 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
     logger.info('shutting down');
     return EXIT_ALLOWED;
   } finally {
-    policies.close();
-    await resources?.close();
+    await source.close();
     await server?.close();
     await credentials?.close();
     await registry?.close();

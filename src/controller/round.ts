@@ -1,0 +1,137 @@
+/**
+ * One round of verification (a full resync, or one watched pod): the policy set in force when the round
+ * began, a fresh decider per namespace scope, and each pod's Kubernetes context, so that `spec.match`
+ * and namespaced policies judge a running workload exactly as admission judged it. Without the context a
+ * policy written for `prod` would be reported as failing in every namespace.
+ *
+ * The context is the workload's kind (what reports name), its namespace, the pod's labels and the
+ * namespace's labels, read once per round. A namespace that cannot be read leaves its labels unknown,
+ * and an unknown selector input counts as matching (src/policy/match.ts): fail closed, never silent.
+ *
+ * Each distinct image is decided once per round; when some policy selects on the context, once per
+ * distinct (image, context).
+ */
+import type { ImageDecider } from '../app/decide.ts';
+import type { AdmissionContext } from '../engine/facts.ts';
+import { forNamespace } from '../kubernetes/policy-crd.ts';
+import type { PolicySet } from '../policy/model.ts';
+import { mapLimit } from '../util/map-limit.ts';
+import type { ImageCheck, WorkloadRef } from './findings.ts';
+
+export type Labels = Readonly<Record<string, string>>;
+
+/** A decider for a policy set with NO verdict cache: a round is a re-verification. */
+export type MakeDecider = (policySet: PolicySet) => ImageDecider;
+
+export type Decided = Pick<ImageCheck, 'decision' | 'error'>;
+
+/** One image of one pod, where it runs. */
+export interface Target {
+  readonly image: string;
+  readonly workload: WorkloadRef;
+  /** The pod's `metadata.labels`. */
+  readonly labels: Labels;
+}
+
+export const ROUND_CONCURRENCY = 8;
+
+export class VerificationRound {
+  readonly policySet: PolicySet;
+  readonly #makeDecider: MakeDecider;
+  readonly #namespaceLabels: (namespace: string) => Promise<Labels | undefined>;
+  readonly #perContext: boolean;
+  readonly #deciders = new Map<string, ImageDecider>();
+  readonly #labels = new Map<string, Promise<Labels | undefined>>();
+  /** Namespaces whose labels could not be read, with why (the round's caller logs them). */
+  readonly problems: string[] = [];
+
+  constructor(
+    policySet: PolicySet,
+    makeDecider: MakeDecider,
+    namespaceLabels: (namespace: string) => Promise<Labels | undefined>,
+  ) {
+    this.policySet = policySet;
+    this.#makeDecider = makeDecider;
+    this.#namespaceLabels = namespaceLabels;
+    this.#perContext = policySet.policies.some((p) => p.match !== undefined || p.namespace !== undefined);
+  }
+
+  /** Targets with equal keys get one decision. */
+  keyOf(target: Target, context?: AdmissionContext): string {
+    if (!this.#perContext) return target.image;
+    return JSON.stringify([
+      target.image,
+      target.workload.kind,
+      target.workload.namespace ?? '',
+      sortedEntries(target.labels),
+      context?.namespaceLabels ? sortedEntries(context.namespaceLabels) : null,
+    ]);
+  }
+
+  /**
+   * Decides every distinct target once; the results are in the order of `targets`. Never throws: a
+   * decider that throws gives an `error`.
+   */
+  async decideAll(targets: readonly Target[], concurrency = ROUND_CONCURRENCY): Promise<Decided[]> {
+    const contexts = await Promise.all(targets.map((t) => this.#contextOf(t)));
+    const keys = targets.map((t, i) => this.keyOf(t, contexts[i]));
+    const jobs = new Map<string, number>();
+    keys.forEach((key, i) => {
+      if (!jobs.has(key)) jobs.set(key, i);
+    });
+    const out = new Map<string, Decided>();
+    await mapLimit([...jobs], concurrency, async ([key, i]) => {
+      const target = targets[i]!;
+      try {
+        const decider = this.#deciderFor(target.workload.namespace);
+        out.set(key, { decision: await decider.decide(target.image, { context: contexts[i]! }) });
+      } catch (error) {
+        out.set(key, { error: `${target.image}: ${(error as Error).message}` });
+      }
+    });
+    return keys.map((key) => out.get(key)!);
+  }
+
+  #deciderFor(namespace: string | undefined): ImageDecider {
+    const key = namespace ?? '';
+    let decider = this.#deciders.get(key);
+    if (!decider) {
+      decider = this.#makeDecider(forNamespace(this.policySet, namespace));
+      this.#deciders.set(key, decider);
+    }
+    return decider;
+  }
+
+  async #contextOf(target: Target): Promise<AdmissionContext> {
+    const { kind, namespace } = target.workload;
+    // Labels are only read when some policy could select on them.
+    const namespaceLabels = namespace && this.#perContext ? await this.#labelsOf(namespace) : undefined;
+    return {
+      kind,
+      ...(namespace ? { namespace } : {}),
+      labels: target.labels,
+      ...(namespaceLabels ? { namespaceLabels } : {}),
+    };
+  }
+
+  #labelsOf(namespace: string): Promise<Labels | undefined> {
+    let found = this.#labels.get(namespace);
+    if (!found) {
+      found = this.#namespaceLabels(namespace).then(
+        (labels) => labels,
+        (error: unknown) => {
+          this.problems.push(
+            `namespace ${namespace}: labels unreadable, so every namespaceSelector is assumed to select it: ${(error as Error).message}`,
+          );
+          return undefined;
+        },
+      );
+      this.#labels.set(namespace, found);
+    }
+    return found;
+  }
+}
+
+function sortedEntries(labels: Labels): [string, string][] {
+  return Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
