@@ -21,7 +21,7 @@ import { workloadEvent, type Transition } from './events.ts';
 import { RECOVERY_TYPE, VIOLATION_TYPE, type CloudEventNotifier } from './notify.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { podWorkload, type PodWorkload } from './workloads.ts';
-import { VerificationRound, type Decided, type MakeDecider, type Target } from './round.ts';
+import { VerificationRound, type MakeDecider, type Target } from './round.ts';
 
 export type Log = (
   level: 'info' | 'warn' | 'error',
