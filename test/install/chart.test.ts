@@ -12,7 +12,8 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
-import { policyCrds, DEFAULTS } from '../../src/install/index.ts';
+import { policyCrds, DEFAULTS, CONTROLLER_NAME } from '../../src/install/index.ts';
+import { parseInterval } from '../../src/cli/commands/controller.ts';
 import { APP_VERSION } from '../../src/install/objects.ts';
 import { find, install, POLICIES, type Obj } from './support.ts';
 
@@ -47,6 +48,7 @@ test('every kind portcullis install prints has a template (or is the CRD file)',
   for (const args of [
     ['-p', POLICIES],
     ['--cert-manager', '--policy-configmap', 'p'],
+    ['-p', POLICIES, '--controller'],
   ]) {
     const { objects } = await install(args);
     for (const o of objects) {
@@ -118,6 +120,116 @@ test('untemplated blocks equal install: RBAC, webhook rules, security contexts, 
   assert.match(t.get('poddisruptionbudget.yaml') as string, /^ {2}minAvailable: 1$/m);
 });
 
+test('controller templates: only with controller.enabled, and their untemplated blocks equal install --controller', async () => {
+  const t = await templates();
+  const ctl = t.get('controller.yaml') as string;
+  // The whole file, every object in it, is behind the switch.
+  assert.match(ctl, /^\{\{- if \.Values\.controller\.enabled \}\}\n/);
+  assert.match(ctl, /\n\{\{- end \}\}\n$/);
+  const actions = [...ctl.matchAll(/\{\{-?\s*(.*?)\s*-?\}\}/gs)].map((m) => m[1] as string);
+  let depth = 0;
+  actions.forEach((a, i) => {
+    if (/^(if|range|with|define)\b/.test(a)) depth++;
+    else if (/^end\b/.test(a)) depth--;
+    if (i < actions.length - 1) assert.ok(depth >= 1, `controller.yaml: action ${i} is outside the switch`);
+  });
+  // No other template makes a controller object.
+  for (const [name, other] of t)
+    if (name !== 'controller.yaml' && name.endsWith('.yaml')) assert.doesNotMatch(other, /-controller/, name);
+
+  const { objects } = await install(['-p', POLICIES, '--controller']);
+  const role = find(objects, 'ClusterRole', CONTROLLER_NAME);
+  assert.deepEqual(block(ctl, 'rules'), role.rules);
+  const d = find(objects, 'Deployment', CONTROLLER_NAME);
+  const pod = d.spec.template.spec;
+  const container = pod.containers[0];
+  assert.match(ctl, /^ {2}replicas: 1$/m);
+  assert.equal(d.spec.replicas, 1);
+  assert.deepEqual(block(ctl, 'strategy'), d.spec.strategy);
+  assert.deepEqual(block(ctl, 'securityContext', 0), pod.securityContext);
+  assert.deepEqual(block(ctl, 'securityContext', 1), container.securityContext);
+  assert.deepEqual(block(ctl, 'livenessProbe'), container.livenessProbe);
+  assert.deepEqual(block(ctl, 'readinessProbe'), container.readinessProbe);
+  assert.deepEqual(block(ctl, 'ports', 0), container.ports);
+  assert.deepEqual(block(ctl, 'volumeMounts'), container.volumeMounts);
+  const args = block(
+    ctl.replace(/\{\{ \.Values\.controller\.interval \| toString \| quote \}\}/, '"10m"'),
+    'args',
+  ) as string[];
+  assert.deepEqual(args, container.args);
+  assert.match(ctl, /^ {6}serviceAccountName: \{\{ include "portcullis\.name" \. \}\}-controller$/m);
+  assert.match(ctl, /image: \{\{ include "portcullis\.controllerImage" \. \| quote \}\}/);
+  assert.match(ctl, /\{\{- toYaml \.Values\.controller\.resources \| nindent 12 \}\}/);
+  assert.match(ctl, /name: \{\{ include "portcullis\.policyConfigMap" \. \}\}/);
+  const svc = find(objects, 'Service', 'portcullis-controller-metrics');
+  assert.deepEqual(block(ctl, 'ports', 1), svc.spec.ports);
+  assert.match(ctl, /^ {2}name: \{\{ include "portcullis\.name" \. \}\}-controller-metrics$/m);
+  assert.match(ctl, /^ {2}type: ClusterIP$/m);
+
+  // Selected by the controller's selector only: its pods never join the webhook's Service or PDB.
+  const helpers = t.get('_helpers.tpl') as string;
+  assert.deepEqual(
+    block(
+      helpers
+        .replace(/\{\{- define "portcullis\.controllerSelectorLabels" -\}\}\n/, 'controllerSelector:\n')
+        .replace(/^(app\.kubernetes\.io\/\S+: \S+)$/gm, '  $1'),
+      'controllerSelector',
+    ),
+    d.spec.selector.matchLabels,
+  );
+});
+
+test('the chart refuses the controller intervals the controller refuses (its check read from _helpers.tpl)', async () => {
+  const helpers = (await templates()).get('_helpers.tpl') as string;
+  const pattern = /regexMatch "([^"]+)" \$i/.exec(helpers)?.[1];
+  const bounds = /\(lt \$seconds (\d+)\) \(gt \$seconds (\d+)\)/.exec(helpers);
+  const units = /dict "s" (\d+) "m" (\d+) "h" (\d+)/.exec(helpers);
+  assert.ok(pattern && bounds && units, 'the interval check is in _helpers.tpl');
+  assert.match(helpers, /fail \$bad/);
+  const chartAccepts = (value: string): boolean => {
+    if (!new RegExp(pattern).test(value)) return false;
+    const unit = /[smh]$/.exec(value)?.[0] ?? 's';
+    const factor = Number({ s: units[1], m: units[2], h: units[3] }[unit as 's' | 'm' | 'h']);
+    const seconds = Number(/^[0-9]+/.exec(value)?.[0]) * factor;
+    return seconds >= Number(bounds[1]) && seconds <= Number(bounds[2]);
+  };
+  const controllerAccepts = (value: string): boolean => {
+    try {
+      parseInterval(value);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const value of [
+    '10m',
+    '90',
+    '90s',
+    '10s',
+    '9s',
+    '1h',
+    '24h',
+    '25h',
+    '1440m',
+    '1441m',
+    '86400',
+    '86401',
+    '0',
+    '',
+    'm',
+    '10 m',
+    '10ms',
+    '1d',
+    '-10m',
+    '1.5h',
+    '1234567s',
+    '0010s',
+    '10M',
+    '10m\n',
+  ])
+    assert.equal(chartAccepts(value), controllerAccepts(value), JSON.stringify(value));
+});
+
 test('cert-manager templates match install --cert-manager', async () => {
   const t = await templates();
   const { objects } = await install(['--cert-manager', '--policy-configmap', 'p']);
@@ -147,6 +259,14 @@ test('values.yaml defaults are install’s defaults', async () => {
   assert.equal(values.certManager.enabled, false);
   const { objects } = await install(['-p', POLICIES]);
   assert.deepEqual(values.resources, find(objects, 'Deployment').spec.template.spec.containers[0].resources);
+  // The controller: off unless asked for, like install without --controller.
+  assert.equal(values.controller.enabled, false);
+  assert.equal(values.controller.interval, DEFAULTS.controllerInterval);
+  assert.deepEqual(values.controller.image, { repository: '', tag: '' }, 'empty: the webhook image');
+  const withController = await install(['-p', POLICIES, '--controller']);
+  const controller = find(withController.objects, 'Deployment', CONTROLLER_NAME).spec.template.spec;
+  assert.deepEqual(values.controller.resources, controller.containers[0].resources);
+  assert.equal(controller.containers[0].image, DEFAULTS.image);
 });
 
 /** Paths to the leaves of values.yaml (maps the user fills, like policies or nodeSelector, are leaves). */

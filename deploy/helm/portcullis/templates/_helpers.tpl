@@ -19,6 +19,17 @@ app.kubernetes.io/component: webhook
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
 
+{{/* What the controller's Deployment and metrics Service select; never the webhook's pods. */}}
+{{- define "portcullis.controllerSelectorLabels" -}}
+app.kubernetes.io/name: portcullis
+app.kubernetes.io/component: controller
+{{- end -}}
+
+{{/* The controller runs the webhook's image unless controller.image says otherwise. */}}
+{{- define "portcullis.controllerImage" -}}
+{{ .Values.controller.image.repository | default .Values.image.repository }}:{{ .Values.controller.image.tag | default .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
 {{- define "portcullis.policyConfigMap" -}}
 {{ .Values.policyConfigMap | default "portcullis-policies" }}
 {{- end -}}
@@ -41,6 +52,13 @@ app.kubernetes.io/component: webhook
 {{ fail "no policies: set policies (files for the ConfigMap) or policyConfigMap (your own); without policies the webhook would deny every image" }}
 {{- end -}}
 {{- if and .Values.policyConfigMap (not (empty .Values.policies)) }}{{ fail "set either policies or policyConfigMap, not both" }}{{ end -}}
+{{- if .Values.controller.enabled -}}
+{{- $i := toString .Values.controller.interval -}}
+{{- $bad := "controller.interval must be a duration between 10s and 24h (e.g. 90s, 10m, 1h)" -}}
+{{- if not (regexMatch "^[0-9]{1,6}[smh]?$" $i) }}{{ fail $bad }}{{ end -}}
+{{- $seconds := mul (atoi (regexFind "^[0-9]+" $i)) (get (dict "s" 1 "m" 60 "h" 3600) (regexFind "[smh]$" $i | default "s")) -}}
+{{- if or (lt $seconds 10) (gt $seconds 86400) }}{{ fail $bad }}{{ end -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The webhooks' shared settings; `path` is /validate or /mutate, `caBundle` empty with cert-manager. */}}
