@@ -26,6 +26,9 @@ const seen: string[] = [];
 let server: Server;
 let kubeconfig: string;
 let failPath: string | undefined;
+/** Namespaces the stub serves at /api/v1/namespaces/NAME (labels), and those it refuses (403). */
+const namespaces = new Map<string, Record<string, string>>();
+const forbiddenNamespaces = new Set<string>();
 
 const strip = ({ kind: _k, apiVersion: _a, ...rest }: Json) => rest;
 
@@ -57,6 +60,25 @@ before(async () => {
         res.writeHead(403, { 'content-type': 'application/json' });
         res.end(
           '{"kind":"Status","code":403,"message":"jobs.batch is forbidden: User cannot list resource"}',
+        );
+        return;
+      }
+      const ns = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(url.pathname)?.[1];
+      if (ns !== undefined && forbiddenNamespaces.has(ns)) {
+        res.writeHead(403, { 'content-type': 'application/json' });
+        res.end(
+          `{"kind":"Status","code":403,"message":"namespaces \\"${ns}\\" is forbidden: User cannot get resource"}`,
+        );
+        return;
+      }
+      if (ns !== undefined && namespaces.has(ns)) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            kind: 'Namespace',
+            apiVersion: 'v1',
+            metadata: { name: ns, labels: { 'kubernetes.io/metadata.name': ns, ...namespaces.get(ns) } },
+          }),
         );
         return;
       }
@@ -167,5 +189,86 @@ spec:
   assert.match(
     missing.message,
     /^cannot list the cluster's workloads: cannot load Kubernetes API configuration from .*no-kubeconfig/,
+  );
+});
+
+test('portcullis audit --kubeconfig (stub API): namespace labels read once per namespace for a namespaceSelector; an unreadable one fails closed with a note', async () => {
+  failPath = undefined;
+  const deployments = stored.get(WORKLOAD_RESOURCES.deployments)!;
+  stored.set(WORKLOAD_RESOURCES.deployments, [
+    ...deployments,
+    strip(deployment('api', 'shop', 'r.example/api:1')),
+    strip(deployment('lab', 'dev', 'r.example/web:1')),
+    strip(deployment('vault', 'locked', 'r.example/web:1')),
+  ]);
+  namespaces.set('shop', { compliance: 'pci' });
+  namespaces.set('dev', {});
+  forbiddenNamespaces.add('locked');
+  try {
+    const dir = await mkdtemp(join(tmpdir(), 'audit-cluster-ns-'));
+    await writeFile(
+      join(dir, 'policy.yaml'),
+      `apiVersion: portcullis.dev/v1alpha1
+kind: PolicySet
+metadata: {name: default}
+spec: {noMatch: allow}
+---
+apiVersion: portcullis.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: pci-pinned}
+spec:
+  images: [{glob: "**"}]
+  match:
+    namespaceSelector: {matchLabels: {compliance: pci}}
+  rules:
+    - name: pinned
+      tags: {requireDigest: true}
+`,
+    );
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let out = '';
+    let err = '';
+    stdout.on('data', (c: Buffer) => (out += c.toString()));
+    stderr.on('data', (c: Buffer) => (err += c.toString()));
+    seen.length = 0;
+    const code = await runAudit(
+      { kubeconfig, policy: [dir], output: 'json', offline: true, timeout: '30' },
+      { stdout, stderr, readStdin: async () => '' },
+    );
+    assert.equal(code, 1, out);
+    const report = JSON.parse(out);
+    assert.deepEqual(
+      report.workloads.map(
+        (w: { namespace: string; name: string; verdict: string }) => `${w.namespace}/${w.name} ${w.verdict}`,
+      ),
+      ['shop/web-7d4-b deny', 'shop/web deny', 'shop/api deny', 'dev/lab allow', 'locked/vault deny'],
+    );
+    // Each namespace read once, however many workloads it holds.
+    assert.deepEqual(seen.filter((p) => p.startsWith('/api/v1/namespaces/')).sort(), [
+      '/api/v1/namespaces/dev',
+      '/api/v1/namespaces/locked',
+      '/api/v1/namespaces/shop',
+    ]);
+    assert.match(
+      err,
+      /^portcullis: note: namespace locked: labels unreadable, so every namespaceSelector is assumed to select it: .*HTTP 403: namespaces "locked" is forbidden/m,
+    );
+    assert.equal(report.problems.length, 0);
+  } finally {
+    stored.set(WORKLOAD_RESOURCES.deployments, deployments);
+    namespaces.clear();
+    forbiddenNamespaces.clear();
+  }
+});
+
+test('cluster mode without a namespaceSelector policy reads no namespace (no extra RBAC asked)', async () => {
+  failPath = undefined;
+  seen.length = 0;
+  const inv = await inventoryFromCluster(createKubernetesApi({ kubeconfig }));
+  assert.ok(inv.workloads.every((w) => w.namespaceLabels === undefined));
+  assert.deepEqual(
+    seen.filter((p) => p.startsWith('/api/v1/namespaces/')),
+    [],
   );
 });

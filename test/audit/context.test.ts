@@ -97,3 +97,69 @@ spec:
   assert.equal(record!.allowed, false);
   assert.deepEqual(record!.reasons, ['spec.template.spec.containers[0].image: internal error: boom']);
 });
+
+const SELECTOR_POLICY = `apiVersion: portcullis.dev/v1alpha1
+kind: PolicySet
+metadata: {name: default}
+spec: {noMatch: allow}
+---
+apiVersion: portcullis.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: pci-registries}
+spec:
+  images: [{glob: "**"}]
+  match:
+    namespaceSelector: {matchLabels: {compliance: pci}}
+  rules:
+    - name: trusted
+      registries: {allow: [trusted.example]}
+`;
+
+/** A Namespace as `kubectl get ns -o json` prints it (the API server adds the metadata.name label). */
+const namespace = (name: string, labels: Record<string, string>) => ({
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  metadata: { name, labels: { 'kubernetes.io/metadata.name': name, ...labels } },
+  spec: { finalizers: ['kubernetes'] },
+  status: { phase: 'Active' },
+});
+
+test('namespaceSelector from a dump with Namespace objects: only the selected namespace is judged; an unknown one fails closed', async () => {
+  const set = await policySet(SELECTOR_POLICY);
+  const inv = inventoryFromObjects([
+    {
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [namespace('payments', { compliance: 'pci' }), namespace('dev', { team: 'web' })],
+    },
+    deployment('pay', 'payments', 'other.example/app:1'),
+    deployment('web', 'dev', 'other.example/app:1'),
+    deployment('tool', 'unlisted', 'other.example/app:1'),
+  ]);
+  assert.deepEqual(
+    inv.workloads.map((w) => w.namespaceLabels?.compliance ?? (w.namespaceLabels ? '-' : 'unknown')),
+    ['pci', '-', 'unknown'],
+  );
+  const result = await auditWorkloads(inv, createDecider(set, { offline: true, timeoutMs: 5000 }), {
+    policySet: set,
+  });
+  assert.deepEqual(
+    result.workloads.map((w) => `${workloadName(w.workload)} ${w.verdict}`),
+    ['Deployment payments/pay deny', 'Deployment dev/web allow', 'Deployment unlisted/tool deny'],
+  );
+  // Three contexts, namespace labels included in each: three decisions of one image, none with a digest.
+  assert.equal(result.stats.decisions, 3);
+  assert.equal(result.stats.digests, 0);
+  const [pay] = auditRecords(result);
+  assert.deepEqual(pay!.reasons, [
+    'spec.template.spec.containers[0].image: policy pci-registries, rule trusted: registry "other.example" is not in the allowed list [trusted.example]',
+  ]);
+});
+
+test('without Namespace objects the labels stay unknown: every namespaceSelector applies (as before)', async () => {
+  const set = await policySet(SELECTOR_POLICY);
+  const result = await auditWorkloads(inventory, createDecider(set, { offline: true, timeoutMs: 5000 }), {
+    policySet: set,
+  });
+  assert.ok(result.workloads.every((w) => w.verdict === 'deny' && w.workload.namespaceLabels === undefined));
+});
