@@ -4,8 +4,10 @@
  * and namespaced policies judge a running workload exactly as admission judged it. Without the context a
  * policy written for `prod` would be reported as failing in every namespace.
  *
- * The context is the workload's kind (what reports name), its namespace, the pod's labels and the
- * namespace's labels, read once per round. A namespace that cannot be read leaves its labels unknown,
+ * The context is the namespace, the pod's labels and the namespace's labels (read once per round), and
+ * two kinds: `Pod`, and the workload's kind when it differs (`Deployment`). A running pod comes back
+ * through both admissions (its workload when updated, the pod when recreated), so a policy restricted
+ * to either kind applies to it; of the two decisions the worse is kept. A namespace that cannot be read leaves its labels unknown,
  * and an unknown selector input counts as matching (src/policy/match.ts): fail closed, never silent.
  *
  * Each distinct image is decided once per round; when some policy selects on the context, once per
@@ -16,7 +18,7 @@ import type { AdmissionContext } from '../engine/facts.ts';
 import { forNamespace } from '../kubernetes/policy-crd.ts';
 import type { PolicySet } from '../policy/model.ts';
 import { mapLimit } from '../util/map-limit.ts';
-import type { ImageCheck, WorkloadRef } from './findings.ts';
+import { findingsOf, violations, type ImageCheck, type WorkloadRef } from './findings.ts';
 
 export type Labels = Readonly<Record<string, string>>;
 
@@ -56,40 +58,47 @@ export class VerificationRound {
     this.#perContext = policySet.policies.some((p) => p.match !== undefined || p.namespace !== undefined);
   }
 
-  /** Targets with equal keys get one decision. */
-  keyOf(target: Target, context?: AdmissionContext): string {
+  /** Decisions with equal keys are made once. */
+  #keyOf(target: Target, context: AdmissionContext): string {
     if (!this.#perContext) return target.image;
     return JSON.stringify([
       target.image,
-      target.workload.kind,
-      target.workload.namespace ?? '',
+      context.kind,
+      context.namespace ?? '',
       sortedEntries(target.labels),
-      context?.namespaceLabels ? sortedEntries(context.namespaceLabels) : null,
+      context.namespaceLabels ? sortedEntries(context.namespaceLabels) : null,
     ]);
   }
 
   /**
-   * Decides every distinct target once; the results are in the order of `targets`. Never throws: a
-   * decider that throws gives an `error`.
+   * Decides every distinct (image, context) once; the results are in the order of `targets`. Never
+   * throws: a decider that throws gives an `error`.
    */
   async decideAll(targets: readonly Target[], concurrency = ROUND_CONCURRENCY): Promise<Decided[]> {
-    const contexts = await Promise.all(targets.map((t) => this.#contextOf(t)));
-    const keys = targets.map((t, i) => this.keyOf(t, contexts[i]));
-    const jobs = new Map<string, number>();
-    keys.forEach((key, i) => {
-      if (!jobs.has(key)) jobs.set(key, i);
-    });
+    const perTarget = await Promise.all(targets.map((t) => this.#contextsOf(t)));
+    const jobs = new Map<string, { target: Target; context: AdmissionContext }>();
+    const keys = perTarget.map((contexts, i) =>
+      contexts.map((context) => {
+        const key = this.#keyOf(targets[i]!, context);
+        if (!jobs.has(key)) jobs.set(key, { target: targets[i]!, context });
+        return key;
+      }),
+    );
     const out = new Map<string, Decided>();
-    await mapLimit([...jobs], concurrency, async ([key, i]) => {
-      const target = targets[i]!;
+    await mapLimit([...jobs], concurrency, async ([key, { target, context }]) => {
       try {
         const decider = this.#deciderFor(target.workload.namespace);
-        out.set(key, { decision: await decider.decide(target.image, { context: contexts[i]! }) });
+        out.set(key, { decision: await decider.decide(target.image, { context }) });
       } catch (error) {
         out.set(key, { error: `${target.image}: ${(error as Error).message}` });
       }
     });
-    return keys.map((key) => out.get(key)!);
+    return keys.map((ks, i) =>
+      worst(
+        targets[i]!,
+        ks.map((k) => out.get(k)!),
+      ),
+    );
   }
 
   #deciderFor(namespace: string | undefined): ImageDecider {
@@ -102,16 +111,18 @@ export class VerificationRound {
     return decider;
   }
 
-  async #contextOf(target: Target): Promise<AdmissionContext> {
+  async #contextsOf(target: Target): Promise<AdmissionContext[]> {
     const { kind, namespace } = target.workload;
     // Labels are only read when some policy could select on them.
     const namespaceLabels = namespace && this.#perContext ? await this.#labelsOf(namespace) : undefined;
-    return {
-      kind,
+    const shared = {
       ...(namespace ? { namespace } : {}),
       labels: target.labels,
       ...(namespaceLabels ? { namespaceLabels } : {}),
     };
+    // Without selectors the kind changes nothing: one decision.
+    const kinds = this.#perContext && kind !== 'Pod' ? ['Pod', kind] : [kind];
+    return kinds.map((k) => ({ kind: k, ...shared }));
   }
 
   #labelsOf(namespace: string): Promise<Labels | undefined> {
@@ -130,6 +141,17 @@ export class VerificationRound {
     }
     return found;
   }
+}
+
+/** The decision with more violations (an error counts as one): what the workload must answer for. */
+function worst(target: Target, decided: readonly Decided[]): Decided {
+  let out = decided[0]!;
+  let most = -1;
+  for (const d of decided) {
+    const n = violations(findingsOf({ ...target, ...d, checkedAt: new Date(0) })).length;
+    if (n > most) [out, most] = [d, n];
+  }
+  return out;
 }
 
 function sortedEntries(labels: Labels): [string, string][] {

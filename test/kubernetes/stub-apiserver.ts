@@ -55,6 +55,7 @@ export interface StubApiServer {
     name: string,
     spec: unknown,
     owner?: { kind: string; name: string; apiVersion?: string },
+    labels?: Record<string, string>,
   ): void;
   deletePod(namespace: string, name: string): void;
   /** A stored PolicyReport (with namespace) or ClusterPolicyReport (without). */
@@ -359,7 +360,7 @@ export async function startStubApiServer(): Promise<StubApiServer> {
       }
     },
     watchCount: () => watchers.size,
-    putPod(namespace, name, spec, owner) {
+    putPod(namespace, name, spec, owner, labels) {
       const path = `/api/v1/namespaces/${namespace}/pods/${name}`;
       const existed = objects.has(path);
       const ownerReferences = owner
@@ -377,7 +378,10 @@ export async function startStubApiServer(): Promise<StubApiServer> {
       const object = {
         apiVersion: 'v1',
         kind: 'Pod',
-        metadata: meta(name, namespace, ownerReferences ? { ownerReferences } : {}),
+        metadata: meta(name, namespace, {
+          ...(ownerReferences ? { ownerReferences } : {}),
+          ...(labels ? { labels } : {}),
+        }),
         spec,
         status: { phase: 'Running' },
       };
