@@ -117,3 +117,63 @@ test('a run writes the reports and serves the gauge on /metrics until stopped', 
   }
   assert.equal(await running, 0);
 });
+
+async function until(what: string, ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (ok()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+const summaryOf = (namespace: string) =>
+  stub.report('portcullis', namespace)?.summary as Record<string, number> | undefined;
+
+test('a policy change is judged at once, not at the next interval; a bad change keeps the last good set; policy resources apply', async () => {
+  const image = buildImage({ seed: 'cmd-stable' });
+  await pushBuilt(registry.host, 'acme/stable', image, 'stable');
+  stub.putNamespace('reload', {});
+  stub.putPod('reload', 'svc', { containers: [{ name: 's', image: `${registry.host}/acme/stable:stable` }] });
+  const file = join(dir, 'reload.yaml');
+  const forbid = (tag: string) =>
+    `apiVersion: portcullis.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: tags}\nspec:\n  images: [{glob: "**"}]\n  rules:\n    - {name: forbidden, tags: {forbid: [${tag}]}}\n`;
+  await writeFile(file, forbid('latest'));
+  const stop = new AbortController();
+  const log = io();
+  const running = runController(
+    base({ policy: [file], kubeconfig: await stub.writeKubeconfig(dir), insecureRegistry: [registry.host] }),
+    log,
+    {
+      signal: stop.signal,
+      watchOptions: { debounceMs: 20, pollMs: 50 },
+      kubernetesBackoff: { initialMs: 10 },
+    },
+  );
+  try {
+    await until('the first report', () => summaryOf('reload')?.pass === 1);
+    // Stricter: the running tag is now forbidden. The interval is 10 minutes; the reload resyncs now.
+    await writeFile(file, forbid('stable'));
+    await until('the stricter policy to be judged', () => summaryOf('reload')?.fail === 1);
+    // A broken file: rejected, and the last good set (still failing the pod) stays in force.
+    await writeFile(file, 'apiVersion: portcullis.dev/v1alpha1\nkind: ImagePolicy\nspec: [\n');
+    await until('the rejection', () => /policy change rejected/.test(log.err()));
+    assert.equal(summaryOf('reload')?.fail, 1);
+    // A cluster policy resource (ImagePolicy in the API) joins the files' set.
+    await writeFile(file, forbid('latest'));
+    await until('the looser file', () => summaryOf('reload')?.pass === 1);
+    stub.putPolicy('ImagePolicy', 'cluster-no-stable', {
+      images: [{ glob: '**' }],
+      rules: [{ name: 'no-stable', tags: { forbid: ['stable'] } }],
+    });
+    await until('the cluster policy to be judged', () => summaryOf('reload')?.fail === 1);
+    const failed = (stub.report('portcullis', 'reload')!.results as Record<string, unknown>[]).find(
+      (r) => r.result === 'fail',
+    )!;
+    assert.equal(failed.policy, 'cluster-no-stable');
+  } finally {
+    stop.abort();
+    stub.deletePolicy('ImagePolicy', 'cluster-no-stable');
+    stub.deletePod('reload', 'svc');
+  }
+  assert.equal(await running, 0);
+});
