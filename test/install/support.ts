@@ -5,7 +5,12 @@ import { cli } from '../cli/run.ts';
 export interface Obj {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   // Test code reads deep into the objects; the assertions are the type checks.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   [key: string]: any;
