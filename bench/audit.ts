@@ -1,11 +1,16 @@
 /**
  * Audit benchmark: `portcullis audit` of BENCH_AUDIT_WORKLOADS (default 1,000) Deployments over
  * BENCH_AUDIT_IMAGES (default 100) distinct key-signed images (legacy cosign .sig) in the local registry,
+ * reached through the fault proxy so registry requests are counted,
  *   cold: a fresh registry client and decider (connections, tokens, caches all empty);
  *   warm: a second audit in the same process, same registry client (a full re-verification: tags
  *         resolved and signatures fetched again, no verdict cache);
  * beside a baseline measured in the same run: the same distinct images verified one by one, sequentially,
  * as `portcullis verify IMAGE` would (one decision each, no dedupe, no concurrency).
+ *
+ * Then the tags case: the same workloads, each image run under BENCH_AUDIT_TAGS (default 4) tags of its
+ * one digest, audited with the run's evidence memo (as `portcullis audit` does) and without it (before
+ * it existed): requests, decisions and digests of each.
  */
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,15 +25,22 @@ import { createRegistryPusher } from '../src/registry/push.ts';
 import { parseReference } from '../src/reference/index.ts';
 import { decryptPrivateKey, generateKeyPair } from '../src/signing/keys.ts';
 import { signImage } from '../src/signing/sign.ts';
+import { EvidenceMemo } from '../src/app/evidence.ts';
+import type { Inventory } from '../src/audit/inventory.ts';
+import type { PolicySet } from '../src/policy/model.ts';
+import type { RegistryClient } from '../src/registry/client.ts';
 import { startRegistry } from '../test/harness/registry.ts';
+import { startFaultProxy } from '../test/harness/fault-proxy.ts';
 import { buildImage, pushBuilt } from '../test/harness/images.ts';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const WORKLOADS = env('BENCH_AUDIT_WORKLOADS', 1000);
 const IMAGES = env('BENCH_AUDIT_IMAGES', 100);
+const TAGS = env('BENCH_AUDIT_TAGS', 4);
 
 export async function runAuditBench(log: (line: string) => void = () => {}): Promise<string> {
   const registry = await startRegistry();
+  const proxy = await startFaultProxy(registry.url);
   try {
     log(`pushing and signing ${IMAGES} images ...`);
     const pair = await generateKeyPair('bench');
@@ -38,14 +50,15 @@ export async function runAuditBench(log: (line: string) => void = () => {}): Pro
     const images: string[] = [];
     for (let i = 0; i < IMAGES; i++) {
       const built = buildImage({ seed: `audit-bench-${i}` });
-      await pushBuilt(registry.host, `bench/app-${i}`, built, 'v1');
+      for (let t = 1; t <= Math.max(1, TAGS); t++)
+        await pushBuilt(registry.host, `bench/app-${i}`, built, `v${t}`);
       await signImage(
         setup,
         pusher,
         key,
         parseReference(`${registry.host}/bench/app-${i}:v1@${built.digest}`),
       );
-      images.push(`${registry.host}/bench/app-${i}:v1`);
+      images.push(`${proxy.host}/bench/app-${i}`);
     }
     await setup.close();
 
@@ -74,35 +87,37 @@ ${pair.publicPem
     const loaded = await loadPolicyPaths([dir]);
     if (!loaded.ok) throw new Error('the bench policy does not load');
     const policySet = loaded.policySet;
-    const inventory = inventoryFromObjects(
-      Array.from({ length: WORKLOADS }, (_, i) => ({
-        apiVersion: 'apps/v1',
-        kind: 'Deployment',
-        metadata: { name: `app-${i}`, namespace: `team-${i % 20}`, labels: { app: `app-${i}` } },
-        spec: { template: { spec: { containers: [{ name: 'app', image: images[i % IMAGES]! }] } } },
-      })),
-    );
+    const inventoryOf = (tagOf: (i: number) => number) =>
+      inventoryFromObjects(
+        Array.from({ length: WORKLOADS }, (_, i) => ({
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          metadata: { name: `app-${i}`, namespace: `team-${i % 20}`, labels: { app: `app-${i}` } },
+          spec: {
+            template: {
+              spec: { containers: [{ name: 'app', image: `${images[i % IMAGES]!}:v${tagOf(i)}` }] },
+            },
+          },
+        })),
+      );
+    const inventory = inventoryOf(() => 1);
+    const tagged = inventoryOf((i) => (Math.floor(i / IMAGES) % Math.max(1, TAGS)) + 1);
 
-    const client = createRegistryClient({ insecureRegistries: [registry.host] });
-    const decider = createDecider(policySet, { offline: false, registry: client, timeoutMs: 30_000 });
-    const timed = async (label: string) => {
-      const start = performance.now();
-      const result = await auditWorkloads(inventory, decider, { policySet });
-      const ms = performance.now() - start;
-      const denied = result.workloads.filter((w) => w.verdict !== 'allow').length;
-      log(`  ${label}: ${ms.toFixed(0)} ms, ${result.stats.decisions} decisions, ${denied} not allowed`);
-      if (denied > 0) throw new Error(`${label}: ${denied} workloads not allowed; the bench setup is wrong`);
-      return ms;
-    };
-    const cold = await timed('cold audit');
-    const warm = await timed('warm audit');
+    const client = createRegistryClient({ insecureRegistries: [proxy.host] });
+    const run = (label: string, inv: Inventory, memo: boolean) =>
+      timedAudit(label, inv, policySet, client, memo, proxy, log);
+    const cold = await run('cold audit', inventory, true);
+    const warm = await run('warm audit', inventory, true);
+    const taggedShared = await run(`${TAGS} tags per digest, shared evidence`, tagged, true);
+    const taggedApart = await run(`${TAGS} tags per digest, no evidence memo`, tagged, false);
     await client.close();
 
     // Baseline: one `portcullis verify` per distinct image, one after another, a fresh client as verify has.
-    const baseClient = createRegistryClient({ insecureRegistries: [registry.host] });
+    const baseClient = createRegistryClient({ insecureRegistries: [proxy.host] });
     const baseDecider = createDecider(policySet, { offline: false, registry: baseClient, timeoutMs: 30_000 });
     const start = performance.now();
-    for (const image of images) {
+    for (const base of images) {
+      const image = `${base}:v1`;
       const d = await baseDecider.decide(image);
       if (!d.allowed) throw new Error(`baseline: ${image} denied: ${d.reasons.join('; ')}`);
     }
@@ -110,14 +125,55 @@ ${pair.publicPem
     await baseClient.close();
 
     const per = (ms: number) => `${((ms / WORKLOADS) * 1000).toFixed(0)} µs/workload`;
+    const figures = (r: Timed) =>
+      `${r.ms.toFixed(0)} ms (${per(r.ms)}), ${r.requests} requests, ${r.decisions} decisions, ${r.digests} digests`;
     return [
-      `audit: ${WORKLOADS} workloads over ${IMAGES} distinct key-signed images (local registry)`,
-      `  cold audit (fresh client):           ${cold.toFixed(0)} ms (${per(cold)})`,
-      `  warm audit (same process, re-verify): ${warm.toFixed(0)} ms (${per(warm)})`,
+      `audit: ${WORKLOADS} workloads over ${IMAGES} distinct key-signed images (local registry, via a counting proxy)`,
+      `  cold audit (fresh client):           ${figures(cold)}`,
+      `  warm audit (same process, re-verify): ${figures(warm)}`,
       `  baseline, ${IMAGES} images verified one by one: ${baseline.toFixed(0)} ms`,
-      `  ratio cold / baseline: ${(cold / baseline).toFixed(2)}, warm / baseline: ${(warm / baseline).toFixed(2)}`,
+      `  ratio cold / baseline: ${(cold.ms / baseline).toFixed(2)}, warm / baseline: ${(warm.ms / baseline).toFixed(2)}`,
+      `  ${TAGS} tags per digest, shared evidence (warm client): ${figures(taggedShared)}`,
+      `  ${TAGS} tags per digest, no evidence memo (warm client): ${figures(taggedApart)}`,
+      `  requests shared / apart: ${(taggedShared.requests / taggedApart.requests).toFixed(2)}`,
     ].join('\n');
   } finally {
+    await proxy.stop();
     await registry.stop();
   }
+}
+
+interface Timed {
+  readonly ms: number;
+  readonly requests: number;
+  readonly decisions: number;
+  readonly digests: number;
+}
+
+/** One audit run as `portcullis audit` makes it: a fresh evidence memo per run (or none, to compare). */
+async function timedAudit(
+  label: string,
+  inventory: Inventory,
+  policySet: PolicySet,
+  client: RegistryClient,
+  memo: boolean,
+  proxy: { readonly requests: readonly unknown[]; clearRequests(): void },
+  log: (line: string) => void,
+): Promise<Timed> {
+  const decider = createDecider(policySet, {
+    offline: false,
+    registry: client,
+    timeoutMs: 30_000,
+    ...(memo ? { evidence: new EvidenceMemo() } : {}),
+  });
+  proxy.clearRequests();
+  const start = performance.now();
+  const result = await auditWorkloads(inventory, decider, { policySet });
+  const ms = performance.now() - start;
+  const requests = proxy.requests.length;
+  const denied = result.workloads.filter((w) => w.verdict !== 'allow').length;
+  const { decisions, digests } = result.stats;
+  log(`  ${label}: ${ms.toFixed(0)} ms, ${requests} requests, ${decisions} decisions, ${digests} digests`);
+  if (denied > 0) throw new Error(`${label}: ${denied} workloads not allowed; the bench setup is wrong`);
+  return { ms, requests, decisions, digests };
 }
