@@ -13,6 +13,8 @@ import { inventoryFromObjects, workloadName } from '../../src/audit/inventory.ts
 import { auditWorkloads } from '../../src/audit/run.ts';
 import { auditRecords } from '../../src/audit/record.ts';
 import { loadPolicyPaths } from '../../src/policy/load.ts';
+import { PassThrough } from 'node:stream';
+import { runAudit } from '../../src/cli/commands/audit.ts';
 import { deployment } from './support.ts';
 
 async function policySet(text: string) {
@@ -162,4 +164,42 @@ test('without Namespace objects the labels stay unknown: every namespaceSelector
     policySet: set,
   });
   assert.ok(result.workloads.every((w) => w.verdict === 'deny' && w.workload.namespaceLabels === undefined));
+});
+
+test('portcullis audit --from-file: namespaces without a Namespace object are named in a note (fail closed)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'audit-ns-note-'));
+  await writeFile(join(dir, 'policy.yaml'), SELECTOR_POLICY);
+  await writeFile(
+    join(dir, 'dump.json'),
+    JSON.stringify([
+      namespace('payments', { compliance: 'pci' }),
+      deployment('pay', 'payments', 'trusted.example/app:1'),
+      deployment('tool', 'unlisted', 'other.example/app:1'),
+    ]),
+  );
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (c: Buffer) => (out += c.toString()));
+  stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const code = await runAudit(
+    {
+      fromFile: [join(dir, 'dump.json')],
+      policy: [join(dir, 'policy.yaml')],
+      output: 'json',
+      offline: true,
+      timeout: '5',
+    },
+    { stdout, stderr, readStdin: async () => '' },
+  );
+  assert.equal(code, 1, out);
+  assert.equal(
+    err,
+    'portcullis: note: no Namespace object in the files for 1 namespace(s) (unlisted), so every namespaceSelector is assumed to select their workloads; add `kubectl get namespaces -o json` to the dumps\n',
+  );
+  assert.deepEqual(
+    JSON.parse(out).workloads.map((w: { name: string; verdict: string }) => `${w.name} ${w.verdict}`),
+    ['pay allow', 'tool deny'],
+  );
 });

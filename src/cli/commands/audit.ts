@@ -37,6 +37,23 @@ function selectsOnNamespaceLabels(sets: readonly (PolicySet | undefined)[]): boo
   return sets.some((set) => set?.policies.some((p) => p.match?.namespaceSelector !== undefined));
 }
 
+/** From files, the namespaces no Namespace object described: their labels are unknown (fail closed). */
+function unlabelledNamespaces(inventory: Inventory): string | undefined {
+  const names = [
+    ...new Set(
+      inventory.workloads.flatMap((w) =>
+        w.namespace !== undefined && w.namespaceLabels === undefined ? [w.namespace] : [],
+      ),
+    ),
+  ].sort();
+  if (names.length === 0) return undefined;
+  const shown = names.slice(0, 10).join(', ') + (names.length > 10 ? `, and ${names.length - 10} more` : '');
+  return (
+    `no Namespace object in the files for ${names.length} namespace(s) (${shown}), so every ` +
+    'namespaceSelector is assumed to select their workloads; add `kubectl get namespaces -o json` to the dumps'
+  );
+}
+
 async function loadInventory(opts: AuditOptions, namespaceLabels: boolean): Promise<Inventory> {
   if (opts.fromFile && opts.fromFile.length > 0) return inventoryFromPaths(opts.fromFile);
   try {
@@ -69,8 +86,13 @@ export async function runAudit(opts: AuditOptions, io: Io): Promise<number> {
   }
   const current = await loadPoliciesOrExplain(opts.policy, io);
   const candidate = opts.compare ? await loadPoliciesOrExplain(opts.compare, io) : undefined;
-  const inventory = await loadInventory(opts, selectsOnNamespaceLabels([current, candidate]));
+  const byLabels = selectsOnNamespaceLabels([current, candidate]);
+  const inventory = await loadInventory(opts, byLabels);
   for (const note of inventory.notes ?? []) io.stderr.write(`portcullis: note: ${note}\n`);
+  if (byLabels && opts.fromFile && opts.fromFile.length > 0) {
+    const note = unlabelledNamespaces(inventory);
+    if (note) io.stderr.write(`portcullis: note: ${note}\n`);
+  }
   let registry: RegistryClient | undefined;
   if (!opts.offline) registry = await registryClientFromFlags(opts);
   // One memo for this run, shared by both sides of --compare: a fact is keyed by the digest and exactly
