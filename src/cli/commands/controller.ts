@@ -53,12 +53,12 @@ export interface ControllerControl {
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
 
 /** `90`, `90s`, `10m`, `1h`: between 10 seconds and 24 hours. */
-export function parseInterval(value: string): number {
+export function parseInterval(value: string, flag = '--interval'): number {
   const m = /^(\d{1,6})(s|m|h)?$/.exec(value);
   const ms = m ? Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 's' | 'm' | 'h'] : NaN;
   if (!(ms >= 10_000 && ms <= 86_400_000))
     throw new UsageError(
-      `--interval must be a duration between 10s and 24h (e.g. 90s, 10m, 1h), not ${JSON.stringify(value)}`,
+      `${flag} must be a duration between 10s and 24h (e.g. 90s, 10m, 1h), not ${JSON.stringify(value)}`,
     );
   return ms;
 }

@@ -23,12 +23,16 @@ import { createDecider } from '../../app/decide.ts';
 import { TagCache, VerdictCache } from '../../app/verdict-cache.ts';
 import { openPolicySource } from '../policy-source.ts';
 import type { PolicyStore } from '../../webhook/policies.ts';
+import { parseInterval, reverifier, reverifySettings, type ReverifyFlags } from './controller.ts';
+import type { Controller } from '../../controller/loop.ts';
+import { ControllerMetrics } from '../../controller/metrics.ts';
+import { DEFAULT_MAX_RESULTS } from '../../controller/reports.ts';
 import { startWebhookServer, type WebhookServer } from '../../webhook/server.ts';
 import { openAuditSink, type AuditSink } from '../../webhook/audit.ts';
 import { WebhookMetrics } from '../../webhook/metrics.ts';
 import { DEFAULT_DEADLINE_MS } from '../../webhook/engine.ts';
 
-export interface ServeOptions extends RegistryFlags {
+export interface ServeOptions extends RegistryFlags, Partial<ReverifyFlags> {
   readonly policy?: string[];
   readonly tlsCert?: string;
   readonly tlsKey?: string;
@@ -50,6 +54,9 @@ export interface ServeOptions extends RegistryFlags {
   readonly verdictTtl?: string;
   readonly denyTtl?: string;
   readonly tagTtl?: string;
+  /** Also re-verify what runs (the controller, in this process: docs/controller.md). */
+  readonly audit?: boolean;
+  readonly auditInterval?: string;
 }
 
 function seconds(value: string | undefined, flag: string): number {
@@ -69,6 +76,8 @@ export interface ServeControl {
   readonly env?: NodeJS.ProcessEnv;
   /** Fast retries for tests. */
   readonly kubernetesBackoff?: { initialMs?: number; maxMs?: number };
+  /** With --audit: the in-process controller, once it runs. */
+  readonly onController?: (controller: Controller) => void;
 }
 
 /** The Kubernetes API the flags ask for, or undefined for none. */
@@ -127,6 +136,11 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
     throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const port = parsePort(opts.port);
   const deadlineMs = parseDeadline(opts.deadline);
+  const auditIntervalMs = opts.audit ? parseInterval(opts.auditInterval ?? '10m', '--audit-interval') : 0;
+  if (!opts.audit && (opts.auditInterval !== undefined || opts.notifyUrl !== undefined))
+    throw new UsageError('--audit-interval and --notify-url belong to --audit; add --audit');
+  if (opts.audit && opts.offline)
+    throw new UsageError('--audit re-verifies against the registries; it cannot run with --offline');
   // Each image's own registry deadline never outlives the request's.
   const decisionMs = Math.min(timeoutMs(opts), deadlineMs);
   const logger: Logger = pino(
@@ -134,6 +148,9 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
     io.stderr as NodeJS.WritableStream & { write(s: string): boolean },
   );
   const metrics = new WebhookMetrics();
+  const reverify = opts.audit
+    ? reverifySettings({ ...opts, maxResults: opts.maxResults ?? String(DEFAULT_MAX_RESULTS) }, logger)
+    : undefined;
 
   let audit: AuditSink;
   try {
@@ -146,7 +163,10 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
     );
   }
 
-  const kubernetes = kubernetesFromFlags(opts, control.env ?? process.env, deadlineMs);
+  const env = control.env ?? process.env;
+  const kubernetes = kubernetesFromFlags(opts, env, deadlineMs);
+  if (opts.audit && !kubernetes)
+    throw new UsageError('--audit needs the Kubernetes API: give --kubeconfig, or run in a cluster');
   let registry: RegistryClient | undefined;
   let credentials: PullSecretCredentials | undefined;
   if (!opts.offline) {
@@ -195,11 +215,17 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
     logger,
     onReload(result) {
       metrics.policyReloads.inc({ result: result.status });
-      if (result.status === 'loaded') metrics.policiesLoaded.set(result.policies);
+      if (result.status === 'loaded') {
+        metrics.policiesLoaded.set(result.policies);
+        // What runs is judged by the new set now, not at the next interval.
+        controller?.resyncSoon();
+      }
     },
     ...(control.kubernetesBackoff ? { kubernetesBackoff: control.kubernetesBackoff } : {}),
   });
   const policies = source.store;
+  let controller: Controller | undefined;
+  const stopping = new AbortController();
   let server: WebhookServer | undefined;
   try {
     // Serving without the cluster's policies could admit what they deny: start waits for the first list.
@@ -242,10 +268,32 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
       'portcullis webhook listening',
     );
     control.onListening?.(server, policies);
+    let reverifying: Promise<void> | undefined;
+    if (reverify && kubernetes && registry) {
+      controller = reverifier(reverify, {
+        // Its own client: listing every pod needs longer timeouts than an admission's lookups.
+        api: createKubernetesApi(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
+        policies: () => policies.policySet(),
+        // The webhook's client: manifests and blobs cached by digest are shared; tags, referrers and
+        // signature tags are asked again, and no verdict is reused.
+        registry,
+        timeoutMs: timeoutMs(opts),
+        intervalMs: auditIntervalMs,
+        metrics: new ControllerMetrics(metrics.registry),
+        logger,
+        audit,
+      });
+      reverifying = controller.run(stopping.signal);
+      logger.info({ intervalMs: auditIntervalMs }, 're-verifying running workloads (--audit)');
+      control.onController?.(controller);
+    }
     await stopped(control.signal);
+    stopping.abort();
+    await reverifying;
     logger.info('shutting down');
     return EXIT_ALLOWED;
   } finally {
+    stopping.abort();
     await source.close();
     await server?.close();
     await credentials?.close();
@@ -311,6 +359,17 @@ export function registerServe(program: Command, { io, setExitCode }: CommandCont
       'load ImagePolicy/NamespacedImagePolicy resources (default when the API is available)',
     )
     .option('--no-watch-crds', 'do not load policy resources from the cluster')
+    .option(
+      '--audit',
+      're-verify running workloads in this process too: PolicyReports, Events, metrics (docs/controller.md)',
+    )
+    .option(
+      '--audit-interval <duration>',
+      'with --audit: time between full resyncs (10s to 24h; default 10m)',
+    )
+    .option('--notify-url <url>', 'with --audit: POST a CloudEvent on each new violation and recovery')
+    .option('--notify-allow-http', 'with --audit: permit a plain http:// --notify-url')
+    .option('--max-results <n>', 'with --audit: results kept per PolicyReport', String(DEFAULT_MAX_RESULTS))
     .action(async (opts: ServeOptions) => setExitCode(await runServe(opts, io)));
   addRegistryOptions(command);
 }
