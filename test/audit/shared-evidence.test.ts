@@ -257,3 +257,30 @@ test('--compare shares the run evidence: key A becomes denied against what key B
   assert.match(impact.becomeDenied[0].reasons[0], /policy signed-by-a, rule signed: key-a: /);
   assert.equal(sigLookups('audit/shared', digests.shared!), 1);
 });
+
+test('one image decided in several contexts (a policy selects on them) fetches its signatures once', async () => {
+  const dump = await write(
+    'contexts.json',
+    JSON.stringify(
+      list([
+        deployment('web', 'prod', `${proxy.host}/audit/shared:v1`),
+        deployment('web', 'dev', `${proxy.host}/audit/shared:v1`),
+        deployment('web', 'qa', `${proxy.host}/audit/shared:v1`),
+      ]),
+    ),
+  );
+  const prodOnlyA = policy('a').replace('spec:\n', 'spec:\n  match: {namespaces: [prod]}\n');
+  const everywhereB = policy('b');
+  const policies = await write('contexts.yaml', `${prodOnlyA}---\n${everywhereB}`);
+  proxy.clearRequests();
+  const { code, out } = await audit({ fromFile: [dump], policy: [policies] });
+  assert.equal(code, 1, out);
+  const report = JSON.parse(out);
+  assert.deepEqual(
+    report.workloads.map((w: { namespace: string; verdict: string }) => `${w.namespace} ${w.verdict}`),
+    ['prod deny', 'dev allow', 'qa allow'],
+  );
+  assert.equal(report.summary.decisions, 3);
+  assert.equal(report.summary.digests, 1);
+  assert.equal(sigLookups('audit/shared', digests.shared!), 1);
+});
