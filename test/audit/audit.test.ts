@@ -241,7 +241,10 @@ test('the table: one row per workload image with verdict and reason', async () =
     lines[1]!,
     /^Deployment shop\/legacy +spec\.template\.spec\.containers\[0\]\.image +\S+audit\/unsigned:v1 +DENY +.*release-signed/,
   );
-  assert.match(out, /1 workload\(s\), 1 image\(s\), 1 decision\(s\), 1 digest\(s\): 0 compliant, 0 with warnings, 1 denied/);
+  assert.match(
+    out,
+    /1 workload\(s\), 1 image\(s\), 1 decision\(s\), 1 digest\(s\): 0 compliant, 0 with warnings, 1 denied/,
+  );
 });
 
 test('bad input: an unreadable dump is exit 2 with the file named; both sources at once is a usage error', async () => {
