@@ -22,6 +22,7 @@ import { RECOVERY_TYPE, VIOLATION_TYPE, type CloudEventNotifier } from './notify
 import type { ControllerMetrics } from './metrics.ts';
 import { podWorkload, type PodWorkload } from './workloads.ts';
 import { VerificationRound, type MakeDecider, type Target } from './round.ts';
+import { pause } from '../util/pause.ts';
 
 export type Log = (
   level: 'info' | 'warn' | 'error',
@@ -128,7 +129,7 @@ export class Controller {
         this.#log('error', `resync failed: ${(error as Error).message}`);
       }
       if (!this.#wake.signal.aborted)
-        await sleep(this.#o.intervalMs, AbortSignal.any([signal, this.#wake.signal]));
+        await pause(this.#o.intervalMs, AbortSignal.any([signal, this.#wake.signal]));
       this.#wake = new AbortController();
     }
     await watching;
@@ -350,7 +351,7 @@ export class Controller {
     while (!signal.aborted) {
       if (!this.#resourceVersion) {
         // The first resync gives the version to watch from.
-        await sleep(200, signal);
+        await pause(200, signal);
         continue;
       }
       try {
@@ -362,7 +363,7 @@ export class Controller {
           this.#resourceVersion = '';
         } else {
           this.#log('warn', `pod watch failed: ${(error as Error).message}`);
-          await sleep(this.#o.watchRetryMs ?? 5_000, signal);
+          await pause(this.#o.watchRetryMs ?? 5_000, signal);
         }
       }
     }
@@ -413,17 +414,4 @@ function namespacesOf(entries: Iterable<Entry>): string[] {
 
 function podKey(pod: Pod): string {
   return `${pod.metadata.namespace ?? ''}/${pod.metadata.name}`;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -21,6 +21,7 @@ import { loadPolicySet, setVersion } from '../policy/load.ts';
 import { formatDiagnostic } from '../policy/format-diagnostic.ts';
 import type { KubernetesApi, PolicyResource, PolicyResourceKind, WatchEvent } from './api.ts';
 import { KubernetesApiError, POLICY_GROUP, POLICY_VERSION } from './api.ts';
+import { pause } from '../util/pause.ts';
 
 export const POLICY_KINDS: readonly PolicyResourceKind[] = ['ImagePolicy', 'NamespacedImagePolicy'];
 /** At most this many resources are kept (per kind); more are rejected with a logged error. */
@@ -230,7 +231,7 @@ export class PolicyResourceWatcher {
           { kind, error: (error as Error).message, retryInMs: wait },
           `cannot ${version === undefined ? 'list' : 'watch'} ${kind} resources`,
         );
-        await sleep(wait, signal);
+        await pause(wait, signal);
       }
     }
   }
@@ -314,16 +315,4 @@ export class PolicyResourceWatcher {
     );
     return true;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
