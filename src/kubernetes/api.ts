@@ -151,6 +151,31 @@ export interface ControllerApi {
 }
 
 export const REPORT_GROUP_VERSION = 'wgpolicyk8s.io/v1alpha2';
+
+/** A `coordination.k8s.io/v1` Lease: who leads, until when (times are RFC 3339 MicroTime). */
+export interface Lease {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly metadata: ObjectMeta & { readonly resourceVersion?: string };
+  readonly spec?: {
+    readonly holderIdentity?: string;
+    readonly leaseDurationSeconds?: number;
+    readonly acquireTime?: string;
+    readonly renewTime?: string;
+    readonly leaseTransitions?: number;
+  };
+}
+
+/** Leader election: one lease, read and written with optimistic concurrency. */
+export interface LeaseApi {
+  /** The lease, or undefined when there is none. */
+  getLease(namespace: string, name: string): Promise<Lease | undefined>;
+  /**
+   * Creates the lease (no `resourceVersion`) or replaces it (with the `resourceVersion` read): false
+   * when someone else wrote it first (409), so the caller reads again.
+   */
+  writeLease(lease: Lease): Promise<boolean>;
+}
 const POD_PAGE = 500;
 
 export class KubernetesApiError extends Error {
@@ -188,10 +213,21 @@ export const API_LIMITS = {
   maxListedObjects: 100_000,
 } as const;
 
+const leases = (namespace: string) => `/apis/coordination.k8s.io/v1/namespaces/${seg(namespace)}/leases`;
+
 const DNS_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 /** Loads the KubeConfig (file, or in-cluster) and returns the client. Throws KubernetesApiError. */
-export function createKubernetesApi(options: KubernetesApiOptions = {}): KubernetesApi & ControllerApi {
+export function createKubernetesApi(
+  options: KubernetesApiOptions = {},
+): KubernetesApi & ControllerApi & LeaseApi {
+  if (options.kubeconfig === undefined && !process.env.KUBERNETES_SERVICE_HOST) {
+    // The client library would go on to build "https://undefined:undefined".
+    throw new KubernetesApiError(
+      'cannot load Kubernetes API configuration: not running in a cluster (KUBERNETES_SERVICE_HOST is not set); give --kubeconfig FILE',
+      0,
+    );
+  }
   const kc = new KubeConfig();
   try {
     if (options.kubeconfig !== undefined) kc.loadFromFile(options.kubeconfig);
@@ -221,7 +257,7 @@ export function createKubernetesApi(options: KubernetesApiOptions = {}): Kuberne
 
 type Authorize = (options: RequestOptions) => Promise<void>;
 
-class HttpKubernetesApi implements KubernetesApi, ControllerApi {
+class HttpKubernetesApi implements KubernetesApi, ControllerApi, LeaseApi {
   readonly #server: URL;
   readonly #authorize: Authorize;
   readonly #timeoutMs: number;
@@ -304,6 +340,21 @@ class HttpKubernetesApi implements KubernetesApi, ControllerApi {
       if (status.ok) return;
       if (status.status !== 409 || attempt >= 1) throw status.error;
     }
+  }
+
+  getLease(namespace: string, name: string): Promise<Lease | undefined> {
+    return this.#getObject<Lease>(`${leases(namespace)}/${seg(name)}`);
+  }
+
+  async writeLease(lease: Lease): Promise<boolean> {
+    const { name, namespace, resourceVersion } = lease.metadata;
+    const body = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...lease };
+    const result = resourceVersion
+      ? await this.#write('PUT', `${leases(namespace ?? '')}/${seg(name)}`, body)
+      : await this.#write('POST', leases(namespace ?? ''), body);
+    if (result.ok) return true;
+    if (result.status === 409) return false;
+    throw result.error;
   }
 
   async createEvent(namespace: string, event: Readonly<Record<string, unknown>>): Promise<void> {

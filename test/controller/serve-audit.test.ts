@@ -182,7 +182,7 @@ test('serve --audit refuses what it cannot do, with the flag to blame', async ()
   );
   await assert.rejects(
     runServe(options({ notifyUrl: 'https://hooks.example/x' }), quiet(), { env: {} }),
-    /--audit-interval and --notify-url belong to --audit; add --audit/,
+    /--audit-interval, --notify-url and --lease-namespace belong to --audit; add --audit/,
   );
   await assert.rejects(
     runServe(
@@ -202,4 +202,43 @@ test('serve --audit refuses what it cannot do, with the flag to blame', async ()
     ),
     /--notify-url http:\/\/hooks\.example must be https:\/\//,
   );
+});
+
+test('serve --audit in two replicas: only the Lease holder re-verifies', async () => {
+  const kubeconfig = await stub.writeKubeconfig(dir);
+  const stops = [new AbortController(), new AbortController()];
+  const listsBefore = stub.requests.filter(
+    (r) => r.startsWith('/api/v1/pods?') && !r.includes('watch=true'),
+  ).length;
+  const runs = stops.map((stop) =>
+    runServe(
+      options({
+        audit: true,
+        auditInterval: '1h',
+        kubeconfig,
+        insecureRegistry: [proxy.host],
+        leaseNamespace: 'replicas',
+      }),
+      quiet(),
+      { signal: stop.signal },
+    ),
+  );
+  try {
+    let lease: { spec?: { holderIdentity?: string } } | undefined;
+    for (let i = 0; i < 200 && !lease?.spec?.holderIdentity; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      lease = stub.object('/apis/coordination.k8s.io/v1/namespaces/replicas/leases/portcullis-controller') as
+        { spec?: { holderIdentity?: string } } | undefined;
+    }
+    assert.ok(lease?.spec?.holderIdentity, 'nobody took the lease');
+    // Both replicas are up and polling the lease; only the holder has listed the pods.
+    await new Promise((r) => setTimeout(r, 1_000));
+    const lists =
+      stub.requests.filter((r) => r.startsWith('/api/v1/pods?') && !r.includes('watch=true')).length -
+      listsBefore;
+    assert.equal(lists, 1);
+  } finally {
+    for (const stop of stops) stop.abort();
+  }
+  assert.deepEqual(await Promise.all(runs), [0, 0]);
 });

@@ -60,6 +60,8 @@ export interface StubApiServer {
   deletePod(namespace: string, name: string): void;
   /** A stored PolicyReport (with namespace) or ClusterPolicyReport (without). */
   report(name: string, namespace?: string): Json | undefined;
+  /** Any stored object by its API path (a Lease, say). */
+  object(path: string): Json | undefined;
   /** Events POSTed so far, in order. */
   readonly events: Json[];
   close(): Promise<void>;
@@ -121,7 +123,7 @@ export async function startStubApiServer(): Promise<StubApiServer> {
       ? `/apis/wgpolicyk8s.io/v1alpha2/namespaces/${namespace}/policyreports/${name}`
       : `/apis/wgpolicyk8s.io/v1alpha2/clusterpolicyreports/${name}`;
 
-  /** POST/PUT: reports and events only. */
+  /** POST/PUT: reports, Leases (leader election) and events only. */
   const write = (req: IncomingMessage, res: ServerResponse, path: string, body: Json) => {
     const json = (code: number, object: Json) => {
       res.writeHead(code, { 'content-type': 'application/json' });
@@ -138,11 +140,15 @@ export async function startStubApiServer(): Promise<StubApiServer> {
       /^\/apis\/wgpolicyk8s\.io\/v1alpha2\/(?:namespaces\/([^/]+)\/policyreports|clusterpolicyreports)(?:\/([^/]+))?$/.exec(
         path,
       );
-    if (!collection) return status(res, 404, 'NotFound', `the server could not find the requested resource`);
-    const [, namespace, named] = collection;
+    const leases = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/]+))?$/.exec(
+      path,
+    );
+    if (!collection && !leases)
+      return status(res, 404, 'NotFound', `the server could not find the requested resource`);
+    const [, namespace, named] = (collection ?? leases)!;
     const name = String(metadata.name ?? '');
     if (req.method === 'POST' && named === undefined) {
-      const target = reportPath(name, namespace);
+      const target = leases ? `${path}/${name}` : reportPath(name, namespace);
       if (objects.has(target)) return status(res, 409, 'AlreadyExists', `"${name}" already exists`);
       const stored = { ...body, metadata: { ...metadata, ...meta(name, namespace) } };
       put(target, String(body.kind), stored);
@@ -400,6 +406,7 @@ export async function startStubApiServer(): Promise<StubApiServer> {
       emit('pods', 'DELETED', object);
     },
     report: (name, namespace) => objects.get(reportPath(name, namespace))?.object,
+    object: (path) => objects.get(path)?.object,
     events,
     async close() {
       for (const w of watchers) w.res.destroy();

@@ -5,6 +5,9 @@
  */
 import type { Command } from 'commander';
 import { createServer, type Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import type { CommandContext, Io } from '../command.ts';
@@ -18,7 +21,8 @@ import {
 import { EXIT_ALLOWED, EXIT_ERROR, UsageError } from '../exit-codes.ts';
 import { openPolicySource } from '../policy-source.ts';
 import { createDecider } from '../../app/decide.ts';
-import { createKubernetesApi, type ControllerApi } from '../../kubernetes/api.ts';
+import { createKubernetesApi, type ControllerApi, type LeaseApi } from '../../kubernetes/api.ts';
+import { LeaderElector } from '../../controller/leader.ts';
 import type { PolicySet } from '../../policy/model.ts';
 import type { RegistryClient } from '../../registry/client.ts';
 import { Controller } from '../../controller/loop.ts';
@@ -82,10 +86,14 @@ export interface ReverifyFlags {
   readonly notifyUrl?: string;
   readonly notifyAllowHttp?: boolean;
   readonly maxResults: string;
+  /** Where the leader-election Lease lives (default: this pod's namespace). */
+  readonly leaseNamespace?: string;
+  /** False with --no-leader-election. */
+  readonly leaderElection?: boolean;
 }
 
 export interface ReverifyWiring {
-  readonly api: ControllerApi;
+  readonly api: ControllerApi & LeaseApi;
   /** The whole policy set in force now (it is reloaded elsewhere). */
   readonly policies: () => PolicySet | undefined;
   /** The registry client; shared with the webhook under `serve --audit` (its caches are by digest). */
@@ -100,6 +108,27 @@ export interface ReverifyWiring {
 export interface ReverifySettings {
   readonly maxResults: number;
   readonly notifier?: CloudEventNotifier;
+  /** Absent with --no-leader-election. */
+  readonly lease?: { readonly namespace: string; readonly name: string };
+}
+
+/** The Lease every re-verifying process competes for: `controller` and `serve --audit` alike. */
+export const LEASE_NAME = 'portcullis-controller';
+const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/** --lease-namespace, else POD_NAMESPACE (downward API), else the service account's, else `default`. */
+function leaseNamespace(flag: string | undefined): string {
+  let namespace: string | undefined = flag ?? process.env.POD_NAMESPACE;
+  if (namespace === undefined) {
+    try {
+      namespace = readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim();
+    } catch {
+      namespace = 'default';
+    }
+  }
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace))
+    throw new UsageError(`--lease-namespace must be a namespace name, not ${JSON.stringify(namespace)}`);
+  return namespace;
 }
 
 /** The flags checked before anything is opened; UsageError says which flag is wrong. */
@@ -118,20 +147,41 @@ export function reverifySettings(flags: ReverifyFlags, logger: Logger): Reverify
       throw error;
     }
   }
-  return { maxResults, ...(notifier ? { notifier } : {}) };
+  const lease =
+    flags.leaderElection === false
+      ? undefined
+      : { namespace: leaseNamespace(flags.leaseNamespace), name: LEASE_NAME };
+  return { maxResults, ...(notifier ? { notifier } : {}), ...(lease ? { lease } : {}) };
+}
+
+export interface Reverifier {
+  readonly controller: Controller;
+  /**
+   * Re-verifies until the signal aborts, while this process holds the Lease: of several replicas only
+   * the leader writes reports and sends Events (docs/controller.md, "Several replicas").
+   */
+  run(signal: AbortSignal): Promise<void>;
 }
 
 /**
  * The controller, wired: deciders with no verdict or tag cache (a resync is a re-verification,
  * signatures and attestations included), notifications, and the audit trail in the shared record format.
  */
-export function reverifier({ maxResults, notifier }: ReverifySettings, wiring: ReverifyWiring): Controller {
+export function reverifier(
+  { maxResults, notifier, lease }: ReverifySettings,
+  wiring: ReverifyWiring,
+): Reverifier {
   const { logger, audit } = wiring;
-  return new Controller({
+  const controller = new Controller({
     api: wiring.api,
     policies: wiring.policies,
-    makeDecider: (set) =>
-      createDecider(set, { offline: false, registry: wiring.registry, timeoutMs: wiring.timeoutMs }),
+    makeDecider: (set, evidence) =>
+      createDecider(set, {
+        offline: false,
+        registry: wiring.registry,
+        timeoutMs: wiring.timeoutMs,
+        evidence,
+      }),
     intervalMs: wiring.intervalMs,
     metrics: wiring.metrics,
     maxResults,
@@ -142,8 +192,15 @@ export function reverifier({ maxResults, notifier }: ReverifySettings, wiring: R
       for (const record of controllerAuditRecords(checks, policySet.version, time)) audit.write(record);
     },
   });
+  if (!lease) return { controller, run: (signal) => controller.run(signal) };
+  const elector = new LeaderElector({
+    api: wiring.api,
+    ...lease,
+    identity: `${hostname()}_${randomUUID().slice(0, 8)}`,
+    log: (level, message, fields) => logger[level](fields ?? {}, message),
+  });
+  return { controller, run: (signal) => elector.run(signal, (leading) => controller.run(leading)) };
 }
-
 export async function runController(
   opts: ControllerCommandOptions,
   io: Io,
@@ -193,7 +250,7 @@ export async function runController(
   });
   let server: Server | undefined;
   try {
-    controller = reverifier(settings, {
+    const running = reverifier(settings, {
       api,
       policies: () => source.store.policySet(),
       registry,
@@ -203,6 +260,7 @@ export async function runController(
       logger,
       audit,
     });
+    controller = running.controller;
     const stop = new AbortController();
     const signal = control.signal ?? stop.signal;
     if (!control.signal) {
@@ -230,7 +288,7 @@ export async function runController(
       'portcullis controller started',
     );
     control.onStarted?.(controller, port);
-    await controller.run(signal);
+    await running.run(signal);
     logger.info('shutting down');
     return EXIT_ALLOWED;
   } finally {
@@ -290,6 +348,11 @@ export function registerController(program: Command, { io, setExitCode }: Comman
     )
     .option('--log-level <level>', `log level (${LOG_LEVELS.join(', ')})`, 'info')
     .option('--no-watch-crds', 'do not load ImagePolicy/NamespacedImagePolicy resources from the cluster')
+    .option(
+      '--lease-namespace <name>',
+      `namespace of the leader-election Lease ${LEASE_NAME} (default: POD_NAMESPACE, else the service account's)`,
+    )
+    .option('--no-leader-election', 'run without the Lease (only if a single process can ever run)')
     .action(async (opts: ControllerCommandOptions) => setExitCode(await runController(opts, io)));
   addRegistryOptions(command);
 }

@@ -137,8 +137,13 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
   const port = parsePort(opts.port);
   const deadlineMs = parseDeadline(opts.deadline);
   const auditIntervalMs = opts.audit ? parseInterval(opts.auditInterval ?? '10m', '--audit-interval') : 0;
-  if (!opts.audit && (opts.auditInterval !== undefined || opts.notifyUrl !== undefined))
-    throw new UsageError('--audit-interval and --notify-url belong to --audit; add --audit');
+  if (
+    !opts.audit &&
+    (opts.auditInterval !== undefined || opts.notifyUrl !== undefined || opts.leaseNamespace !== undefined)
+  )
+    throw new UsageError(
+      '--audit-interval, --notify-url and --lease-namespace belong to --audit; add --audit',
+    );
   if (opts.audit && opts.offline)
     throw new UsageError('--audit re-verifies against the registries; it cannot run with --offline');
   // Each image's own registry deadline never outlives the request's.
@@ -270,7 +275,7 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
     control.onListening?.(server, policies);
     let reverifying: Promise<void> | undefined;
     if (reverify && kubernetes && registry) {
-      controller = reverifier(reverify, {
+      const running = reverifier(reverify, {
         // Its own client: listing every pod needs longer timeouts than an admission's lookups.
         api: createKubernetesApi(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
         policies: () => policies.policySet(),
@@ -283,9 +288,10 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
         logger,
         audit,
       });
-      reverifying = controller.run(stopping.signal);
+      controller = running.controller;
+      reverifying = running.run(stopping.signal);
       logger.info({ intervalMs: auditIntervalMs }, 're-verifying running workloads (--audit)');
-      control.onController?.(controller);
+      control.onController?.(running.controller);
     }
     await stopped(control.signal);
     stopping.abort();
@@ -370,6 +376,11 @@ export function registerServe(program: Command, { io, setExitCode }: CommandCont
     .option('--notify-url <url>', 'with --audit: POST a CloudEvent on each new violation and recovery')
     .option('--notify-allow-http', 'with --audit: permit a plain http:// --notify-url')
     .option('--max-results <n>', 'with --audit: results kept per PolicyReport', String(DEFAULT_MAX_RESULTS))
+    .option(
+      '--lease-namespace <name>',
+      'with --audit: namespace of the Lease that elects the one replica re-verifying (default: POD_NAMESPACE)',
+    )
+    .option('--no-leader-election', 'with --audit: every replica re-verifies (only for a single replica)')
     .action(async (opts: ServeOptions) => setExitCode(await runServe(opts, io)));
   addRegistryOptions(command);
 }

@@ -1,0 +1,134 @@
+/**
+ * Leader election on a Lease through the real API client, against the THIN STUB of the Kubernetes API
+ * server (test/kubernetes/stub-apiserver.ts: Leases with resourceVersion conflicts; no kube-apiserver
+ * runs here). The property under test: never two leaders, and a successor once the leader is gone.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createKubernetesApi, type LeaseApi } from '../../src/kubernetes/api.ts';
+import { LeaderElector } from '../../src/controller/leader.ts';
+import { startStubApiServer, type StubApiServer } from '../kubernetes/stub-apiserver.ts';
+
+let stub: StubApiServer;
+let dir: string;
+let api: LeaseApi;
+
+before(async () => {
+  stub = await startStubApiServer();
+  dir = await mkdtemp(join(tmpdir(), 'portcullis-leader-'));
+  api = createKubernetesApi({ kubeconfig: await stub.writeKubeconfig(dir) });
+});
+
+after(async () => {
+  await stub?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** Candidates on one lease, recording who leads when; `partitioned` cuts one off from the API. */
+function candidates(lease: string, names: string[]) {
+  const leading = new Set<string>();
+  let most = 0;
+  const led: string[] = [];
+  const partitioned = new Set<string>();
+  const stops = new Map<string, AbortController>();
+  const runs = names.map((name) => {
+    const stop = new AbortController();
+    stops.set(name, stop);
+    const through: LeaseApi = {
+      getLease: (ns, n) =>
+        partitioned.has(name) ? Promise.reject(new Error('connection refused')) : api.getLease(ns, n),
+      writeLease: (l) =>
+        partitioned.has(name) ? Promise.reject(new Error('connection refused')) : api.writeLease(l),
+    };
+    const elector = new LeaderElector({
+      api: through,
+      namespace: 'portcullis',
+      name: lease,
+      identity: name,
+      leaseDurationMs: 1_500,
+      renewDeadlineMs: 500,
+      retryPeriodMs: 100,
+    });
+    return elector.run(stop.signal, async (signal) => {
+      leading.add(name);
+      led.push(name);
+      most = Math.max(most, leading.size);
+      await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+      leading.delete(name);
+    });
+  });
+  return {
+    leading,
+    led,
+    most: () => most,
+    partitioned,
+    stop: (name: string) => stops.get(name)!.abort(),
+    done: () => Promise.all(runs),
+  };
+}
+
+async function until(what: string, ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (ok()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+test('one leader among three; a stopped leader hands the lease over at once', async () => {
+  const c = candidates('handover', ['a', 'b', 'c']);
+  await until('a leader', () => c.leading.size === 1);
+  const first = [...c.leading][0]!;
+  // Stay a while: the others keep polling and must not take over a lease that is being renewed.
+  await new Promise((r) => setTimeout(r, 600));
+  assert.deepEqual([...c.leading], [first]);
+  c.stop(first);
+  await until('a successor', () => c.leading.size === 1 && !c.leading.has(first));
+  const lease = await api.getLease('portcullis', 'handover');
+  assert.equal(lease?.spec?.holderIdentity, [...c.leading][0]);
+  assert.equal(lease?.spec?.leaseTransitions, 1);
+  assert.match(String(lease?.spec?.renewTime), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+  for (const name of ['a', 'b', 'c']) c.stop(name);
+  await c.done();
+  assert.equal(c.most(), 1);
+  // The last leader released it on the way out: free for the next process.
+  assert.equal((await api.getLease('portcullis', 'handover'))?.spec?.holderIdentity, '');
+});
+
+test('a leader cut off from the API stops leading before anyone else can take the lease', async () => {
+  const c = candidates('partition', ['x', 'y']);
+  await until('a leader', () => c.leading.size === 1);
+  const first = [...c.leading][0]!;
+  const other = first === 'x' ? 'y' : 'x';
+  c.partitioned.add(first);
+  await until('the cut-off leader to step down', () => !c.leading.has(first));
+  await until('the other to lead', () => c.leading.has(other));
+  assert.equal(c.most(), 1);
+  // Back on the network, the old leader waits: the lease is the other's now.
+  c.partitioned.delete(first);
+  await new Promise((r) => setTimeout(r, 400));
+  assert.deepEqual([...c.leading], [other]);
+  c.stop('x');
+  c.stop('y');
+  await c.done();
+  assert.equal(c.most(), 1);
+  assert.deepEqual(c.led, [first, other]);
+});
+
+test('bad timings are refused', () => {
+  assert.throws(
+    () =>
+      new LeaderElector({
+        api,
+        namespace: 'p',
+        name: 'l',
+        identity: 'i',
+        leaseDurationMs: 1_000,
+        renewDeadlineMs: 2_000,
+      }),
+    /retryPeriod < renewDeadline < leaseDuration/,
+  );
+});
