@@ -14,6 +14,7 @@
  * distinct (image, context).
  */
 import type { ImageDecider } from '../app/decide.ts';
+import { EvidenceMemo } from '../app/evidence.ts';
 import type { AdmissionContext } from '../engine/facts.ts';
 import { forNamespace } from '../kubernetes/policy-crd.ts';
 import type { PolicySet } from '../policy/model.ts';
@@ -22,8 +23,12 @@ import { findingsOf, violations, type ImageCheck, type WorkloadRef } from './fin
 
 export type Labels = Readonly<Record<string, string>>;
 
-/** A decider for a policy set with NO verdict cache: a round is a re-verification. */
-export type MakeDecider = (policySet: PolicySet) => ImageDecider;
+/**
+ * A decider for a policy set with NO verdict or tag cache: a round is a re-verification. The round's
+ * evidence memo lets its decisions of one digest share what was fetched (src/app/evidence.ts); a new
+ * round has a new memo, so nothing fetched outlives it.
+ */
+export type MakeDecider = (policySet: PolicySet, evidence: EvidenceMemo) => ImageDecider;
 
 export type Decided = Pick<ImageCheck, 'decision' | 'error'>;
 
@@ -43,6 +48,7 @@ export class VerificationRound {
   readonly #namespaceLabels: (namespace: string) => Promise<Labels | undefined>;
   readonly #perContext: boolean;
   readonly #deciders = new Map<string, ImageDecider>();
+  readonly evidence = new EvidenceMemo();
   readonly #labels = new Map<string, Promise<Labels | undefined>>();
   /** Namespaces whose labels could not be read, with why (the round's caller logs them). */
   readonly problems: string[] = [];
@@ -105,7 +111,7 @@ export class VerificationRound {
     const key = namespace ?? '';
     let decider = this.#deciders.get(key);
     if (!decider) {
-      decider = this.#makeDecider(forNamespace(this.policySet, namespace));
+      decider = this.#makeDecider(forNamespace(this.policySet, namespace), this.evidence);
       this.#deciders.set(key, decider);
     }
     return decider;

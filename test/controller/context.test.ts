@@ -86,7 +86,8 @@ async function controllerWith(policySet: PolicySet) {
   return new Controller({
     api,
     policies: () => policySet,
-    makeDecider: (set) => createDecider(set, { offline: false, registry: client, timeoutMs: 20_000 }),
+    makeDecider: (set, evidence) =>
+      createDecider(set, { offline: false, registry: client, timeoutMs: 20_000, evidence }),
     intervalMs: 3_600_000,
   });
 }

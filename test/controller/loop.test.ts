@@ -118,7 +118,8 @@ async function controllerFor(onResync?: ConstructorParameters<typeof Controller>
     api,
     // No verdict cache: every resync fetches the signatures again.
     policies: () => policySet,
-    makeDecider: (set) => createDecider(set, { offline: false, registry: client, timeoutMs: 20_000 }),
+    makeDecider: (set, evidence) =>
+      createDecider(set, { offline: false, registry: client, timeoutMs: 20_000, evidence }),
     intervalMs: 3_600_000,
     metrics,
     notifier,
