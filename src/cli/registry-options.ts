@@ -7,10 +7,15 @@ import type { Command } from 'commander';
 import { parseDocument } from 'yaml';
 import { Ajv } from 'ajv';
 import {
+  createRegistryClient,
   createRegistryClientFromSettings,
   type RegistryClient,
   type RegistrySettings,
 } from '../registry/client.ts';
+import { loadDockerConfig, type CredentialStore } from '../registry/credentials.ts';
+import { resolveTimeLimits } from '../registry/limits.ts';
+import type { KubernetesApi } from '../kubernetes/api.ts';
+import { pullSecretCredentials, type PullSecretCredentials } from '../webhook/credentials.ts';
 import { UsageError } from './exit-codes.ts';
 
 export interface RegistryFlags {
@@ -140,4 +145,35 @@ export async function registryClientFromFlags(flags: RegistryFlags): Promise<Reg
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+}
+
+/**
+ * The client from flags (Docker config credentials) and, with a Kubernetes API, a client per workload's
+ * pull-secret set: tokens are per credential (docs/webhook.md, "Registry credentials"). For the
+ * long-running commands, `serve` and `controller`, which verify what the cluster pulls.
+ */
+export async function registryWithPullSecrets(
+  flags: RegistryFlags,
+  kubernetes: KubernetesApi | undefined,
+  onResponse?: (host: string, status: number | 'error') => void,
+): Promise<{ registry: RegistryClient; credentials?: PullSecretCredentials }> {
+  const settings = await registrySettingsFromFlags(flags);
+  let staticCredentials: CredentialStore;
+  try {
+    staticCredentials = await loadDockerConfig(settings.dockerConfigPath, {
+      helperTimeoutMs: resolveTimeLimits(settings.timeouts).credentialHelperMs,
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const makeClient = (store: CredentialStore) =>
+    createRegistryClient({ ...settings, credentials: store, ...(onResponse ? { onResponse } : {}) });
+  let registry: RegistryClient;
+  try {
+    registry = makeClient(staticCredentials);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (!kubernetes) return { registry };
+  return { registry, credentials: pullSecretCredentials(kubernetes, staticCredentials, makeClient) };
 }

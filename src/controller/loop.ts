@@ -14,6 +14,8 @@
  */
 import type { ControllerApi, Pod, WatchEvent } from '../kubernetes/api.ts';
 import type { PolicySet } from '../policy/model.ts';
+import type { RegistryClient } from '../registry/client.ts';
+import { mapLimit } from '../util/map-limit.ts';
 import { KubernetesApiError } from '../kubernetes/api.ts';
 import { findingsOf, violations, workloadKey, type Finding, type ImageCheck } from './findings.ts';
 import { buildReports, type PolicyReport } from './reports.ts';
@@ -39,6 +41,11 @@ export interface ControllerOptions {
   readonly policies: () => PolicySet | undefined;
   /** A decider with NO verdict or tag cache (a round is a re-verification); one per namespace scope. */
   readonly makeDecider: MakeDecider;
+  /**
+   * The registry client holding a pod's pull secrets (its own and its service account's), so a private
+   * image is verified with what the kubelet pulls it with; absent or undefined: the static client.
+   */
+  readonly credentials?: PodCredentials;
   /** Between the end of one resync and the start of the next. */
   readonly intervalMs: number;
   readonly metrics?: ControllerMetrics;
@@ -54,6 +61,10 @@ export interface ControllerOptions {
   /** Told every check after each full resync (the audit trail), with the policy set it used. */
   readonly onResync?: (checks: readonly ImageCheck[], time: Date, policySet: PolicySet) => void;
 }
+
+export type PodCredentials = (
+  pod: Pod,
+) => Promise<{ readonly registry?: RegistryClient; readonly problem?: string } | undefined>;
 
 export interface ResyncResult {
   readonly pods: number;
@@ -210,8 +221,14 @@ export class Controller {
     pods: readonly PodWorkload[],
     now: Date,
   ): Promise<Map<string, Entry>> {
-    const targets: Target[] = pods.flatMap((p) =>
-      p.images.map((image) => ({ image, workload: p.workload, labels: p.labels })),
+    const clients = await this.#clientsOf(pods, round.problems);
+    const targets: Target[] = pods.flatMap((p, i) =>
+      p.images.map((image) => ({
+        image,
+        workload: p.workload,
+        labels: p.labels,
+        ...(clients[i] ? { registry: clients[i] } : {}),
+      })),
     );
     const decided = await round.decideAll(targets, this.#o.concurrency);
     const next = new Map<string, Entry>();
@@ -237,6 +254,29 @@ export class Controller {
       );
     }
     return next;
+  }
+
+  /** Each pod's pull-secret client; secrets that cannot be read are a problem, and the static client is used. */
+  async #clientsOf(
+    pods: readonly PodWorkload[],
+    problems: string[],
+  ): Promise<(RegistryClient | undefined)[]> {
+    const credentials = this.#o.credentials;
+    if (!credentials) return pods.map(() => undefined);
+    const seen = new Set<string>();
+    return mapLimit(pods, 8, async (p) => {
+      try {
+        const found = await credentials(p.pod);
+        if (found?.problem !== undefined && !seen.has(found.problem)) {
+          seen.add(found.problem);
+          problems.push(`registry credentials of ${podKey(p.pod)}: ${found.problem}`);
+        }
+        return found?.registry;
+      } catch (error) {
+        problems.push(`registry credentials of ${podKey(p.pod)}: ${(error as Error).message}`);
+        return undefined;
+      }
+    });
   }
 
   /** Events and notifications for what changed against `previous` (default the known state). */

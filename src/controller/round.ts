@@ -18,6 +18,7 @@ import { EvidenceMemo } from '../app/evidence.ts';
 import type { AdmissionContext } from '../engine/facts.ts';
 import { forNamespace } from '../kubernetes/policy-crd.ts';
 import type { PolicySet } from '../policy/model.ts';
+import type { RegistryClient } from '../registry/client.ts';
 import { mapLimit } from '../util/map-limit.ts';
 import { findingsOf, violations, type ImageCheck, type WorkloadRef } from './findings.ts';
 
@@ -28,7 +29,12 @@ export type Labels = Readonly<Record<string, string>>;
  * evidence memo lets its decisions of one digest share what was fetched (src/app/evidence.ts); a new
  * round has a new memo, so nothing fetched outlives it.
  */
-export type MakeDecider = (policySet: PolicySet, evidence: EvidenceMemo) => ImageDecider;
+export type MakeDecider = (
+  policySet: PolicySet,
+  evidence: EvidenceMemo,
+  /** A client holding the pod's pull secrets; absent: the static one. */
+  registry?: RegistryClient,
+) => ImageDecider;
 
 export type Decided = Pick<ImageCheck, 'decision' | 'error'>;
 
@@ -38,6 +44,8 @@ export interface Target {
   readonly workload: WorkloadRef;
   /** The pod's `metadata.labels`. */
   readonly labels: Labels;
+  /** A client holding the pod's pull secrets (what the kubelet pulls with); absent: the static one. */
+  readonly registry?: RegistryClient;
 }
 
 export const ROUND_CONCURRENCY = 8;
@@ -47,7 +55,9 @@ export class VerificationRound {
   readonly #makeDecider: MakeDecider;
   readonly #namespaceLabels: (namespace: string) => Promise<Labels | undefined>;
   readonly #perContext: boolean;
-  readonly #deciders = new Map<string, ImageDecider>();
+  readonly #deciders = new Map<RegistryClient | undefined, Map<string, ImageDecider>>();
+  /** Small numbers for registry clients in decision keys (two pull-secret sets never share a decision). */
+  readonly #clientIds = new Map<RegistryClient | undefined, number>();
   readonly evidence = new EvidenceMemo();
   readonly #labels = new Map<string, Promise<Labels | undefined>>();
   /** Namespaces whose labels could not be read, with why (the round's caller logs them). */
@@ -66,9 +76,12 @@ export class VerificationRound {
 
   /** Decisions with equal keys are made once. */
   #keyOf(target: Target, context: AdmissionContext): string {
-    if (!this.#perContext) return target.image;
+    let client = this.#clientIds.get(target.registry);
+    if (client === undefined) this.#clientIds.set(target.registry, (client = this.#clientIds.size));
+    if (!this.#perContext) return JSON.stringify([target.image, client]);
     return JSON.stringify([
       target.image,
+      client,
       context.kind,
       context.namespace ?? '',
       sortedEntries(target.labels),
@@ -93,7 +106,7 @@ export class VerificationRound {
     const out = new Map<string, Decided>();
     await mapLimit([...jobs], concurrency, async ([key, { target, context }]) => {
       try {
-        const decider = this.#deciderFor(target.workload.namespace);
+        const decider = this.#deciderFor(target.workload.namespace, target.registry);
         out.set(key, { decision: await decider.decide(target.image, { context }) });
       } catch (error) {
         out.set(key, { error: `${target.image}: ${(error as Error).message}` });
@@ -107,12 +120,14 @@ export class VerificationRound {
     );
   }
 
-  #deciderFor(namespace: string | undefined): ImageDecider {
+  #deciderFor(namespace: string | undefined, registry: RegistryClient | undefined): ImageDecider {
     const key = namespace ?? '';
-    let decider = this.#deciders.get(key);
+    let byNamespace = this.#deciders.get(registry);
+    if (!byNamespace) this.#deciders.set(registry, (byNamespace = new Map()));
+    let decider = byNamespace.get(key);
     if (!decider) {
-      decider = this.#makeDecider(forNamespace(this.policySet, namespace), this.evidence);
-      this.#deciders.set(key, decider);
+      decider = this.#makeDecider(forNamespace(this.policySet, namespace), this.evidence, registry);
+      byNamespace.set(key, decider);
     }
     return decider;
   }

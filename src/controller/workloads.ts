@@ -11,6 +11,8 @@ export interface PodWorkload {
   readonly workload: WorkloadRef;
   /** Distinct images of all containers, init and ephemeral ones included. */
   readonly images: readonly string[];
+  /** The pod itself (its pull secrets). */
+  readonly pod: Pod;
   /** The pod's `metadata.labels` (what `spec.match.objectSelector` reads). */
   readonly labels: Readonly<Record<string, string>>;
   /** Parts of the pod spec that could not be read: reported as errors, never skipped. */
@@ -50,6 +52,7 @@ export function podWorkload(pod: Pod): PodWorkload {
   return {
     workload,
     images: [...new Set(found.images.map((i) => i.image))],
+    pod,
     labels: meta.labels ?? {},
     problems: found.problems.map((p) => `pod ${meta.namespace ?? ''}/${meta.name}: ${p}`),
   };

@@ -24,8 +24,17 @@ export type CredentialsResolver = (
   kind: string,
 ) => Promise<RequestCredentials | undefined>;
 
+/** The credentials of a workload object (`kind` names where its pod spec is) in its namespace. */
+export type ObjectCredentials = (
+  namespace: string,
+  object: unknown,
+  kind: string,
+) => Promise<RequestCredentials | undefined>;
+
 export interface PullSecretCredentials {
   readonly resolve: CredentialsResolver;
+  /** The same for an object read from the API (the controller's running pods). */
+  readonly forObject: ObjectCredentials;
   close(): Promise<void>;
 }
 
@@ -41,19 +50,20 @@ export function pullSecretCredentials(
 ): PullSecretCredentials {
   const reader = new PullSecretReader(api);
   const pool = new RegistryClientPool(makeClient, options.maxClients ? { max: options.maxClients } : {});
+  const forObject: ObjectCredentials = async (namespace, object, kind) => {
+    const identity = pullIdentity(object, kind);
+    if (!identity || !namespace) return undefined;
+    const found = await reader.credentialsFor(namespace, identity, staticCredentials);
+    return {
+      ...(found.key !== '' ? { registry: pool.clientFor(found.key, found.credentials) } : {}),
+      used: found.used,
+      notes: found.notes,
+      ...(found.problem !== undefined ? { problem: found.problem } : {}),
+    };
+  };
   return {
-    async resolve(request, object, kind) {
-      const identity = pullIdentity(object, kind);
-      const namespace = request.namespace;
-      if (!identity || !namespace) return undefined;
-      const found = await reader.credentialsFor(namespace, identity, staticCredentials);
-      return {
-        ...(found.key !== '' ? { registry: pool.clientFor(found.key, found.credentials) } : {}),
-        used: found.used,
-        notes: found.notes,
-        ...(found.problem !== undefined ? { problem: found.problem } : {}),
-      };
-    },
+    resolve: (request, object, kind) => forObject(request.namespace ?? '', object, kind),
+    forObject,
     close: () => pool.close(),
   };
 }

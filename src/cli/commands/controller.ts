@@ -14,14 +14,15 @@ import type { CommandContext, Io } from '../command.ts';
 import { collect } from '../command.ts';
 import {
   addRegistryOptions,
-  registryClientFromFlags,
+  registryWithPullSecrets,
   timeoutMs,
   type RegistryFlags,
 } from '../registry-options.ts';
 import { EXIT_ALLOWED, EXIT_ERROR, UsageError } from '../exit-codes.ts';
 import { openPolicySource } from '../policy-source.ts';
 import { createDecider } from '../../app/decide.ts';
-import { createKubernetesApi, type ControllerApi, type LeaseApi } from '../../kubernetes/api.ts';
+import { createKubernetesApi, type ControllerApi, type LeaseApi, type Pod } from '../../kubernetes/api.ts';
+import type { PullSecretCredentials } from '../../webhook/credentials.ts';
 import { LeaderElector } from '../../controller/leader.ts';
 import type { PolicySet } from '../../policy/model.ts';
 import type { RegistryClient } from '../../registry/client.ts';
@@ -40,6 +41,8 @@ export interface ControllerCommandOptions extends RegistryFlags, ReverifyFlags {
   readonly metricsHost: string;
   /** False with --no-watch-crds. */
   readonly watchCrds?: boolean;
+  /** False with --no-pull-secrets. */
+  readonly pullSecrets?: boolean;
   readonly logLevel: string;
   readonly auditLog?: string;
 }
@@ -98,6 +101,8 @@ export interface ReverifyWiring {
   readonly policies: () => PolicySet | undefined;
   /** The registry client; shared with the webhook under `serve --audit` (its caches are by digest). */
   readonly registry: RegistryClient;
+  /** Clients holding workloads' pull secrets; absent: every image is read with `registry`. */
+  readonly credentials?: PullSecretCredentials;
   readonly timeoutMs: number;
   readonly intervalMs: number;
   readonly metrics: ControllerMetrics;
@@ -175,13 +180,18 @@ export function reverifier(
   const controller = new Controller({
     api: wiring.api,
     policies: wiring.policies,
-    makeDecider: (set, evidence) =>
+    makeDecider: (set, evidence, client) =>
       createDecider(set, {
         offline: false,
-        registry: wiring.registry,
+        registry: client ?? wiring.registry,
         timeoutMs: wiring.timeoutMs,
         evidence,
       }),
+    ...(wiring.credentials
+      ? {
+          credentials: (pod: Pod) => wiring.credentials!.forObject(pod.metadata.namespace ?? '', pod, 'Pod'),
+        }
+      : {}),
     intervalMs: wiring.intervalMs,
     metrics: wiring.metrics,
     maxResults,
@@ -233,7 +243,10 @@ export async function runController(
       `cannot open --audit-log ${opts.auditLog}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
     );
   }
-  const registry = await registryClientFromFlags(opts);
+  const { registry, credentials } = await registryWithPullSecrets(
+    opts,
+    opts.pullSecrets !== false ? api : undefined,
+  );
   const metrics = new ControllerMetrics();
   let controller: Controller | undefined;
   // The deciders are the controller's own (no caches); the store's are unused.
@@ -254,6 +267,7 @@ export async function runController(
       api,
       policies: () => source.store.policySet(),
       registry,
+      ...(credentials ? { credentials } : {}),
       timeoutMs: timeoutMs(opts),
       intervalMs,
       metrics,
@@ -294,6 +308,7 @@ export async function runController(
   } finally {
     if (server) await new Promise<void>((r) => server!.close(() => r()));
     await source.close();
+    await credentials?.close();
     await registry.close();
     await audit.close();
   }
@@ -353,6 +368,10 @@ export function registerController(program: Command, { io, setExitCode }: Comman
       `namespace of the leader-election Lease ${LEASE_NAME} (default: POD_NAMESPACE, else the service account's)`,
     )
     .option('--no-leader-election', 'run without the Lease (only if a single process can ever run)')
+    .option(
+      '--no-pull-secrets',
+      "read registries with --docker-config only, not with the pods' image pull secrets (no access to secrets needed)",
+    )
     .action(async (opts: ControllerCommandOptions) => setExitCode(await runController(opts, io)));
   addRegistryOptions(command);
 }

@@ -9,15 +9,13 @@ import type { CommandContext, Io } from '../command.ts';
 import { collect } from '../command.ts';
 import {
   addRegistryOptions,
-  registrySettingsFromFlags,
+  registryWithPullSecrets,
   timeoutMs,
   type RegistryFlags,
 } from '../registry-options.ts';
-import { createRegistryClient, type RegistryClient } from '../../registry/client.ts';
-import { loadDockerConfig, type CredentialStore } from '../../registry/credentials.ts';
-import { resolveTimeLimits } from '../../registry/limits.ts';
 import { createKubernetesApi } from '../../kubernetes/api.ts';
-import { pullSecretCredentials, type PullSecretCredentials } from '../../webhook/credentials.ts';
+import type { PullSecretCredentials } from '../../webhook/credentials.ts';
+import type { RegistryClient } from '../../registry/client.ts';
 import { EXIT_ALLOWED, EXIT_ERROR, UsageError } from '../exit-codes.ts';
 import { createDecider } from '../../app/decide.ts';
 import { TagCache, VerdictCache } from '../../app/verdict-cache.ts';
@@ -175,28 +173,9 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
   let registry: RegistryClient | undefined;
   let credentials: PullSecretCredentials | undefined;
   if (!opts.offline) {
-    const settings = await registrySettingsFromFlags(opts);
-    let staticCredentials: CredentialStore;
-    try {
-      staticCredentials = await loadDockerConfig(settings.dockerConfigPath, {
-        helperTimeoutMs: resolveTimeLimits(settings.timeouts).credentialHelperMs,
-      });
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
-    const makeClient = (store: CredentialStore) =>
-      createRegistryClient({
-        ...settings,
-        credentials: store,
-        onResponse: (host, status) => metrics.recordRegistryResponse(host, status),
-      });
-    try {
-      registry = makeClient(staticCredentials);
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
-    // A client per pull-secret set: tokens are per credential (docs/webhook.md, "Registry credentials").
-    if (kubernetes) credentials = pullSecretCredentials(kubernetes, staticCredentials, makeClient);
+    ({ registry, credentials } = await registryWithPullSecrets(opts, kubernetes, (host, status) =>
+      metrics.recordRegistryResponse(host, status),
+    ));
   }
   // Shared across policy reloads: the policy set's version is part of every verdict key.
   const cache = {
@@ -282,6 +261,7 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
         // The webhook's client: manifests and blobs cached by digest are shared; tags, referrers and
         // signature tags are asked again, and no verdict is reused.
         registry,
+        ...(credentials ? { credentials } : {}),
         timeoutMs: timeoutMs(opts),
         intervalMs: auditIntervalMs,
         metrics: new ControllerMetrics(metrics.registry),
