@@ -2,8 +2,10 @@
  * The objects that run `portcullis controller` (docs/controller.md) beside the webhook, printed with
  * `portcullis install --controller`. Its own ServiceAccount and ClusterRole: it writes PolicyReports
  * and Events, which the webhook must not be able to do, and it needs nothing the webhook reads
- * (secrets, service accounts). The Helm chart's controller templates mirror these objects.
+ * (secrets, service accounts), and a Role for its leader-election Lease in its own namespace. The Helm
+ * chart's controller templates mirror these objects.
  */
+import { LEASE_NAME } from '../cli/commands/controller.ts';
 import { CLUSTER_REPORT_NAME, REPORT_API_VERSION, REPORT_NAME } from '../controller/reports.ts';
 import { commented, rule } from './comments.ts';
 import { POLICY_GROUP, POLICY_RESOURCES } from './crd.ts';
@@ -88,6 +90,32 @@ export function controllerRules(): Record<string, unknown>[] {
   ];
 }
 
+/**
+ * The controller's Role in the install namespace: its leader-election Lease (src/controller/leader.ts,
+ * src/kubernetes/api.ts getLease and writeLease), which lives beside it (POD_NAMESPACE). Namespaced,
+ * not in the ClusterRole: a Lease anywhere else is none of its business.
+ */
+export function controllerLeaseRules(): Record<string, unknown>[] {
+  return [
+    rule(
+      `Its leader-election Lease ${LEASE_NAME}, so one replica alone re-verifies: GET to see who ` +
+        'leads, PUT to renew it, take it over once expired, or hand it over on shutdown (each carrying ' +
+        'the resourceVersion read). By name, so it cannot touch the leases of other components.',
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        resourceNames: [LEASE_NAME],
+        verbs: ['get', 'update'],
+      },
+    ),
+    rule(
+      'The Lease the first time (POST), when no controller ever ran here. A rule of its own because ' +
+        'RBAC cannot restrict create by name; a create cannot replace an existing lease.',
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+    ),
+  ];
+}
+
 export function controllerObjects(
   options: InstallOptions,
   controller: ControllerInstallOptions,
@@ -114,9 +142,25 @@ export function controllerObjects(
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: CONTROLLER_NAME },
       subjects: [{ kind: 'ServiceAccount', name: CONTROLLER_NAME, namespace: ns }],
     },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: meta(CONTROLLER_NAME),
+      rules: controllerLeaseRules(),
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: meta(CONTROLLER_NAME),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: CONTROLLER_NAME },
+      subjects: [{ kind: 'ServiceAccount', name: CONTROLLER_NAME, namespace: ns }],
+    },
     commented(
-      "One replica, replaced with Recreate: two controllers would overwrite each other's reports and " +
-        'send every Event twice. A resync holds every Pod of the cluster, hence the memory limit.',
+      `One replica. The Lease ${LEASE_NAME}, not the replica count, guarantees a single leader (two ` +
+        "would overwrite each other's reports and send every Event twice), so a rollout surges: the new " +
+        'pod waits as a standby until the old one hands the Lease over on shutdown, and a new pod that ' +
+        'never gets ready leaves the old one re-verifying. A resync holds every Pod of the cluster, ' +
+        'hence the memory limit.',
       controllerDeployment(options, controller, policyConfigMap),
     ),
     commented(
@@ -153,7 +197,7 @@ function controllerDeployment(
     spec: {
       replicas: 1,
       selector: { matchLabels: { ...CONTROLLER_SELECTOR } },
-      strategy: { type: 'Recreate' },
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
       template: {
         metadata: { labels: { ...labels('controller'), ...CONTROLLER_SELECTOR } },
         spec: {
@@ -173,6 +217,8 @@ function controllerDeployment(
                 '--interval',
                 controller.interval,
               ],
+              // The Lease lives beside the controller: its namespace, from the downward API.
+              env: [{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
               ports: [{ name: 'metrics', containerPort: CONTROLLER_METRICS_PORT, protocol: 'TCP' }],
               livenessProbe: probe(),
               readinessProbe: probe(),

@@ -17,6 +17,7 @@ export type { ControllerInstallOptions } from './options.ts';
 export {
   controllerObjects,
   controllerRules,
+  controllerLeaseRules,
   CONTROLLER_NAME,
   CONTROLLER_METRICS_SERVICE,
   CONTROLLER_METRICS_PORT,

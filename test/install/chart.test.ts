@@ -140,6 +140,22 @@ test('controller templates: only with controller.enabled, and their untemplated 
   const { objects } = await install(['-p', POLICIES, '--controller']);
   const role = find(objects, 'ClusterRole', CONTROLLER_NAME);
   assert.deepEqual(block(ctl, 'rules'), role.rules);
+  // The lease Role: its rules literal (the Lease name is the binary's, not the release's), bound to the
+  // controller's ServiceAccount in the release namespace.
+  const leaseRole = find(objects, 'Role', CONTROLLER_NAME);
+  assert.deepEqual(block(ctl, 'rules', 1), leaseRole.rules);
+  const roleDoc = ctl.split('\n---\n').find((d) => /^kind: Role$/m.test(d)) as string;
+  assert.match(roleDoc, /^ {2}name: \{\{ include "portcullis\.name" \. \}\}-controller$/m);
+  assert.match(roleDoc, /^ {2}namespace: \{\{ \.Release\.Namespace \}\}$/m);
+  const bindingDoc = ctl.split('\n---\n').find((d) => /^kind: RoleBinding$/m.test(d)) as string;
+  assert.deepEqual(
+    block(bindingDoc.replace(/\{\{ include "portcullis\.name" \. \}\}/g, 'portcullis'), 'roleRef'),
+    find(objects, 'RoleBinding', CONTROLLER_NAME).roleRef,
+  );
+  assert.match(
+    bindingDoc,
+    /subjects:\n {2}- kind: ServiceAccount\n {4}name: \{\{ include "portcullis\.name" \. \}\}-controller\n {4}namespace: \{\{ \.Release\.Namespace \}\}$/,
+  );
   const d = find(objects, 'Deployment', CONTROLLER_NAME);
   const pod = d.spec.template.spec;
   const container = pod.containers[0];
@@ -152,6 +168,7 @@ test('controller templates: only with controller.enabled, and their untemplated 
   assert.deepEqual(block(ctl, 'readinessProbe'), container.readinessProbe);
   assert.deepEqual(block(ctl, 'ports', 0), container.ports);
   assert.deepEqual(block(ctl, 'volumeMounts'), container.volumeMounts);
+  assert.deepEqual(block(ctl, 'env'), container.env);
   const args = block(
     ctl.replace(/\{\{ \.Values\.controller\.interval \| toString \| quote \}\}/, '"10m"'),
     'args',

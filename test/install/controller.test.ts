@@ -1,7 +1,8 @@
 /**
  * `portcullis install --controller`: the controller's objects appear only when asked for, with their
  * own ServiceAccount and exactly the RBAC the controller's API client needs (checked against the real
- * client talking to an API server stand-in that enforces those rules), one Recreate replica, the
+ * client talking to an API server stand-in that enforces those rules), a Role for its leader-election
+ * Lease in its own namespace, one replica rolled out with a surge (the Lease keeps one leader), the
  * webhook's hardening, and a checked --controller-interval.
  */
 import { test } from 'node:test';
@@ -12,8 +13,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli } from '../cli/run.ts';
-import { createKubernetesApi } from '../../src/kubernetes/api.ts';
+import { createKubernetesApi, type Lease } from '../../src/kubernetes/api.ts';
 import { CLUSTER_REPORT_NAME, REPORT_API_VERSION, REPORT_NAME } from '../../src/controller/reports.ts';
+import { LEASE_NAME } from '../../src/cli/commands/controller.ts';
+import { LeaderElector } from '../../src/controller/leader.ts';
 import { find, install, POLICIES, type Obj } from './support.ts';
 import { modelFor, modelProblems } from './k8s-models.ts';
 
@@ -21,6 +24,8 @@ const CONTROLLER_OBJECTS = [
   ['ServiceAccount', 'portcullis-controller'],
   ['ClusterRole', 'portcullis-controller'],
   ['ClusterRoleBinding', 'portcullis-controller'],
+  ['Role', 'portcullis-controller'],
+  ['RoleBinding', 'portcullis-controller'],
   ['Deployment', 'portcullis-controller'],
   ['Service', 'portcullis-controller-metrics'],
 ];
@@ -47,6 +52,17 @@ const CONTROLLER_RULES = [
   },
   { apiGroups: ['wgpolicyk8s.io'], resources: ['policyreports', 'clusterpolicyreports'], verbs: ['create'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+];
+
+/** The Role in the install namespace: its leader-election Lease, by name, and creating it. */
+const LEASE_RULES = [
+  {
+    apiGroups: ['coordination.k8s.io'],
+    resources: ['leases'],
+    resourceNames: [LEASE_NAME],
+    verbs: ['get', 'update'],
+  },
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
 ];
 
 /** The webhook's rules as they were before the controller existed: it must gain nothing. */
@@ -100,15 +116,51 @@ test('controller RBAC: exactly the rules it needs, no secrets, its own ServiceAc
     kind: 'ClusterRole',
     name: 'portcullis-controller',
   });
-  // No Role or RoleBinding for the controller: nothing namespaced beyond what the ClusterRole says.
-  assert.equal(objects.filter((o) => o.kind.startsWith('Role') && isController(o)).length, 0);
+  // The Lease only in its own namespace: a Role there, nothing about leases in the ClusterRole.
+  assert.equal(LEASE_NAME, 'portcullis-controller');
+  const role = find(objects, 'Role', 'portcullis-controller');
+  assert.equal(role.metadata.namespace, 'guard');
+  assert.deepEqual(role.rules, LEASE_RULES);
+  assert.ok(!rules.some((r) => r.resources.includes('leases')), 'no lease in the ClusterRole');
+  const roleBinding = find(objects, 'RoleBinding', 'portcullis-controller');
+  assert.equal(roleBinding.metadata.namespace, 'guard');
+  assert.deepEqual(roleBinding.roleRef, {
+    apiGroup: 'rbac.authorization.k8s.io',
+    kind: 'Role',
+    name: 'portcullis-controller',
+  });
+  assert.deepEqual(roleBinding.subjects, [
+    { kind: 'ServiceAccount', name: 'portcullis-controller', namespace: 'guard' },
+  ]);
 
   assert.deepEqual(find(objects, 'ClusterRole', 'portcullis').rules, WEBHOOK_RULES);
-  for (const binding of [find(objects, 'ClusterRoleBinding', 'portcullis'), find(objects, 'RoleBinding')])
+  assert.deepEqual(
+    find(objects, 'Role', 'portcullis').rules.map((r: Obj) => r.resources),
+    [['configmaps']],
+    "the webhook's Role is unchanged",
+  );
+  for (const binding of [
+    find(objects, 'ClusterRoleBinding', 'portcullis'),
+    find(objects, 'RoleBinding', 'portcullis'),
+  ])
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'portcullis', namespace: 'guard' }]);
 
   // Each rule has its reason as a comment right above it.
   const controllerRole = yaml.slice(yaml.indexOf('name: portcullis-controller\n'));
+  const leaseRoleAt = yaml.indexOf('kind: Role\nmetadata:\n  name: portcullis-controller\n');
+  assert.ok(leaseRoleAt > 0, 'the Role is printed');
+  const leaseRole = yaml.slice(leaseRoleAt);
+  for (const [reason, first] of [
+    ['Its leader-election Lease portcullis-controller', 'leases'],
+    ['The Lease the first time', 'leases'],
+  ])
+    assert.match(
+      leaseRole,
+      new RegExp(
+        `\\n {2}# ${reason}[^]*?\\n {2}- apiGroups:\\n {6}- [^\\n]+\\n {4}resources:\\n {6}- ${first}\\n`,
+      ),
+      reason,
+    );
   for (const [reason, first] of [
     ['Every Pod in every namespace', 'pods'],
     ['Namespace labels', 'namespaces'],
@@ -127,7 +179,7 @@ test('controller RBAC: exactly the rules it needs, no secrets, its own ServiceAc
     );
 });
 
-test('controller Deployment: one Recreate replica, its ServiceAccount, args, HTTP probes, the webhook hardening', async () => {
+test('controller Deployment: one replica rolled out with a surge, its ServiceAccount, args, POD_NAMESPACE, HTTP probes, the webhook hardening', async () => {
   const { objects } = await install([
     '-p',
     POLICIES,
@@ -140,7 +192,12 @@ test('controller Deployment: one Recreate replica, its ServiceAccount, args, HTT
   const d = find(objects, 'Deployment', 'portcullis-controller');
   const webhook = find(objects, 'Deployment', 'portcullis');
   assert.equal(d.spec.replicas, 1);
-  assert.deepEqual(d.spec.strategy, { type: 'Recreate' });
+  // The Lease keeps one leader, so the new pod may start before the old one stops: it waits as a
+  // standby, and one that never gets ready leaves the old one re-verifying.
+  assert.deepEqual(d.spec.strategy, {
+    type: 'RollingUpdate',
+    rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
+  });
   const pod = d.spec.template.spec;
   assert.equal(pod.serviceAccountName, 'portcullis-controller');
   assert.deepEqual(pod.securityContext, webhook.spec.template.spec.securityContext);
@@ -155,6 +212,10 @@ test('controller Deployment: one Recreate replica, its ServiceAccount, args, HTT
     '9090',
     '--interval',
     '90s',
+  ]);
+  // The Lease lives in the pod's own namespace (the controller's default after --lease-namespace).
+  assert.deepEqual(c.env, [
+    { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
   ]);
   assert.deepEqual(c.ports, [{ name: 'metrics', containerPort: 9090, protocol: 'TCP' }]);
   for (const probe of [c.livenessProbe, c.readinessProbe])
@@ -289,22 +350,41 @@ function attributes(method: string, url: URL) {
 
 type Attributes = ReturnType<typeof attributes>;
 
-function allowedBy(rules: readonly Obj[], a: Attributes): number {
-  return rules.findIndex(
-    (r) =>
-      r.apiGroups.includes(a.group) &&
-      r.resources.includes(a.resource) &&
-      r.verbs.includes(a.verb) &&
-      (r.resourceNames === undefined || (a.name !== undefined && r.resourceNames.includes(a.name))),
-  );
+/** Rules granted by a ClusterRole (everywhere) or a Role (only in its namespace), as RBAC grants them. */
+interface Grant {
+  readonly name: string;
+  readonly rules: readonly Obj[];
+  readonly namespace?: string;
 }
 
-test('every call of the controller’s real API client is allowed by its ClusterRole, and every rule is used', async () => {
+/** The grant and rule that allow the request (`ClusterRole:3`), or undefined: RBAC denies it. */
+function allowedBy(grants: readonly Grant[], a: Attributes): string | undefined {
+  for (const g of grants) {
+    if (g.namespace !== undefined && g.namespace !== a.namespace) continue;
+    const index = g.rules.findIndex(
+      (r) =>
+        r.apiGroups.includes(a.group) &&
+        r.resources.includes(a.resource) &&
+        r.verbs.includes(a.verb) &&
+        (r.resourceNames === undefined || (a.name !== undefined && r.resourceNames.includes(a.name))),
+    );
+    if (index >= 0) return `${g.name}:${index}`;
+  }
+  return undefined;
+}
+
+test('every call of the controller’s real API client is allowed by its ClusterRole and Role, and every rule is used', async () => {
   const { objects } = await install(['-p', POLICIES, '--controller']);
-  const rules = find(objects, 'ClusterRole', 'portcullis-controller').rules as Obj[];
+  const role = find(objects, 'Role', 'portcullis-controller');
+  const ns = role.metadata.namespace as string;
+  const grants: Grant[] = [
+    { name: 'ClusterRole', rules: find(objects, 'ClusterRole', 'portcullis-controller').rules },
+    { name: 'Role', rules: role.rules, namespace: ns },
+  ];
   const used = new Set<string>();
   const denied: string[] = [];
   const stored = new Map<string, unknown>();
+  const leases = new Map<string, Lease>();
   const json = (res: ServerResponse, status: number, body: unknown) =>
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
 
@@ -317,9 +397,9 @@ test('every call of the controller’s real API client is allowed by its Cluster
     req.on('data', (c: Buffer) => (body += c.toString('utf8')));
     req.on('end', () => {
       if (req.headers.authorization !== 'Bearer controller-token') return json(res, 401, {});
-      const rule = allowedBy(rules, a);
-      if (rule < 0) {
-        denied.push(`${a.verb} ${a.resource} ${a.name ?? ''}`);
+      const rule = allowedBy(grants, a);
+      if (rule === undefined) {
+        denied.push(`${a.verb} ${a.resource} ${a.namespace ?? ''}/${a.name ?? ''}`);
         return json(res, 403, { kind: 'Status', code: 403, message: `forbidden: ${a.verb} ${a.resource}` });
       }
       used.add(`${rule}:${a.verb}`);
@@ -339,6 +419,24 @@ test('every call of the controller’s real API client is allowed by its Cluster
       if (a.resource === 'imagepolicies' || a.resource === 'namespacedimagepolicies')
         return json(res, 200, { metadata: { resourceVersion: '3' }, items: [] });
       if (a.resource === 'events') return json(res, 201, JSON.parse(body));
+      if (a.resource === 'leases') {
+        // Optimistic concurrency as the API server does it: a create of an existing lease or a replace
+        // carrying a stale resourceVersion is a 409.
+        if (a.verb === 'get') {
+          const lease = leases.get(`${a.namespace}/${a.name}`);
+          return lease ? json(res, 200, lease) : json(res, 404, { kind: 'Status', code: 404 });
+        }
+        const lease = JSON.parse(body) as Lease;
+        const key = `${a.namespace}/${lease.metadata.name}`;
+        const current = leases.get(key);
+        if (
+          a.verb === 'create' ? current : current?.metadata.resourceVersion !== lease.metadata.resourceVersion
+        )
+          return json(res, 409, { kind: 'Status', code: 409 });
+        const rv = String(Number(current?.metadata.resourceVersion ?? 0) + 1);
+        leases.set(key, { ...lease, metadata: { ...lease.metadata, resourceVersion: rv } });
+        return json(res, a.verb === 'create' ? 201 : 200, leases.get(key));
+      }
       // Reports: a store keyed by namespace and name.
       const key = `${a.resource}/${a.namespace ?? ''}/${a.name ?? ''}`;
       if (a.verb === 'get')
@@ -402,15 +500,46 @@ test('every call of the controller’s real API client is allowed by its Cluster
     assert.deepEqual(denied, []);
     assert.equal(stored.size, 2, 'both reports written');
 
+    // Leader election, by the controller's own elector in the install namespace (where POD_NAMESPACE
+    // puts it): no lease yet (GET 404), so it creates one (POST), leads, and on shutdown hands the
+    // lease over (GET, then PUT). Any refused call would leave it a silent standby, never leading.
+    const warnings: string[] = [];
+    const shutdown = new AbortController();
+    let led = false;
+    await new LeaderElector({
+      api,
+      namespace: ns,
+      name: LEASE_NAME,
+      identity: 'controller-a',
+      log: (level, message) => void (level === 'warn' && warnings.push(message)),
+    }).run(shutdown.signal, async () => {
+      led = true;
+      shutdown.abort();
+    });
+    assert.deepEqual(warnings, []);
+    assert.ok(led, 'it led');
+    // Renewal and take-over are the same calls: GET, then PUT with the resourceVersion read.
+    const lease = await api.getLease(ns, LEASE_NAME);
+    assert.equal(lease?.spec?.holderIdentity, '', 'handed over on shutdown');
+    assert.ok(lease);
+    assert.equal(
+      await api.writeLease({ ...lease, spec: { ...lease.spec, holderIdentity: 'controller-b' } }),
+      true,
+    );
+    assert.equal(await api.writeLease(lease), false, 'a stale resourceVersion loses (409), not an error');
+    assert.deepEqual(denied, []);
+
     // Every rule and verb was needed, except `get` on policy resources: granted as the webhook's rule is
     // (kubectl-style reads), it shows nothing `list` does not.
-    const granted = rules.flatMap((r, i) => (r.verbs as string[]).map((v) => `${i}:${v}`));
+    const granted = grants.flatMap((g) =>
+      g.rules.flatMap((r, i) => (r.verbs as string[]).map((v) => `${g.name}:${i}:${v}`)),
+    );
     assert.deepEqual(
       granted.filter((g) => !used.has(g)),
-      ['2:get'],
+      ['ClusterRole:2:get'],
     );
 
-    // And what it must not do: another tool's report, secrets.
+    // And what it must not do: another tool's report, secrets, a lease of another name or elsewhere.
     await assert.rejects(
       api.applyPolicyReport({
         apiVersion: REPORT_API_VERSION,
@@ -420,6 +549,47 @@ test('every call of the controller’s real API client is allowed by its Cluster
       /HTTP 403/,
     );
     await assert.rejects(api.getSecret('shop', 'pull'), /HTTP 403/);
+    const other = { holderIdentity: 'controller-a', leaseDurationSeconds: 15 };
+    await assert.rejects(api.getLease(ns, 'kube-scheduler'), /HTTP 403/);
+    await assert.rejects(
+      api.writeLease({
+        metadata: { name: 'kube-scheduler', namespace: ns, resourceVersion: '1' },
+        spec: other,
+      }),
+      /HTTP 403/,
+    );
+    await assert.rejects(api.getLease('kube-system', LEASE_NAME), /HTTP 403/);
+    await assert.rejects(
+      api.writeLease({
+        metadata: { name: LEASE_NAME, namespace: 'kube-system', resourceVersion: '1' },
+        spec: other,
+      }),
+      /HTTP 403/,
+    );
+    await assert.rejects(
+      api.writeLease({ metadata: { name: LEASE_NAME, namespace: 'kube-system' }, spec: other }),
+      /HTTP 403/,
+    );
+    await assert.rejects(
+      api.writeLease({ metadata: { name: LEASE_NAME, namespace: 'default' }, spec: other }),
+      /HTTP 403/,
+    );
+    assert.deepEqual(denied, [
+      'get policyreports shop/kyverno-polr',
+      'get secrets shop/pull',
+      `get leases ${ns}/kube-scheduler`,
+      `update leases ${ns}/kube-scheduler`,
+      `get leases kube-system/${LEASE_NAME}`,
+      `update leases kube-system/${LEASE_NAME}`,
+      'create leases kube-system/',
+      'create leases default/',
+    ]);
+    // What RBAC cannot refuse: creating a lease of another name beside its own (create has no name to
+    // check). It can neither read nor replace one afterwards, nor touch any existing one.
+    assert.equal(
+      await api.writeLease({ metadata: { name: 'kube-scheduler', namespace: ns }, spec: other }),
+      true,
+    );
   } finally {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await rm(dir, { recursive: true, force: true });
