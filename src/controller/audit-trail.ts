@@ -29,8 +29,7 @@ export function controllerAuditRecords(
     const w = group[0]!.workload;
     const images = group.map((c) => {
       const result: ImageResult = c.decision ? { decision: c.decision } : { error: c.error ?? 'no decision' };
-      // The controller knows the image, not the container path: the image is its own locator.
-      return auditImage({ path: 'image', image: c.image }, result);
+      return auditImage({ path: c.path ?? 'spec', image: c.image }, result);
     });
     const verdict = images.reduce<'allow' | 'warn' | 'deny'>((worst, i) => {
       const v = i.verdict === 'error' ? 'deny' : i.verdict;

@@ -19,6 +19,8 @@ export interface ImageCheck {
   readonly workload: WorkloadRef;
   /** As written in the pod spec: what a restart would pull, so a moved tag is judged by its new target. */
   readonly image: string;
+  /** Where the image is written in the pod spec, for the audit trail. */
+  readonly path?: string;
   /** Absent when no decision was reached (`error` says why). */
   readonly decision?: Decision;
   readonly error?: string;

@@ -222,19 +222,26 @@ export class Controller {
     now: Date,
   ): Promise<Map<string, Entry>> {
     const clients = await this.#clientsOf(pods, round.problems);
-    const targets: Target[] = pods.flatMap((p, i) =>
+    const targets: (Target & { readonly path?: string })[] = pods.flatMap((p, i) =>
       p.images.map((image) => ({
         image,
         workload: p.workload,
         labels: p.labels,
         ...(clients[i] ? { registry: clients[i] } : {}),
+        ...(p.paths.has(image) ? { path: p.paths.get(image)! } : {}),
       })),
     );
     const decided = await round.decideAll(targets, this.#o.concurrency);
     const next = new Map<string, Entry>();
     targets.forEach((t, i) => {
       const key = `${workloadKey(t.workload)}|${t.image}`;
-      const candidate = entry({ workload: t.workload, image: t.image, ...decided[i]!, checkedAt: now });
+      const candidate = entry({
+        workload: t.workload,
+        image: t.image,
+        ...(t.path ? { path: t.path } : {}),
+        ...decided[i]!,
+        checkedAt: now,
+      });
       const known = next.get(key);
       if (!known || worse(candidate, known)) next.set(key, candidate);
     });

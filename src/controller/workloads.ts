@@ -11,6 +11,8 @@ export interface PodWorkload {
   readonly workload: WorkloadRef;
   /** Distinct images of all containers, init and ephemeral ones included. */
   readonly images: readonly string[];
+  /** Where each image is written in the pod (`spec.containers[0].image`), its first place when several. */
+  readonly paths: ReadonlyMap<string, string>;
   /** The pod itself (its pull secrets). */
   readonly pod: Pod;
   /** The pod's `metadata.labels` (what `spec.match.objectSelector` reads). */
@@ -52,6 +54,7 @@ export function podWorkload(pod: Pod): PodWorkload {
   return {
     workload,
     images: [...new Set(found.images.map((i) => i.image))],
+    paths: new Map([...found.images].reverse().map((i) => [i.image, i.path])),
     pod,
     labels: meta.labels ?? {},
     problems: found.problems.map((p) => `pod ${meta.namespace ?? ''}/${meta.name}: ${p}`),

@@ -350,6 +350,8 @@ test('each resync leaves an audit trail in the webhook and audit record format, 
   assert.equal(record.verdict, 'allow');
   assert.equal(record.policySetVersion, policySet.version);
   assert.equal(record.images[0]!.digest, image.digest);
+  // The container path, as the webhook's records give it.
+  assert.equal(record.images[0]!.path, 'spec.containers[0].image');
   assert.deepEqual(
     record.images[0]!.policies.map((p) => [p.name, p.verdict]),
     [['release-signed', 'pass']],
