@@ -1,8 +1,9 @@
 /**
  * The objects that run `portcullis controller` (docs/controller.md) beside the webhook, printed with
  * `portcullis install --controller`. Its own ServiceAccount and ClusterRole: it writes PolicyReports
- * and Events, which the webhook must not be able to do, and it needs nothing the webhook reads
- * (secrets, service accounts), and a Role for its leader-election Lease in its own namespace. The Helm
+ * and Events, which the webhook must not be able to do; like the webhook it reads pull secrets by name,
+ * so private images are verified with the kubelet's credentials; and a Role for its leader-election
+ * Lease in its own namespace. The Helm
  * chart's controller templates mirror these objects.
  */
 import { LEASE_NAME } from '../cli/commands/controller.ts';
@@ -32,8 +33,8 @@ const REPORT_GROUP = REPORT_API_VERSION.split('/')[0] as string;
 
 /**
  * The controller's ClusterRole rules: exactly the calls src/kubernetes/api.ts makes for it (listPods,
- * watchPods, getNamespace, listImagePolicies, watchImagePolicies, applyPolicyReport, createEvent), each
- * with its reason. Nothing on secrets: registry credentials come from its flags (--docker-config).
+ * watchPods, getNamespace, getSecret, getServiceAccount, listImagePolicies, watchImagePolicies,
+ * applyPolicyReport, createEvent), each with its reason. Secrets by name only, never list or watch.
  */
 export function controllerRules(): Record<string, unknown>[] {
   return [
@@ -47,6 +48,17 @@ export function controllerRules(): Record<string, unknown>[] {
         'a Pod does not carry them. Get only, by name, once per namespace per resync.',
       { apiGroups: [''], resources: ['namespaces'], verbs: ['get'] },
     ),
+    rule(
+      "Registry credentials: each pod's imagePullSecrets and its service account's, so a private image " +
+        'is verified with what the kubelet pulls it with. Only get, by name: list or watch would expose ' +
+        'every secret in the cluster. Drop both rules if you run it with --no-pull-secrets.',
+      { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
+    ),
+    rule("To find a pod's service account's imagePullSecrets.", {
+      apiGroups: [''],
+      resources: ['serviceaccounts'],
+      verbs: ['get'],
+    }),
     rule(
       'Policies kept in the cluster as custom resources, watched so a changed policy applies from the ' +
         'next resync, as in the webhook. Read-only.',
@@ -124,11 +136,11 @@ export function controllerObjects(
   const ns = options.namespace;
   const meta = (name: string) => ({ name, namespace: ns, labels: labels('controller') });
   return [
-    commented(
-      "The controller's own identity: the webhook's ServiceAccount cannot write reports or Events, " +
-        'and this one cannot read secrets.',
-      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(CONTROLLER_NAME) },
-    ),
+    commented("The controller's own identity: the webhook's ServiceAccount cannot write reports or Events.", {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: meta(CONTROLLER_NAME),
+    }),
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRole',
