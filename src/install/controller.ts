@@ -12,6 +12,7 @@ import { commented, rule } from './comments.ts';
 import { POLICY_GROUP, POLICY_RESOURCES } from './crd.ts';
 import {
   containerSecurityContext,
+  httpProbe,
   podSecurityContext,
   POLICY_MOUNT,
   policyVolume,
@@ -196,12 +197,7 @@ function controllerDeployment(
   controller: ControllerInstallOptions,
   policyConfigMap: string,
 ): KubeObject {
-  const probe = () => ({
-    httpGet: { path: '/healthz', port: 'metrics', scheme: 'HTTP' },
-    periodSeconds: 10,
-    timeoutSeconds: 3,
-    failureThreshold: 3,
-  });
+  const probe = () => httpProbe('/healthz', 'metrics', 'HTTP');
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',

@@ -36,3 +36,8 @@ export function policyVolume(policyConfigMap: string): Record<string, unknown> {
 export function tmpVolume(): Record<string, unknown> {
   return { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } };
 }
+
+/** The same probe timing for every pod: a stuck process is restarted after 30 s. */
+export function httpProbe(path: string, port: string, scheme: 'HTTP' | 'HTTPS'): Record<string, unknown> {
+  return { httpGet: { path, port, scheme }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 };
+}

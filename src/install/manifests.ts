@@ -9,6 +9,7 @@ import { commented, rule } from './comments.ts';
 import { controllerObjects } from './controller.ts';
 import {
   containerSecurityContext,
+  httpProbe,
   podSecurityContext,
   POLICY_MOUNT,
   policyVolume,
@@ -196,12 +197,7 @@ function rbac(ns: string, policyConfigMap: string): KubeObject[] {
 
 function deployment(options: InstallOptions, policyConfigMap: string): KubeObject {
   const deadline = deadlineFor(options.timeoutSeconds);
-  const probe = (path: string) => ({
-    httpGet: { path, port: 'https', scheme: 'HTTPS' },
-    periodSeconds: 10,
-    timeoutSeconds: 3,
-    failureThreshold: 3,
-  });
+  const probe = (path: string) => httpProbe(path, 'https', 'HTTPS');
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
