@@ -177,3 +177,21 @@ test('a policy change is judged at once, not at the next interval; a bad change 
   }
   assert.equal(await running, 0);
 });
+
+test('a policy set that does not load is exit 2 with its positions, before anything runs', async () => {
+  const broken = join(dir, 'broken.yaml');
+  await writeFile(
+    broken,
+    'apiVersion: portcullis.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: bad}\nspec:\n  images: [{glob: "**"}]\n  rules:\n    - {name: r, tags: {forbid: 7}}\n',
+  );
+  const log = io();
+  const before = stub.requests.filter((r) => r.startsWith('/api/v1/pods')).length;
+  const code = await runController(
+    base({ policy: [broken], kubeconfig: await stub.writeKubeconfig(dir), leaderElection: false }),
+    log,
+  );
+  assert.equal(code, 2);
+  assert.match(log.err(), /broken\.yaml:7:\d+/);
+  assert.match(log.err(), /the policy set has \d+ error\(s\); not starting/);
+  assert.equal(stub.requests.filter((r) => r.startsWith('/api/v1/pods')).length, before, 'no pod was listed');
+});
