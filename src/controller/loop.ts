@@ -429,9 +429,19 @@ export class Controller {
       this.#podImages.delete(key);
       return;
     }
-    const images = podWorkload(pod).images.join('\n');
+    const found = podWorkload(pod);
+    const images = found.images.join('\n');
     if (this.#podImages.get(key) === images) return;
     this.#podImages.set(key, images);
+    // Another replica of a workload already verified with these images brings nothing new (the resync
+    // re-verifies it): scaling to 1,000 replicas must not cost 1,000 verifications. The watch is for
+    // new images, which are verified at once.
+    const workload = workloadKey(found.workload);
+    const known =
+      found.problems.length === 0 &&
+      found.images.length > 0 &&
+      found.images.every((image) => this.#state.has(`${workload}|${image}`));
+    if (known) return;
     this.verifyPod(pod).catch((error: unknown) =>
       this.#log('warn', `verifying pod ${key}: ${(error as Error).message}`),
     );

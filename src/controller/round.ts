@@ -49,6 +49,8 @@ export interface Target {
 }
 
 export const ROUND_CONCURRENCY = 8;
+/** Namespace label reads in flight at once. */
+export const NAMESPACE_READS = 8;
 
 export class VerificationRound {
   readonly policySet: PolicySet;
@@ -94,6 +96,13 @@ export class VerificationRound {
    * throws: a decider that throws gives an `error`.
    */
   async decideAll(targets: readonly Target[], concurrency = ROUND_CONCURRENCY): Promise<Decided[]> {
+    if (this.#perContext) {
+      // A few namespace reads at a time: a cluster with thousands of namespaces must not get them at once.
+      const namespaces = [
+        ...new Set(targets.flatMap((t) => (t.workload.namespace ? [t.workload.namespace] : []))),
+      ];
+      await mapLimit(namespaces, NAMESPACE_READS, (ns) => this.#labelsOf(ns));
+    }
     const perTarget = await Promise.all(targets.map((t) => this.#contextsOf(t)));
     const jobs = new Map<string, { target: Target; context: AdmissionContext }>();
     const keys = perTarget.map((contexts, i) =>

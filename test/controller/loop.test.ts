@@ -298,6 +298,28 @@ test('the pod watch verifies a new pod without waiting for the resync', async ()
       (report.results as Record<string, Record<string, string>>[])[0]!.properties!.process,
       'watch',
     );
+
+    // A second replica of the same workload with the same image is nothing new: no verification, no
+    // report write. A pod with a new image after it is (and, the watch being in order, marks the end).
+    const reportPath = '/apis/wgpolicyk8s.io/v1alpha2/namespaces/jobs/policyreports/portcullis';
+    const writes = () => stub.requests.filter((r) => r === reportPath).length;
+    const owner = { kind: 'ReplicaSet', name: 'batch-rs' };
+    const batch = { containers: [{ name: 'job', image: `${registry.host}/acme/batch:v3` }] };
+    stub.putPod('jobs', 'batch-rs-1', batch, owner);
+    for (let i = 0; i < 400 && eventsFor('batch-rs').length === 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    const before = writes();
+    stub.putPod('jobs', 'batch-rs-2', batch, owner);
+    await pushSigned('acme/sentinel', 'sentinel-unsigned', 'v1', false);
+    stub.putPod('jobs', 'sentinel', {
+      containers: [{ name: 's', image: `${registry.host}/acme/sentinel:v1` }],
+    });
+    for (let i = 0; i < 400 && eventsFor('sentinel').length === 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 400 && writes() < before + 2; i++) await new Promise((r) => setTimeout(r, 50));
+    // One GET and one PUT of the report: the sentinel's; the replica cost nothing.
+    assert.equal(writes(), before + 2);
+    for (const name of ['nightly', 'batch-rs-1', 'batch-rs-2', 'sentinel']) stub.deletePod('jobs', name);
   } finally {
     stop.abort();
     await running;
