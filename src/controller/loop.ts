@@ -94,6 +94,8 @@ export class Controller {
   readonly #podImages = new Map<string, string>();
   #serial: Promise<unknown> = Promise.resolve();
   #resourceVersion = '';
+  /** The signal of `run`: once it aborts (the lease was lost), verifications in flight write nothing. */
+  #running: AbortSignal | undefined;
   /** Cuts the wait before the next resync short (a new policy set). */
   #wake = new AbortController();
 
@@ -130,6 +132,7 @@ export class Controller {
 
   /** Resync every `intervalMs` and watch Pods in between, until the signal aborts. */
   async run(signal: AbortSignal): Promise<void> {
+    this.#running = signal;
     const watching = this.#watchLoop(signal);
     while (!signal.aborted) {
       try {
@@ -180,6 +183,7 @@ export class Controller {
     const now = this.#now();
     const next = await this.#checksOf(round, pods, now);
     const problems: string[] = [...round.problems];
+    this.#stillLeading();
     const { violations: v, recoveries } = await this.#transitions(next, undefined, problems);
     this.#state = next;
     const namespaces = new Set([...this.#reported, ...namespacesOf(next.values())]);
@@ -203,6 +207,7 @@ export class Controller {
     const found = podWorkload(pod);
     const changed = await this.#checksOf(round, [found], this.#now());
     const problems: string[] = [...round.problems];
+    this.#stillLeading();
     await this.#transitions(changed, this.#state, problems);
     for (const [k, e] of changed) this.#state.set(k, e);
     this.#podImages.set(podKey(pod), found.images.join('\n'));
@@ -445,6 +450,14 @@ export class Controller {
     this.verifyPod(pod).catch((error: unknown) =>
       this.#log('warn', `verifying pod ${key}: ${(error as Error).message}`),
     );
+  }
+
+  /**
+   * A round can outlast the lease (a slow registry): its results are then dropped rather than written
+   * beside the new leader's, which would double Events and race on reports.
+   */
+  #stillLeading(): void {
+    if (this.#running?.aborted) throw new Error('stopped before writing: this process no longer leads');
   }
 
   #now(): Date {

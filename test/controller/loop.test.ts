@@ -27,6 +27,7 @@ import { Controller } from '../../src/controller/loop.ts';
 import { ControllerMetrics } from '../../src/controller/metrics.ts';
 import { CloudEventNotifier } from '../../src/controller/notify.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
+import { startFaultProxy } from '../harness/fault-proxy.ts';
 import { buildImage, pushBuilt } from '../harness/images.ts';
 import { fixturePath } from '../harness/fixtures.ts';
 import { startStubApiServer, type StubApiServer } from '../kubernetes/stub-apiserver.ts';
@@ -379,4 +380,51 @@ test('each resync leaves an audit trail in the webhook and audit record format, 
     [['release-signed', 'pass']],
   );
   stub.deletePod('trail', 'web');
+});
+
+test('a round still running when the lease is lost writes nothing: no report, no Event', async () => {
+  await pushSigned('acme/slow', 'slow-unsigned', 'v1', false);
+  const proxy = await startFaultProxy(registry.url);
+  const viaProxy = createRegistryClient({ insecureRegistries: [proxy.host] });
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let seen = false;
+  proxy.setFaults([
+    {
+      path: /^\/v2\/acme\/slow\/manifests\/v1$/,
+      fault: 'custom',
+      handle: async (_req, _res, context) => {
+        seen = true;
+        await gate;
+        context.send(await context.forward());
+      },
+    },
+  ]);
+  stub.putPod('slowpoke', 'app', { containers: [{ name: 'a', image: `${proxy.host}/acme/slow:v1` }] });
+  const controller = new Controller({
+    api: createKubernetesApi({ kubeconfig: await stub.writeKubeconfig(dir) }),
+    policies: () => policySet,
+    makeDecider: (set, evidence) =>
+      createDecider(set, { offline: false, registry: viaProxy, timeoutMs: 20_000, evidence }),
+    intervalMs: 3_600_000,
+  });
+  const leading = new AbortController();
+  const running = controller.run(leading.signal);
+  try {
+    for (let i = 0; i < 400 && !seen; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(seen, 'the resync reached the registry');
+    leading.abort(); // the lease is lost while the registry is slow
+    release();
+    await running;
+    assert.equal(stub.report('portcullis', 'slowpoke'), undefined);
+    assert.deepEqual(
+      eventsFor('app').filter((e) => (e.metadata as Record<string, string>).namespace === 'slowpoke'),
+      [],
+    );
+  } finally {
+    release();
+    stub.deletePod('slowpoke', 'app');
+    await viaProxy.close();
+    await proxy.stop();
+  }
 });
