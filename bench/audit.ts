@@ -11,8 +11,12 @@
  * Then the tags case: the same workloads, each image run under BENCH_AUDIT_TAGS (default 4) tags of its
  * one digest, audited with the run's evidence memo (as `portcullis audit` does) and without it (before
  * it existed): requests, decisions and digests of each.
+ *
+ * Last, the controller: the same workloads as running Pods (1 per Deployment) served by the THIN STUB
+ * of the Kubernetes API server (test/kubernetes/stub-apiserver.ts), one resync with a fresh client and
+ * one after it: what `portcullis controller` spends per full re-verification, reports written included.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -30,6 +34,9 @@ import type { Inventory } from '../src/audit/inventory.ts';
 import type { PolicySet } from '../src/policy/model.ts';
 import type { RegistryClient } from '../src/registry/client.ts';
 import { startRegistry } from '../test/harness/registry.ts';
+import { startStubApiServer } from '../test/kubernetes/stub-apiserver.ts';
+import { createKubernetesApi } from '../src/kubernetes/api.ts';
+import { Controller } from '../src/controller/loop.ts';
 import { startFaultProxy } from '../test/harness/fault-proxy.ts';
 import { buildImage, pushBuilt } from '../test/harness/images.ts';
 
@@ -124,6 +131,8 @@ ${pair.publicPem
     const baseline = performance.now() - start;
     await baseClient.close();
 
+    const controller = await timedResyncs(images, policySet, proxy, log);
+
     const per = (ms: number) => `${((ms / WORKLOADS) * 1000).toFixed(0)} µs/workload`;
     const figures = (r: Timed) =>
       `${r.ms.toFixed(0)} ms (${per(r.ms)}), ${r.requests} requests, ${r.decisions} decisions, ${r.digests} digests`;
@@ -136,6 +145,10 @@ ${pair.publicPem
       `  ${TAGS} tags per digest, shared evidence (warm client): ${figures(taggedShared)}`,
       `  ${TAGS} tags per digest, no evidence memo (warm client): ${figures(taggedApart)}`,
       `  requests shared / apart: ${(taggedShared.requests / taggedApart.requests).toFixed(2)}`,
+      `controller: ${WORKLOADS} running pods over ${IMAGES} images (API server stub), full resyncs with reports`,
+      `  first resync (fresh client): ${controller.cold.ms.toFixed(0)} ms (${per(controller.cold.ms)}), ${controller.cold.requests} registry requests`,
+      `  next resync (re-verify):     ${controller.warm.ms.toFixed(0)} ms (${per(controller.warm.ms)}), ${controller.warm.requests} registry requests`,
+      `  ratio first resync / baseline: ${(controller.cold.ms / baseline).toFixed(2)}, next / baseline: ${(controller.warm.ms / baseline).toFixed(2)}`,
     ].join('\n');
   } finally {
     await proxy.stop();
@@ -176,4 +189,49 @@ async function timedAudit(
   log(`  ${label}: ${ms.toFixed(0)} ms, ${requests} requests, ${decisions} decisions, ${digests} digests`);
   if (denied > 0) throw new Error(`${label}: ${denied} workloads not allowed; the bench setup is wrong`);
   return { ms, requests, decisions, digests };
+}
+
+/** Two full resyncs of the controller over the same workloads as pods; throws if any is not compliant. */
+async function timedResyncs(
+  images: readonly string[],
+  policySet: PolicySet,
+  proxy: { readonly host: string; readonly requests: readonly unknown[]; clearRequests(): void },
+  log: (line: string) => void,
+): Promise<{ cold: { ms: number; requests: number }; warm: { ms: number; requests: number } }> {
+  const stub = await startStubApiServer();
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-bench-controller-'));
+  const client = createRegistryClient({ insecureRegistries: [proxy.host] });
+  try {
+    for (let i = 0; i < WORKLOADS; i++)
+      stub.putPod(`team-${i % 20}`, `app-${i}-0`, {
+        containers: [{ name: 'app', image: `${images[i % IMAGES]!}:v1` }],
+      });
+    const controller = new Controller({
+      api: createKubernetesApi({ kubeconfig: await stub.writeKubeconfig(dir), requestTimeoutMs: 30_000 }),
+      policies: () => policySet,
+      makeDecider: (set, evidence) =>
+        createDecider(set, { offline: false, registry: client, timeoutMs: 30_000, evidence }),
+      intervalMs: 3_600_000,
+    });
+    const resync = async (label: string) => {
+      proxy.clearRequests();
+      const start = performance.now();
+      const r = await controller.resync();
+      const ms = performance.now() - start;
+      const failing = controller.checks.filter((c) => !c.decision?.allowed).length;
+      log(
+        `  controller ${label}: ${ms.toFixed(0)} ms, ${proxy.requests.length} requests, ${r.reports} reports`,
+      );
+      if (failing > 0 || r.problems.length > 0)
+        throw new Error(
+          `controller ${label}: ${failing} failing, ${r.problems.join('; ')}; the bench setup is wrong`,
+        );
+      return { ms, requests: proxy.requests.length };
+    };
+    return { cold: await resync('first resync'), warm: await resync('next resync') };
+  } finally {
+    await client.close();
+    await stub.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 }
