@@ -26,7 +26,12 @@ import type {
 import { compileAuthority } from '../sigstore/authority.ts';
 import { describeError } from '../sigstore/errors.ts';
 import { parsePublicKeyPem } from '../sigstore/key/public-key.ts';
-import { evaluateAuthorities, type AuthorityResult, type SignatureCandidate } from '../sigstore/threshold.ts';
+import {
+  evaluateAuthorities,
+  type AuthorityDecision,
+  type AuthorityResult,
+  type SignatureCandidate,
+} from '../sigstore/threshold.ts';
 import { loadPublicGoodTrustRoot } from '../sigstore/trust/public-good.ts';
 import { loadTrustedRoot, type TrustRoot } from '../sigstore/trust/trusted-root.ts';
 import { isRecord, tracking } from './support.ts';
@@ -606,6 +611,18 @@ function evidenceOf(r: AuthorityResult): AuthorityEvidence {
   };
 }
 
+/**
+ * Verification results by the fetched signatures (the fact's object) and the rule. Decisions that share a
+ * digest's evidence within one audit run or controller resync (src/app/evidence.ts) hand this rule the
+ * very same fact object, and checking its candidates again could only give the same answer: the check
+ * reads no clock, and the rule's keys and trust roots were fixed when it compiled. Keyed by identity, so
+ * an entry lives exactly as long as that evidence; the webhook's facts are new for every decision.
+ */
+const verified = new WeakMap<object, WeakMap<SignaturesRule, AuthorityDecision>>();
+
+/** How many threshold evaluations were computed and how many reused (for tests and the audit bench). */
+export const signatureVerificationStats = { computed: 0, reused: 0 };
+
 function evaluate(rule: SignaturesRule, facts: ImageFacts): RuleOutcome {
   const digest = facts.digest;
   if (!digest)
@@ -635,12 +652,23 @@ function evaluate(rule: SignaturesRule, facts: ImageFacts): RuleOutcome {
     }
   }
 
-  const decision = evaluateAuthorities({
-    authorities: rule.authorities,
-    threshold: rule.threshold,
-    candidates,
-    imageDigest: digest.value,
-  });
+  const fetched = rule.sources.length > 0 && facts.signatures?.available ? facts.signatures.value : undefined;
+  let decision = fetched && verified.get(fetched)?.get(rule);
+  if (decision) signatureVerificationStats.reused++;
+  else {
+    decision = evaluateAuthorities({
+      authorities: rule.authorities,
+      threshold: rule.threshold,
+      candidates,
+      imageDigest: digest.value,
+    });
+    signatureVerificationStats.computed++;
+    if (fetched) {
+      let byRule = verified.get(fetched);
+      if (!byRule) verified.set(fetched, (byRule = new WeakMap()));
+      byRule.set(rule, decision);
+    }
+  }
   let reason = decision.reason;
   const only = decision.authorities.length === 1 ? decision.authorities[0] : undefined;
   // One authority: its own line, named (the multi-authority reason already names each one).

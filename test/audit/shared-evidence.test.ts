@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { runAudit, type AuditOptions } from '../../src/cli/commands/audit.ts';
 import { createDecider } from '../../src/app/decide.ts';
+import { signatureVerificationStats } from '../../src/rules/signatures.ts';
 import { EvidenceMemo } from '../../src/app/evidence.ts';
 import { loadPolicyPaths } from '../../src/policy/load.ts';
 import { createRegistryClient } from '../../src/registry/client.ts';
@@ -130,7 +131,16 @@ test('two tags, a digest reference and tag@digest of one signed digest: one sign
   );
   const strict = await write('shared.yaml', policy('b', 'v2'));
   proxy.clearRequests();
+  const checks = { ...signatureVerificationStats };
   const { code, out, err } = await audit({ fromFile: [dump], policy: [strict] });
+  // Verified once too: the first decision checked the signature, the three others reused its result.
+  assert.deepEqual(
+    {
+      computed: signatureVerificationStats.computed - checks.computed,
+      reused: signatureVerificationStats.reused - checks.reused,
+    },
+    { computed: 1, reused: 3 },
+  );
   assert.equal(code, 1, err);
   const report = JSON.parse(out);
   assert.deepEqual(report.summary, {
@@ -225,8 +235,17 @@ test('evidence shared between requirements never meets one it was not signed for
   const byB = createDecider(await setOf('b'), options);
   const byA = createDecider(await setOf('a'), options);
   proxy.clearRequests();
+  const checks = { ...signatureVerificationStats };
   const b = await byB.decide(`${repo}:v1`);
   const a = await byA.decide(`${repo}:v1`);
+  // Each rule checks the shared candidates itself: a result is never reused for another rule.
+  assert.deepEqual(
+    {
+      computed: signatureVerificationStats.computed - checks.computed,
+      reused: signatureVerificationStats.reused - checks.reused,
+    },
+    { computed: 2, reused: 0 },
+  );
   assert.equal(b.allowed, true, b.reasons.join('\n'));
   assert.equal(a.allowed, false);
   assert.match(a.reasons[0]!, /^policy signed-by-a, rule signed: key-a: /);
