@@ -307,17 +307,19 @@ test('the pod watch verifies a new pod without waiting for the resync', async ()
     const owner = { kind: 'ReplicaSet', name: 'batch-rs' };
     const batch = { containers: [{ name: 'job', image: `${registry.host}/acme/batch:v3` }] };
     stub.putPod('jobs', 'batch-rs-1', batch, owner);
-    for (let i = 0; i < 400 && eventsFor('batch-rs').length === 0; i++)
-      await new Promise((r) => setTimeout(r, 50));
+    // Its Event comes first, then its report write (GET, PUT): wait for the report to name it.
+    const reported = (name: string) =>
+      ((stub.report('portcullis', 'jobs')?.results ?? []) as Record<string, { name: string }[]>[]).some(
+        (r) => r.resources![0]!.name === name,
+      );
+    for (let i = 0; i < 400 && !reported('batch-rs'); i++) await new Promise((r) => setTimeout(r, 50));
     const before = writes();
     stub.putPod('jobs', 'batch-rs-2', batch, owner);
     await pushSigned('acme/sentinel', 'sentinel-unsigned', 'v1', false);
     stub.putPod('jobs', 'sentinel', {
       containers: [{ name: 's', image: `${registry.host}/acme/sentinel:v1` }],
     });
-    for (let i = 0; i < 400 && eventsFor('sentinel').length === 0; i++)
-      await new Promise((r) => setTimeout(r, 50));
-    for (let i = 0; i < 400 && writes() < before + 2; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 400 && !reported('sentinel'); i++) await new Promise((r) => setTimeout(r, 50));
     // One GET and one PUT of the report: the sentinel's; the replica cost nothing.
     assert.equal(writes(), before + 2);
     for (const name of ['nightly', 'batch-rs-1', 'batch-rs-2', 'sentinel']) stub.deletePod('jobs', name);
