@@ -16,7 +16,7 @@
  * of the Kubernetes API server (test/kubernetes/stub-apiserver.ts), one resync with a fresh client and
  * one after it: what `portcullis controller` spends per full re-verification, reports written included.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -25,20 +25,16 @@ import { inventoryFromObjects } from '../src/audit/inventory.ts';
 import { auditWorkloads } from '../src/audit/run.ts';
 import { loadPolicyPaths } from '../src/policy/load.ts';
 import { createRegistryClient } from '../src/registry/client.ts';
-import { createRegistryPusher } from '../src/registry/push.ts';
-import { parseReference } from '../src/reference/index.ts';
-import { decryptPrivateKey, generateKeyPair } from '../src/signing/keys.ts';
-import { signImage } from '../src/signing/sign.ts';
 import { EvidenceMemo } from '../src/app/evidence.ts';
 import type { Inventory } from '../src/audit/inventory.ts';
 import type { PolicySet } from '../src/policy/model.ts';
 import type { RegistryClient } from '../src/registry/client.ts';
 import { startRegistry } from '../test/harness/registry.ts';
+import { pushSignedImages } from './signed-images.ts';
 import { startStubApiServer } from '../test/kubernetes/stub-apiserver.ts';
 import { createKubernetesApi } from '../src/kubernetes/api.ts';
 import { Controller } from '../src/controller/loop.ts';
 import { startFaultProxy } from '../test/harness/fault-proxy.ts';
-import { buildImage, pushBuilt } from '../test/harness/images.ts';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const WORKLOADS = env('BENCH_AUDIT_WORKLOADS', 1000);
@@ -50,47 +46,9 @@ export async function runAuditBench(log: (line: string) => void = () => {}): Pro
   const proxy = await startFaultProxy(registry.url);
   try {
     log(`pushing and signing ${IMAGES} images ...`);
-    const pair = await generateKeyPair('bench');
-    const key = await decryptPrivateKey(pair.privatePem, 'bench');
-    const setup = createRegistryClient({ insecureRegistries: [registry.host] });
-    const pusher = createRegistryPusher({ insecureRegistries: [registry.host] });
-    const images: string[] = [];
-    for (let i = 0; i < IMAGES; i++) {
-      const built = buildImage({ seed: `audit-bench-${i}` });
-      for (let t = 1; t <= Math.max(1, TAGS); t++)
-        await pushBuilt(registry.host, `bench/app-${i}`, built, `v${t}`);
-      await signImage(
-        setup,
-        pusher,
-        key,
-        parseReference(`${registry.host}/bench/app-${i}:v1@${built.digest}`),
-      );
-      images.push(`${proxy.host}/bench/app-${i}`);
-    }
-    await setup.close();
-
-    const dir = await mkdtemp(join(tmpdir(), 'portcullis-bench-audit-'));
-    await writeFile(
-      join(dir, 'signed.yaml'),
-      `apiVersion: portcullis.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: signed}
-spec:
-  images: [{glob: "127.0.0.1:*/**"}]
-  rules:
-    - name: signed
-      signatures:
-        authorities:
-          - name: release
-            key:
-              data: |
-${pair.publicPem
-  .trim()
-  .split('\n')
-  .map((l) => `                ${l}`)
-  .join('\n')}
-`,
-    );
+    const signed = await pushSignedImages(registry.host, IMAGES, { seed: 'audit-bench', tags: TAGS });
+    const images = signed.repositories.map((r) => `${proxy.host}/${r}`);
+    const dir = signed.policyDir;
     const loaded = await loadPolicyPaths([dir]);
     if (!loaded.ok) throw new Error('the bench policy does not load');
     const policySet = loaded.policySet;

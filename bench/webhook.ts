@@ -10,21 +10,13 @@
  */
 import { createServer } from 'node:https';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import autocannon from 'autocannon';
 import type { Result } from 'autocannon';
 import { runServe } from '../src/cli/commands/serve.ts';
-import { createRegistryClient } from '../src/registry/client.ts';
-import { createRegistryPusher } from '../src/registry/push.ts';
-import { parseReference } from '../src/reference/index.ts';
-import { decryptPrivateKey, generateKeyPair } from '../src/signing/keys.ts';
-import { signImage } from '../src/signing/sign.ts';
 import type { WebhookServer } from '../src/webhook/server.ts';
 import { startRegistry } from '../test/harness/registry.ts';
-import { buildImage, pushBuilt } from '../test/harness/images.ts';
+import { pushSignedImages } from './signed-images.ts';
 import { makeCa } from '../test/webhook/tls.ts';
 import { admissionReview, pod } from '../test/webhook/support.ts';
 
@@ -46,46 +38,9 @@ export async function runWebhookBench(log: (line: string) => void = () => {}): P
   try {
     // Signed images in the local registry.
     log(`pushing and signing ${IMAGES} images ...`);
-    const pair = await generateKeyPair('bench');
-    const key = await decryptPrivateKey(pair.privatePem, 'bench');
-    const client = createRegistryClient({ insecureRegistries: [registry.host] });
-    const pusher = createRegistryPusher({ insecureRegistries: [registry.host] });
-    const images: string[] = [];
-    for (let i = 0; i < IMAGES; i++) {
-      const built = buildImage({ seed: `webhook-bench-${i}` });
-      await pushBuilt(registry.host, `bench/app-${i}`, built, 'v1');
-      await signImage(
-        client,
-        pusher,
-        key,
-        parseReference(`${registry.host}/bench/app-${i}:v1@${built.digest}`),
-      );
-      images.push(`${registry.host}/bench/app-${i}:v1`);
-    }
-    await client.close();
-
-    const policies = await mkdtemp(join(tmpdir(), 'portcullis-bench-policies-'));
-    await writeFile(
-      join(policies, 'signed.yaml'),
-      `apiVersion: portcullis.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: signed}
-spec:
-  images: [{glob: "127.0.0.1:*/**"}]
-  rules:
-    - name: signed
-      signatures:
-        authorities:
-          - name: release
-            key:
-              data: |
-${pair.publicPem
-  .trim()
-  .split('\n')
-  .map((l) => `                ${l}`)
-  .join('\n')}
-`,
-    );
+    const signed = await pushSignedImages(registry.host, IMAGES, { seed: 'webhook-bench' });
+    const images = signed.repositories.map((r) => `${registry.host}/${r}:v1`);
+    const policies = signed.policyDir;
 
     const ca = makeCa();
     const tls = ca.issue('bench');
