@@ -32,6 +32,17 @@ void describe('identity matchers', () => {
     assert.equal(alternation.matches('b@x.com.evil'), false, 'alternation is grouped before anchoring');
   });
 
+  void it('a pattern that closes the anchoring group itself is refused, not matched as a prefix', () => {
+    // Wrapped as ^(?:x)|()$ these would accept anything starting with the prefix.
+    for (const regexp of ['https://github\\.com/acme/.*)|(', 'x)|(?:.*']) {
+      assert.throws(
+        () => compileMatcher({ regexp }, 'identity 1 subject'),
+        code('AUTHORITY_INVALID', /identity 1 subject: invalid regular expression/),
+        regexp,
+      );
+    }
+  });
+
   void it('exact values are compared as strings, not patterns', () => {
     const m = compileMatcher({ exact: 'https://github.com/acme/.*' }, 'test');
     assert.equal(m.matches('https://github.com/acme/anything'), false);

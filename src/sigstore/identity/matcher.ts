@@ -42,6 +42,9 @@ export function compileMatcher(
   }
   let re: RegExp;
   try {
+    // The pattern must compile on its own first: wrapped only, an unbalanced `x)|(` would become
+    // `^(?:x)|()$`, which matches any value that merely starts with x.
+    new RegExp(source);
     re = new RegExp(`^(?:${source})$`);
   } catch (e) {
     throw new SigstoreError('AUTHORITY_INVALID', `${where}: invalid regular expression: ${describeError(e)}`);
