@@ -34,7 +34,6 @@ export class LeaderElector {
   readonly #retry: number;
   /** The last lease record seen and when (our clock) it was first seen. */
   #observed: { record: string; at: number } | undefined;
-  #leading = false;
 
   constructor(options: LeaderElectionOptions) {
     this.#o = options;
@@ -45,10 +44,6 @@ export class LeaderElector {
       throw new Error('leader election needs retryPeriod < renewDeadline < leaseDuration');
   }
 
-  get leading(): boolean {
-    return this.#leading;
-  }
-
   /**
    * Runs `lead` whenever this process holds the lease. Its signal aborts when the lease is lost (or
    * `signal` aborts); then the elector waits to win again. Resolves once `signal` has aborted, `lead`
@@ -56,11 +51,13 @@ export class LeaderElector {
    */
   async run(signal: AbortSignal, lead: (leading: AbortSignal) => Promise<void>): Promise<void> {
     while (!signal.aborted) {
+      // Our write can have reached the API server at any moment after we sent it, and the others time
+      // the lease from when they see it: a renewal counts from when it was SENT, never from its answer.
+      let sent = this.#now();
       if (!(await this.#tryAcquireOrRenew())) {
         await pause(this.#retry, signal);
         continue;
       }
-      this.#leading = true;
       this.#o.log?.('info', 'leading: this process re-verifies the cluster', { lease: this.#where() });
       const leading = new AbortController();
       const stopLeading = () => leading.abort();
@@ -68,21 +65,31 @@ export class LeaderElector {
       const led = lead(leading.signal).catch((error: unknown) =>
         this.#o.log?.('warn', `leading failed: ${(error as Error).message}`),
       );
-      let renewed = this.#now();
+      // The step-down is a timer, not a check after each attempt: an attempt that hangs (an API server
+      // that accepts the connection and never answers) must not keep us leading past the deadline.
+      let deadline: NodeJS.Timeout | undefined;
+      const armDeadline = (renewed: number) => {
+        clearTimeout(deadline);
+        deadline = setTimeout(
+          () => {
+            this.#o.log?.('warn', 'lost the lease: stopped re-verifying until it is won again', {
+              lease: this.#where(),
+            });
+            leading.abort();
+          },
+          Math.max(0, renewed + this.#renewDeadline - this.#now()),
+        );
+      };
+      armDeadline(sent);
       while (!leading.signal.aborted) {
         await pause(this.#retry, leading.signal);
         if (leading.signal.aborted) break;
-        if (await this.#tryAcquireOrRenew()) renewed = this.#now();
-        else if (this.#now() - renewed >= this.#renewDeadline) {
-          this.#o.log?.('warn', 'lost the lease: stopped re-verifying until it is won again', {
-            lease: this.#where(),
-          });
-          leading.abort();
-        }
+        sent = this.#now();
+        if (await untilAborted(this.#tryAcquireOrRenew(), leading.signal)) armDeadline(sent);
       }
+      clearTimeout(deadline);
       signal.removeEventListener('abort', stopLeading);
       await led;
-      this.#leading = false;
     }
     await this.#release();
   }
@@ -158,6 +165,19 @@ export class LeaderElector {
   #now(): number {
     return this.#o.now?.() ?? Date.now();
   }
+}
+
+/** The attempt's answer, or false as soon as `signal` aborts (the attempt is left to finish alone). */
+function untilAborted(attempt: Promise<boolean>, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const stop = () => resolve(false);
+    signal.addEventListener('abort', stop, { once: true });
+    void attempt.then((won) => {
+      signal.removeEventListener('abort', stop);
+      resolve(won);
+    });
+  });
 }
 
 /** RFC 3339 with microseconds, as MicroTime is serialized. */

@@ -27,21 +27,34 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** Candidates on one lease, recording who leads when; `partitioned` cuts one off from the API. */
+/**
+ * Candidates on one lease, recording who leads when; `partitioned` cuts one off from the API, `hung`
+ * leaves its calls unanswered until `answer()` (an API server that accepts and never replies).
+ */
 function candidates(lease: string, names: string[]) {
   const leading = new Set<string>();
   let most = 0;
   const led: string[] = [];
   const partitioned = new Set<string>();
+  const hung = new Set<string>();
+  let waiting: (() => void)[] = [];
+  const stuck = <T>(name: string, call: () => Promise<T>): Promise<T> =>
+    hung.has(name)
+      ? new Promise<void>((r) => waiting.push(r)).then(() => Promise.reject(new Error('timed out')))
+      : call();
   const stops = new Map<string, AbortController>();
   const runs = names.map((name) => {
     const stop = new AbortController();
     stops.set(name, stop);
     const through: LeaseApi = {
       getLease: (ns, n) =>
-        partitioned.has(name) ? Promise.reject(new Error('connection refused')) : api.getLease(ns, n),
+        partitioned.has(name)
+          ? Promise.reject(new Error('connection refused'))
+          : stuck(name, () => api.getLease(ns, n)),
       writeLease: (l) =>
-        partitioned.has(name) ? Promise.reject(new Error('connection refused')) : api.writeLease(l),
+        partitioned.has(name)
+          ? Promise.reject(new Error('connection refused'))
+          : stuck(name, () => api.writeLease(l)),
     };
     const elector = new LeaderElector({
       api: through,
@@ -65,6 +78,11 @@ function candidates(lease: string, names: string[]) {
     led,
     most: () => most,
     partitioned,
+    hung,
+    answer: () => {
+      for (const r of waiting) r();
+      waiting = [];
+    },
     stop: (name: string) => stops.get(name)!.abort(),
     done: () => Promise.all(runs),
   };
@@ -113,6 +131,25 @@ test('a leader cut off from the API stops leading before anyone else can take th
   assert.deepEqual([...c.leading], [other]);
   c.stop('x');
   c.stop('y');
+  await c.done();
+  assert.equal(c.most(), 1);
+  assert.deepEqual(c.led, [first, other]);
+});
+
+test('a leader whose API calls hang stops leading before anyone else can take the lease', async () => {
+  const c = candidates('hang', ['p', 'q']);
+  await until('a leader', () => c.leading.size === 1);
+  const first = [...c.leading][0]!;
+  const other = first === 'p' ? 'q' : 'p';
+  c.hung.add(first);
+  // Its renewal never answers: the deadline, not the answer, must make it step down.
+  await until('the stuck leader to step down', () => !c.leading.has(first));
+  await until('the other to lead', () => c.leading.has(other));
+  assert.equal(c.most(), 1);
+  c.hung.delete(first);
+  c.answer();
+  c.stop('p');
+  c.stop('q');
   await c.done();
   assert.equal(c.most(), 1);
   assert.deepEqual(c.led, [first, other]);
