@@ -20,6 +20,7 @@ import { chainCredentials, kubernetesSecretCredentials } from '../registry/crede
 import type { RegistryClient } from '../registry/client.ts';
 import { isJsonObject, POD_SPEC_PATHS } from './pod-spec.ts';
 import type { KubernetesApi, Secret } from './api.ts';
+import { LookupCache } from './lookup-cache.ts';
 
 export const DOCKER_CONFIG_JSON = 'kubernetes.io/dockerconfigjson';
 export const DOCKER_CFG = 'kubernetes.io/dockercfg';
@@ -67,20 +68,18 @@ export interface PullCredentials {
   readonly problem?: string;
 }
 
-interface CacheEntry<T> {
-  readonly at: number;
-  readonly value: Promise<T | undefined>;
-}
-
 /** Reads pull secrets through the API, with a short cache so that a burst of pods costs few calls. */
 export class PullSecretReader {
   readonly #api: KubernetesApi;
-  readonly #now: () => number;
-  readonly #cache = new Map<string, CacheEntry<unknown>>();
+  readonly #cache: LookupCache<unknown>;
 
   constructor(api: KubernetesApi, now: () => number = Date.now) {
     this.#api = api;
-    this.#now = now;
+    this.#cache = new LookupCache({
+      ttlMs: PULL_SECRET_LIMITS.cacheTtlMs,
+      maxEntries: PULL_SECRET_LIMITS.cacheEntries,
+      now,
+    });
   }
 
   async credentialsFor(
@@ -155,18 +154,7 @@ export class PullSecretReader {
   }
 
   #cached<T>(key: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
-    const now = this.#now();
-    const hit = this.#cache.get(key);
-    if (hit && now - hit.at < PULL_SECRET_LIMITS.cacheTtlMs) return hit.value as Promise<T | undefined>;
-    const value = load();
-    // Failures are not remembered: the next request asks again.
-    value.catch(() => this.#cache.delete(key));
-    this.#cache.delete(key);
-    this.#cache.set(key, { at: now, value });
-    while (this.#cache.size > PULL_SECRET_LIMITS.cacheEntries) {
-      this.#cache.delete(this.#cache.keys().next().value!);
-    }
-    return value;
+    return this.#cache.get(key, load) as Promise<T | undefined>;
   }
 }
 

@@ -312,6 +312,10 @@ test('namespace labels come from the API: a namespaceSelector policy applies whe
   );
   const elsewhere = await validate('team-e', withSecrets('old', ['legacy']));
   assert.equal(elsewhere.response.allowed, true, 'team-e has no env=prod label');
+  // A burst in one namespace reads its labels once (cached for a few seconds), not once per request.
+  const again = await validate('team-a', withSecrets('web-2', ['regcred']));
+  assert.equal(again.response.allowed, false);
+  assert.equal(stub.requests.filter((r) => r === '/api/v1/namespaces/team-a').length, 1);
   stub.deletePolicy('ImagePolicy', 'prod-no-v1');
   await untilPolicies(base);
   stub.putNamespace('team-a', {});

@@ -14,6 +14,7 @@ import {
   type RegistryFlags,
 } from '../registry-options.ts';
 import { createKubernetesApi } from '../../kubernetes/api.ts';
+import { namespaceLabelReader } from '../../kubernetes/namespace-labels.ts';
 import type { PullSecretCredentials } from '../../webhook/credentials.ts';
 import type { RegistryClient } from '../../registry/client.ts';
 import { EXIT_ALLOWED, EXIT_ERROR, UsageError } from '../exit-codes.ts';
@@ -229,9 +230,7 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
         deadlineMs,
         pin: opts.pin,
         ...(credentials ? { credentials: credentials.resolve } : {}),
-        ...(kubernetes
-          ? { namespaceLabels: async (ns: string) => (await kubernetes.getNamespace(ns))?.metadata?.labels }
-          : {}),
+        ...(kubernetes ? { namespaceLabels: namespaceLabelReader(kubernetes) } : {}),
         audit,
         logger,
         metrics,
