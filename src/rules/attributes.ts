@@ -14,7 +14,7 @@ import { fail, pass } from '../engine/outcome.ts';
 import type { AttributesRule } from '../policy/model.ts';
 import type { ImageContent, PlatformContent } from '../providers/image-content.ts';
 import { canonical } from '../reference/index.ts';
-import { isRecord, tracking } from './support.ts';
+import { isOutcome, isRecord, requireContent, tracking } from './support.ts';
 import type { CompileContext, RuleKindDefinition } from './types.ts';
 
 const PLATFORM = /^[a-z0-9_]+\/[a-z0-9_]+(?:\/[a-z0-9_.]+)?$/;
@@ -271,20 +271,12 @@ function checkPlatform(
 }
 
 function evaluate(rule: AttributesRule, facts: ImageFacts): RuleOutcome {
-  const content = facts.content;
-  if (!content) return fail('the image content (manifest and config) was not fetched for this image');
-  if (!content.available) return fail(content.reason);
-  const digest = facts.digest;
-  if (digest?.available && digest.value !== content.value.digest) {
-    return fail(
-      `image content was fetched for ${content.value.digest}, not for the image digest ${digest.value}`,
-    );
-  }
-  const platforms = content.value.platforms;
-  if (platforms.length === 0) return fail(`image ${content.value.digest} has no platform images to judge`);
+  const content = requireContent(facts, 'manifest and config');
+  if (isOutcome(content)) return content;
+  const platforms = content.platforms;
   const failures: string[] = [];
   for (const p of platforms) {
-    const problems = checkPlatform(rule, facts, content.value, p);
+    const problems = checkPlatform(rule, facts, content, p);
     if (problems.length > 0) failures.push(`${p.platform} (${p.digest}): ${problems.join('; ')}`);
   }
   if (failures.length > 0) return fail(failures.join(' | '));

@@ -22,7 +22,16 @@ import type { BaseImageEntry, BaseImageRule } from '../policy/model.ts';
 import type { BaseCandidate, PlatformContent } from '../providers/image-content.ts';
 import { annotatedBase, MAX_BASE_CANDIDATES } from '../providers/image-content.ts';
 import { canonical, compileImagePattern, parseReference } from '../reference/index.ts';
-import { isRecord, listText, patternIssue, stringList, tracking, warnDuplicates } from './support.ts';
+import {
+  isOutcome,
+  isRecord,
+  listText,
+  patternIssue,
+  requireContent,
+  stringList,
+  tracking,
+  warnDuplicates,
+} from './support.ts';
 import type { CompileContext, RuleKindDefinition } from './types.ts';
 
 function compile(raw: unknown, outer: CompileContext): BaseImageRule | undefined {
@@ -118,18 +127,9 @@ function judgePlatform(rule: BaseImageRule, p: PlatformContent): { found?: Found
 }
 
 function evaluate(rule: BaseImageRule, facts: ImageFacts): RuleOutcome {
-  const content = facts.content;
-  if (!content)
-    return fail('the image content (manifest, config, base layers) was not fetched for this image');
-  if (!content.available) return fail(content.reason);
-  const digest = facts.digest;
-  if (digest?.available && digest.value !== content.value.digest) {
-    return fail(
-      `image content was fetched for ${content.value.digest}, not for the image digest ${digest.value}`,
-    );
-  }
-  const platforms = content.value.platforms;
-  if (platforms.length === 0) return fail(`image ${content.value.digest} has no platform images to judge`);
+  const content = requireContent(facts, 'manifest, config, base layers');
+  if (isOutcome(content)) return content;
+  const platforms = content.platforms;
   const found: string[] = [];
   const failures: string[] = [];
   for (const p of platforms) {
@@ -156,7 +156,7 @@ function evaluate(rule: BaseImageRule, facts: ImageFacts): RuleOutcome {
     } else if (claim && result.why.length > 0) {
       notes.push('the base annotation is a claim, not evidence');
     }
-    const skipped = content.value.basesNotTried ?? [];
+    const skipped = content.basesNotTried ?? [];
     if (skipped.length > 0) notes.push(`not tried (limit ${MAX_BASE_CANDIDATES}): ${skipped.join(', ')}`);
     const tried = notes.length > 0 ? `: ${notes.join('; ')}` : '';
     failures.push(

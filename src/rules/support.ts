@@ -3,6 +3,7 @@ import type { ImageFacts } from '../engine/facts.ts';
 import type { RuleOutcome } from '../engine/outcome.ts';
 import { fail } from '../engine/outcome.ts';
 import type { ImagePattern, StringPattern } from '../policy/model.ts';
+import type { ImageContent } from '../providers/image-content.ts';
 import type { ImageReference } from '../reference/types.ts';
 import { compileImagePattern, compileStringPattern } from '../reference/index.ts';
 import type { CompileContext, IssueDetail, PathSegment } from './types.ts';
@@ -147,8 +148,30 @@ export function requireReference(facts: ImageFacts): ImageReference | RuleOutcom
   return fail(`reference unknown: ${why}`);
 }
 
-export function isOutcome(value: ImageReference | RuleOutcome): value is RuleOutcome {
+export function isOutcome<T extends object>(value: T | RuleOutcome): value is RuleOutcome {
   return 'verdict' in value;
+}
+
+/**
+ * The verified content the content rules (attributes, baseImage) judge, or the failing outcome: not
+ * fetched, unavailable (the provider's reason), not known to be the decision's digest, or nothing to judge.
+ * `what` names what was needed, for the not-fetched message.
+ */
+export function requireContent(facts: ImageFacts, what: string): ImageContent | RuleOutcome {
+  const content = facts.content;
+  if (!content) return fail(`the image content (${what}) was not fetched for this image`);
+  if (!content.available) return fail(content.reason);
+  const fetched = content.value.digest;
+  const digest = facts.digest;
+  // Content is only evidence about the digest being decided; with that digest unknown it proves nothing.
+  if (!digest?.available) {
+    const why = digest ? digest.reason : 'none was written or resolved';
+    return fail(`image content was fetched for ${fetched}, but the image digest is unknown: ${why}`);
+  }
+  if (digest.value !== fetched)
+    return fail(`image content was fetched for ${fetched}, not for the image digest ${digest.value}`);
+  if (content.value.platforms.length === 0) return fail(`image ${fetched} has no platform images to judge`);
+  return content.value;
 }
 
 /** Wraps a context to know whether compiling reported any error (then the rule is not produced). */
