@@ -319,6 +319,7 @@ export class Controller {
   async #announce(transition: Transition, e: Entry, failures: readonly Finding[], problems: string[]) {
     const { workload, image, decision } = e.check;
     const now = this.#now();
+    this.#stillLeading();
     if (workload.namespace) {
       try {
         await this.#o.api.createEvent(
@@ -365,6 +366,7 @@ export class Controller {
     if (process !== 'background') reports = reports.filter((r) => r.kind === 'PolicyReport');
     let written = 0;
     for (const report of reports) {
+      this.#stillLeading();
       try {
         await this.#o.api.applyPolicyReport(report);
         written += 1;
@@ -453,8 +455,9 @@ export class Controller {
   }
 
   /**
-   * A round can outlast the lease (a slow registry): its results are then dropped rather than written
-   * beside the new leader's, which would double Events and race on reports.
+   * A round can outlast the lease (a slow registry), and so can its writes (one slow API call after
+   * another): checked before EACH write, so nothing is written beside the new leader's, which would
+   * double Events and race on reports.
    */
   #stillLeading(): void {
     if (this.#running?.aborted) throw new Error('stopped before writing: this process no longer leads');

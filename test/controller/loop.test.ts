@@ -21,7 +21,7 @@ import { createRegistryPusher, type RegistryPusher } from '../../src/registry/pu
 import { decryptPrivateKey, type SigningKey } from '../../src/signing/keys.ts';
 import { signImage } from '../../src/signing/sign.ts';
 import { parseReference, withDigest } from '../../src/reference/index.ts';
-import { createKubernetesApi } from '../../src/kubernetes/api.ts';
+import { createKubernetesApi, type ControllerApi } from '../../src/kubernetes/api.ts';
 import { controllerAuditRecords } from '../../src/controller/audit-trail.ts';
 import { Controller } from '../../src/controller/loop.ts';
 import { ControllerMetrics } from '../../src/controller/metrics.ts';
@@ -428,5 +428,40 @@ test('a round still running when the lease is lost writes nothing: no report, no
     stub.deletePod('slowpoke', 'app');
     await viaProxy.close();
     await proxy.stop();
+  }
+});
+
+test('a lease lost while the writes are going out stops the writes that remain', async () => {
+  await pushSigned('acme/midway', 'midway-unsigned', 'v1', false);
+  stub.putPod('midway', 'app', { containers: [{ name: 'a', image: `${registry.host}/acme/midway:v1` }] });
+  const real = createKubernetesApi({ kubeconfig: await stub.writeKubeconfig(dir) });
+  const leading = new AbortController();
+  const api: ControllerApi = {
+    getNamespace: (name) => real.getNamespace(name),
+    listPods: () => real.listPods(),
+    watchPods: (version, onEvent, signal) => real.watchPods(version, onEvent, signal),
+    applyPolicyReport: (report) => real.applyPolicyReport(report),
+    // The Event goes out, then the lease is lost (the write was slow): the report must not follow.
+    createEvent: async (namespace, event) => {
+      await real.createEvent(namespace, event);
+      leading.abort();
+    },
+  };
+  const controller = new Controller({
+    api,
+    policies: () => policySet,
+    makeDecider: (set, evidence) =>
+      createDecider(set, { offline: false, registry: client, timeoutMs: 20_000, evidence }),
+    intervalMs: 3_600_000,
+  });
+  try {
+    await controller.run(leading.signal);
+    assert.equal(
+      eventsFor('app').filter((e) => (e.metadata as Record<string, string>).namespace === 'midway').length,
+      1,
+    );
+    assert.equal(stub.report('portcullis', 'midway'), undefined);
+  } finally {
+    stub.deletePod('midway', 'app');
   }
 });
