@@ -51,6 +51,36 @@ export class SigstoreError extends Error {
 
 export const isSigstoreError = (e: unknown): e is SigstoreError => e instanceof SigstoreError;
 
+/** Failure codes, most telling first: the reason a user can act on. */
+const ACTIONABLE_FIRST: readonly SigstoreErrorCode[] = [
+  'IDENTITY_MISMATCH',
+  'CERTIFICATE_EXPIRED',
+  'KEY_EXPIRED',
+  'TLOG_MISSING',
+  'TLOG_MISMATCH',
+  'TLOG_INVALID',
+  'ARTIFACT_MISMATCH',
+  'SIGNATURE_INVALID',
+  'CERTIFICATE_INVALID',
+  'TIMESTAMP_INVALID',
+  'KEY_MISMATCH',
+  'UNSUPPORTED',
+  'LIMIT_EXCEEDED',
+  'BUNDLE_INVALID',
+];
+
+/**
+ * Of the failures of several signatures against one authority, the one to show: the most telling
+ * code wins, the first listed on a tie; items without a known code come last. `items` is non-empty.
+ */
+export function mostTelling<T>(items: readonly T[], codeOf: (item: T) => string | undefined): T {
+  const rank = (item: T): number => {
+    const i = (ACTIONABLE_FIRST as readonly string[]).indexOf(codeOf(item) ?? '');
+    return i === -1 ? ACTIONABLE_FIRST.length : i;
+  };
+  return items.reduce((a, b) => (rank(b) < rank(a) ? b : a));
+}
+
 /** A short description of anything thrown, for messages (never a stack). */
 export function describeError(e: unknown): string {
   if (e instanceof Error) return e.message;

@@ -11,7 +11,7 @@
 import { maximumMatching } from './matching.ts';
 import type { Authority, SigningAuthority } from './authority.ts';
 import { COSIGN_SIGN_PREDICATE_TYPE, digestArtifact } from './bundle/artifact.ts';
-import { SigstoreError, describeError, type SigstoreErrorCode } from './errors.ts';
+import { SigstoreError, describeError, mostTelling, type SigstoreErrorCode } from './errors.ts';
 import { verifyLegacySignature, type LegacySignature } from './legacy/cosign-signature.ts';
 import { DEFAULT_LIMITS, type VerificationLimits } from './limits.ts';
 import { parseBundle, verifyBundle, type VerifiedSignature } from './verifier.ts';
@@ -57,24 +57,6 @@ export interface AuthorityDecision {
   /** Candidates beyond the limit, not looked at. */
   readonly ignoredCandidates: number;
 }
-
-/** Most telling first: the reason a user can act on. */
-const PRIORITY: readonly SigstoreErrorCode[] = [
-  'IDENTITY_MISMATCH',
-  'CERTIFICATE_EXPIRED',
-  'KEY_EXPIRED',
-  'TLOG_MISSING',
-  'TLOG_MISMATCH',
-  'TLOG_INVALID',
-  'ARTIFACT_MISMATCH',
-  'SIGNATURE_INVALID',
-  'CERTIFICATE_INVALID',
-  'TIMESTAMP_INVALID',
-  'KEY_MISMATCH',
-  'UNSUPPORTED',
-  'LIMIT_EXCEEDED',
-  'BUNDLE_INVALID',
-];
 
 interface Attempt {
   readonly candidate: number;
@@ -237,11 +219,7 @@ function failure(list: readonly Attempt[], candidateCount: number): { reason: st
   if (errors.length === 0) {
     return { reason: 'not checked: verification attempt limit reached', code: 'NOT_CHECKED' };
   }
-  const rank = (e: SigstoreError): number => {
-    const i = PRIORITY.indexOf(e.code);
-    return i === -1 ? PRIORITY.length : i;
-  };
-  const best = errors.reduce((a, b) => (rank(b) < rank(a) ? b : a));
+  const best = mostTelling(errors, (e) => e.code);
   const unchecked = candidateCount - list.length;
   let reason = best.message;
   if (errors.length > 1) reason += ` (${errors.length} signatures checked)`;

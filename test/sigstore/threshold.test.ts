@@ -10,6 +10,7 @@ import {
   DEFAULT_LIMITS,
   evaluateAuthorities,
   loadPublicGoodTrustRoot,
+  mostTelling,
   parseContainersSignature,
   SigstoreError,
   type Authority,
@@ -289,5 +290,18 @@ void describe('evaluateAuthorities', () => {
       () => evaluateAuthorities({ authorities: [key('a', 'k1.pub')], candidates: [], imageDigest: 'latest' }),
       (e: unknown) => e instanceof SigstoreError && /invalid digest "latest"/.test(e.message),
     );
+  });
+});
+
+void describe('mostTelling (shared with the attestations rule)', () => {
+  void it('picks the reason a user can act on; the first on a tie; unknown codes last', () => {
+    const e = (code: string, message: string) => ({ code, message });
+    const pick = (items: { code: string; message: string }[]) => mostTelling(items, (i) => i.code).message;
+    assert.equal(
+      pick([e('BUNDLE_INVALID', 'b'), e('SIGNATURE_INVALID', 's'), e('IDENTITY_MISMATCH', 'i')]),
+      'i',
+    );
+    assert.equal(pick([e('TLOG_MISSING', 't1'), e('TLOG_MISSING', 't2')]), 't1');
+    assert.equal(pick([e('CONDITION_FALSE', 'c'), e('UNSUPPORTED', 'u')]), 'u');
   });
 });
