@@ -20,9 +20,10 @@ export type ResponseBody = Dispatcher.ResponseData['body'];
 
 export interface HttpRequest {
   readonly url: URL;
-  readonly method: 'GET' | 'HEAD' | 'POST';
+  readonly method: 'GET' | 'HEAD' | 'POST' | 'PUT';
   readonly headers?: Readonly<Record<string, string>>;
-  readonly body?: string;
+  /** Never re-sent to another origin on a redirect (a token request's body holds a refresh token). */
+  readonly body?: string | Uint8Array;
   /** Sent only while the request stays on `authorizationOrigin` (scheme://host:port). */
   readonly authorization?: string;
   readonly authorizationOrigin?: string;
@@ -250,6 +251,13 @@ export class Transport {
       if (response.statusCode === 303 && method === 'POST') {
         method = 'GET';
         body = undefined;
+      }
+      if (body !== undefined && next.origin !== url.origin) {
+        throw new RegistryError(
+          'BAD_RESPONSE',
+          `${method} redirected to another host (${sanitize(next.host, 100)}); the request body is sent only to ${url.host}`,
+          context,
+        );
       }
       url = next;
     }

@@ -11,6 +11,7 @@ import {
   startHeaderRecorder,
   type FaultProxy,
   type HeaderRecorder,
+  type RecorderAnswer,
 } from '../harness/fault-proxy.ts';
 import { buildImage, pushBuilt, type BuiltManifest } from '../harness/images.ts';
 import { createRegistryClient } from '../../src/registry/client.ts';
@@ -307,6 +308,41 @@ void describe('credentials on the wire', () => {
     } finally {
       await client.close();
       await refreshing.stop();
+    }
+  });
+
+  void test('a token request redirected to another host is refused: the refresh token stays home', async () => {
+    const thief = await startHeaderRecorder({ bindAddress: '127.0.0.3' });
+    // The "registry" challenges with a realm on itself, and the realm redirects (307 keeps the body) away.
+    const registry: HeaderRecorder = await startHeaderRecorder({
+      respond: (request): RecorderAnswer =>
+        request.path.startsWith('/token')
+          ? { status: 307, headers: { location: `${thief.url}/token` } }
+          : {
+              status: 401,
+              headers: { 'www-authenticate': `Bearer realm="${registryUrl}/token",service="s"` },
+            },
+    });
+    const registryUrl = registry.url;
+    const client = createRegistryClient({
+      credentials: staticCredentials({ [registry.host]: { kind: 'identity-token', token: 'refresh-xyz' } }),
+      insecureRegistries: [registry.host, thief.host],
+    });
+    try {
+      await assert.rejects(
+        client.resolve(ref(registry.host, 'team/app', 'v1')),
+        isRegistryError(
+          'BAD_RESPONSE',
+          new RegExp(
+            `POST redirected to another host \\(${thief.host}\\); the request body is sent only to ${registry.host}`,
+          ),
+        ),
+      );
+      assert.equal(registry.requests.filter((r) => r.method === 'POST').length, 1);
+      assert.deepEqual(thief.requests, [], 'nothing reached the other host');
+    } finally {
+      await client.close();
+      await Promise.all([thief.stop(), registry.stop()]);
     }
   });
 
