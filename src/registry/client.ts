@@ -36,8 +36,9 @@ import { deadlineError, RegistryError, sanitize, type RegistryErrorContext } fro
 import type { PartialLimits, RegistryLimits, TimeLimits } from './limits.ts';
 import { ManifestCache } from './manifest-cache.ts';
 import { SingleFlight } from './singleflight.ts';
-import { header, type HttpResponse, type Transport } from './transport.ts';
-import { connect, credentialsFromSettings, repositoryAddress } from './setup.ts';
+import { discard, header, type HttpResponse, type Transport } from './transport.ts';
+import { connect, credentialsFromSettings } from './setup.ts';
+import { RepositorySession } from './session.ts';
 
 export interface RegistryClientOptions {
   /** Where credentials come from; anonymous when absent. */
@@ -143,31 +144,22 @@ class Repository implements RegistryRepository {
   readonly repository: string;
   readonly location: string;
   readonly #shared: Shared;
-  readonly #apiHost: string;
-  readonly #base: URL;
-  readonly #scope: string;
+  readonly #session: RepositorySession;
 
   constructor(shared: Shared, registry: string, repository: string) {
-    const address = repositoryAddress(registry, repository);
     this.#shared = shared;
-    this.registry = address.registry;
-    this.repository = address.repository;
-    this.location = address.location;
-    this.#apiHost = address.apiHost;
-    this.#base = shared.transport.baseUrl(this.#apiHost);
-    this.#scope = `repository:${repository}:pull`;
+    this.#session = new RepositorySession(shared.transport, shared.auth, registry, repository, 'pull');
+    this.registry = this.#session.registry;
+    this.repository = this.#session.repository;
+    this.location = this.#session.location;
   }
 
   #context(reference?: string): RegistryErrorContext {
-    return {
-      registry: this.registry,
-      repository: this.repository,
-      ...(reference !== undefined && { reference }),
-    };
+    return this.#session.context(reference);
   }
 
   #url(path: string): URL {
-    return new URL(`/v2/${this.repository}/${path}`, this.#base);
+    return this.#session.url(path);
   }
 
   // ------------------------------------------------------------------ resolve
@@ -200,7 +192,7 @@ class Repository implements RegistryRepository {
       context,
       options.signal,
       async (response) => {
-        await response.body.dump({ limit: 0 }).catch(() => {});
+        await discard(response.body);
         if (response.status === 404) return { found: false as const };
         if (response.status === 200)
           return { found: true as const, claim: header(response.headers, 'docker-content-digest')?.trim() };
@@ -237,7 +229,7 @@ class Repository implements RegistryRepository {
     signal?: AbortSignal,
   ): Promise<RegistryManifest | undefined> {
     const url = this.#url(`manifests/${reference}`);
-    const key = `GET ${url.href} ${MANIFEST_ACCEPT} ${await this.#shared.auth.scopeKey(this.registry, this.#scope)}`;
+    const key = `GET ${url.href} ${MANIFEST_ACCEPT} ${await this.#shared.auth.scopeKey(this.registry, this.#session.scope)}`;
     return this.#shared.flights.run(
       key,
       (s) => this.#downloadManifest(url, reference, expected, s),
@@ -257,7 +249,7 @@ class Repository implements RegistryRepository {
     const limit = this.#shared.limits.manifestBytes;
     const body = await this.#send(url, 'GET', MANIFEST_ACCEPT, context, signal, async (response) => {
       if (response.status === 404) {
-        await response.body.dump({ limit: 64 * 1024 }).catch(() => {});
+        await discard(response.body);
         return undefined;
       }
       if (response.status !== 200) return this.#fail(response, context, 'manifest GET');
@@ -329,7 +321,7 @@ class Repository implements RegistryRepository {
     const cached = this.#shared.blobs.get(cacheKey);
     if (cached !== undefined && cached.bytes.length === descriptor.size) return cached.bytes;
     const url = this.#url(`blobs/${digest}`);
-    const key = `GET ${url.href} * ${await this.#shared.auth.scopeKey(this.registry, this.#scope)} ${descriptor.size}`;
+    const key = `GET ${url.href} * ${await this.#shared.auth.scopeKey(this.registry, this.#session.scope)} ${descriptor.size}`;
     const bytes = await this.#shared.flights.run(
       key,
       (signal) => this.#downloadBlob(url, descriptor, context, signal),
@@ -390,7 +382,7 @@ class Repository implements RegistryRepository {
   async referrers(digest: string, options: ReferrersOptions = {}): Promise<readonly Descriptor[]> {
     const context = this.#context(digest);
     this.#checkDigest(digest);
-    if ((this.#shared.noReferrersApi.get(this.#apiHost) ?? 0) > Date.now())
+    if ((this.#shared.noReferrersApi.get(this.#session.apiHost) ?? 0) > Date.now())
       return this.#referrersByTag(digest, options);
     let url: URL | undefined = this.#url(`referrers/${digest}`);
     // A hint only: the registry's own filtering is never trusted, we filter below.
@@ -406,7 +398,7 @@ class Repository implements RegistryRepository {
       }
       const result = await this.#indexPage(url, context, options.signal, page === 0);
       if (result === 'unsupported') {
-        this.#shared.noReferrersApi.set(this.#apiHost, Date.now() + NO_REFERRERS_API_MEMO_MS);
+        this.#shared.noReferrersApi.set(this.#session.apiHost, Date.now() + NO_REFERRERS_API_MEMO_MS);
         return this.#referrersByTag(digest, options);
       }
       found.push(...result.manifests);
@@ -430,7 +422,7 @@ class Repository implements RegistryRepository {
     const accept = url.pathname.includes('/manifests/') ? MANIFEST_ACCEPT : OCI_INDEX;
     return this.#send(url, 'GET', accept, context, signal, async (response) => {
       if (first && [400, 404, 405, 501].includes(response.status)) {
-        await response.body.dump({ limit: 64 * 1024 }).catch(() => {});
+        await discard(response.body);
         return 'unsupported' as const;
       }
       if (response.status !== 200) return this.#fail(response, context, 'referrers GET');
@@ -534,7 +526,7 @@ class Repository implements RegistryRepository {
     } catch {
       throw new RegistryError('BAD_RESPONSE', 'invalid Link header', context);
     }
-    if (next.origin !== this.#base.origin) {
+    if (next.origin !== this.#session.base.origin) {
       throw new RegistryError(
         'BAD_RESPONSE',
         `next page link points to another host (${sanitize(next.host, 100)})`,
@@ -554,23 +546,11 @@ class Repository implements RegistryRepository {
     }
   }
 
-  /** Map a non-success status to a typed error (401 is handled by #send). */
-  async #fail(response: HttpResponse, context: RegistryErrorContext, what: string): Promise<never> {
-    const detail = await this.#shared.transport.errorDetail(response, context);
-    const suffix = detail ? `: ${detail}` : '';
-    const status = response.status;
-    if (status === 404)
-      throw new RegistryError('NOT_FOUND', `${what}: not found${suffix}`, { ...context, status });
-    if (status === 403)
-      throw new RegistryError('DENIED', `${what}: access denied (403)${suffix}`, { ...context, status });
-    throw new RegistryError('HTTP_ERROR', `${what}: unexpected status ${status}${suffix}`, {
-      ...context,
-      status,
-    });
+  #fail(response: HttpResponse, context: RegistryErrorContext, what: string): Promise<never> {
+    return this.#session.fail(response, context, what);
   }
 
-  /** One request with authentication: whatever we hold up front, then at most one answer to a 401 challenge. */
-  async #send<T>(
+  #send<T>(
     url: URL,
     method: 'GET' | 'HEAD',
     accept: string,
@@ -578,40 +558,7 @@ class Repository implements RegistryRepository {
     signal: AbortSignal | undefined,
     consume: (response: HttpResponse, signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    const { auth, transport } = this.#shared;
-    let authorization = await auth.authorization(this.registry, this.#apiHost, this.#scope, context, signal);
-    for (let round = 0; ; round++) {
-      const result = await transport.perform(
-        {
-          url,
-          method,
-          headers: { accept },
-          ...(authorization !== undefined && { authorization, authorizationOrigin: this.#base.origin }),
-        },
-        async (response, attemptSignal) => {
-          if (response.status !== 401) return { value: await consume(response, attemptSignal) };
-          await response.body.dump({ limit: 64 * 1024 }).catch(() => {});
-          return { challenge: header(response.headers, 'www-authenticate') ?? '' };
-        },
-        context,
-        signal,
-      );
-      if ('value' in result) return result.value as T;
-      if (round >= 1) {
-        throw new RegistryError('UNAUTHORIZED', `the registry refused our credentials for ${this.#scope}`, {
-          ...context,
-          status: 401,
-        });
-      }
-      authorization = await auth.respond(
-        this.registry,
-        this.#apiHost,
-        this.#scope,
-        result.challenge,
-        context,
-        signal,
-      );
-    }
+    return this.#session.send({ url, method, headers: { accept } }, context, signal, consume);
   }
 }
 

@@ -18,8 +18,9 @@ import { TAG_PATTERN } from './cosign.ts';
 import { anonymousCredentials } from './credentials.ts';
 import { RegistryError, sanitize, type RegistryErrorContext } from './errors.ts';
 import type { RegistryLimits } from './limits.ts';
-import { header, type HttpRequest, type HttpResponse, type Transport } from './transport.ts';
-import { connect, credentialsFromSettings, repositoryAddress } from './setup.ts';
+import { discard, header, type HttpRequest, type HttpResponse, type Transport } from './transport.ts';
+import { connect, credentialsFromSettings } from './setup.ts';
+import { RepositorySession } from './session.ts';
 
 /** Largest blob we push (cosign's attachment limit is 128 MiB; signatures are a few hundred bytes). */
 export const MAX_PUSH_BLOB_BYTES = 128 * 1024 * 1024;
@@ -66,40 +67,25 @@ export function createRegistryPusher(options: RegistryClientOptions = {}): Regis
   };
 }
 
-type WriteMethod = 'GET' | 'HEAD' | 'POST' | 'PUT';
-
 class Pusher implements PushRepository {
   readonly registry: string;
   readonly repository: string;
   readonly location: string;
-  readonly #transport: Transport;
-  readonly #auth: Authenticator;
-  readonly #apiHost: string;
-  readonly #base: URL;
-  readonly #scope: string;
+  readonly #session: RepositorySession;
 
   constructor(transport: Transport, auth: Authenticator, registry: string, repository: string) {
-    const address = repositoryAddress(registry, repository);
-    this.#transport = transport;
-    this.#auth = auth;
-    this.registry = address.registry;
-    this.repository = address.repository;
-    this.location = address.location;
-    this.#apiHost = address.apiHost;
-    this.#base = transport.baseUrl(this.#apiHost);
-    this.#scope = `repository:${repository}:pull,push`;
+    this.#session = new RepositorySession(transport, auth, registry, repository, 'pull,push');
+    this.registry = this.#session.registry;
+    this.repository = this.#session.repository;
+    this.location = this.#session.location;
   }
 
   #context(reference?: string): RegistryErrorContext {
-    return {
-      registry: this.registry,
-      repository: this.repository,
-      ...(reference !== undefined && { reference }),
-    };
+    return this.#session.context(reference);
   }
 
   #url(path: string): URL {
-    return new URL(`/v2/${this.repository}/${path}`, this.#base);
+    return this.#session.url(path);
   }
 
   async hasBlob(digest: string, options: OperationOptions = {}): Promise<boolean> {
@@ -112,7 +98,7 @@ class Pusher implements PushRepository {
       context,
       options.signal,
       async (response) => {
-        await drain(response);
+        await discard(response.body);
         if (response.status === 200) return true;
         if (response.status === 404) return false;
         return this.#fail(response, context, 'blob HEAD');
@@ -143,7 +129,7 @@ class Pusher implements PushRepository {
       options.signal,
       async (response) => {
         if (response.status !== 202) return this.#fail(response, context, 'blob upload start');
-        await drain(response);
+        await discard(response.body);
         const value = header(response.headers, 'location');
         if (value === undefined || value.length > 4096)
           throw new RegistryError('BAD_RESPONSE', 'blob upload start without a usable Location', context);
@@ -162,7 +148,7 @@ class Pusher implements PushRepository {
     const headers = { 'content-type': 'application/octet-stream' };
     await this.#send(location, 'PUT', headers, bytes, context, options.signal, async (response) => {
       if (response.status !== 201) return this.#fail(response, context, 'blob upload');
-      await drain(response);
+      await discard(response.body);
       this.#checkDigest(response, digest, context, 'blob');
     });
     return descriptor;
@@ -179,10 +165,10 @@ class Pusher implements PushRepository {
     const context = this.#context(reference);
     if (tag !== undefined && !TAG_PATTERN.test(tag))
       throw new RegistryError('BAD_REFERENCE', `invalid tag ${JSON.stringify(sanitize(tag, 140))}`, context);
-    if (bytes.length > this.#transport.limits.manifestBytes) {
+    if (bytes.length > this.#session.transport.limits.manifestBytes) {
       throw new RegistryError(
         'TOO_LARGE',
-        `manifest of ${bytes.length} bytes is more than the limit of ${this.#transport.limits.manifestBytes}`,
+        `manifest of ${bytes.length} bytes is more than the limit of ${this.#session.transport.limits.manifestBytes}`,
         context,
       );
     }
@@ -196,7 +182,7 @@ class Pusher implements PushRepository {
       async (response) => {
         if (response.status !== 201 && response.status !== 200)
           return this.#fail(response, context, 'manifest PUT');
-        await drain(response);
+        await discard(response.body);
         this.#checkDigest(response, digest, context, 'manifest');
       },
     );
@@ -216,7 +202,7 @@ class Pusher implements PushRepository {
       async (response) => {
         if (response.status !== 200 && ![400, 404, 405, 501].includes(response.status))
           return this.#fail(response, context, 'referrers probe');
-        await drain(response);
+        await discard(response.body);
         return response.status === 200;
       },
     );
@@ -233,92 +219,24 @@ class Pusher implements PushRepository {
     }
   }
 
-  async #fail(response: HttpResponse, context: RegistryErrorContext, what: string): Promise<never> {
-    const detail = await this.#transport.errorDetail(response, context);
-    const suffix = detail ? `: ${detail}` : '';
-    const status = response.status;
-    if (status === 404)
-      throw new RegistryError('NOT_FOUND', `${what}: not found${suffix}`, { ...context, status });
-    if (status === 403)
-      throw new RegistryError('DENIED', `${what}: access denied (403)${suffix}`, { ...context, status });
-    throw new RegistryError('HTTP_ERROR', `${what}: unexpected status ${status}${suffix}`, {
-      ...context,
-      status,
-    });
+  #fail(response: HttpResponse, context: RegistryErrorContext, what: string): Promise<never> {
+    return this.#session.fail(response, context, what);
   }
 
-  /** One request with authentication: what we hold up front, then at most one answer to a 401 challenge. */
-  async #send<T>(
+  #send<T>(
     url: URL,
-    method: WriteMethod,
+    method: HttpRequest['method'],
     headers: Readonly<Record<string, string>>,
     body: Uint8Array | undefined,
     context: RegistryErrorContext,
     signal: AbortSignal | undefined,
     consume: (response: HttpResponse) => Promise<T>,
   ): Promise<T> {
-    let authorization = await this.#auth.authorization(
-      this.registry,
-      this.#apiHost,
-      this.#scope,
+    return this.#session.send(
+      { url, method, headers, ...(body !== undefined && { body }) },
       context,
       signal,
+      consume,
     );
-    for (let round = 0; ; round++) {
-      const result = await this.#transport.perform(
-        writeRequest({
-          url,
-          method,
-          headers,
-          ...(body !== undefined && { body }),
-          ...(authorization !== undefined && { authorization, authorizationOrigin: this.#base.origin }),
-        }),
-        async (response) => {
-          if (response.status !== 401) return { value: await consume(response) };
-          await drain(response);
-          return { challenge: header(response.headers, 'www-authenticate') ?? '' };
-        },
-        context,
-        signal,
-      );
-      if ('value' in result) return result.value as T;
-      if (round >= 1) {
-        throw new RegistryError('UNAUTHORIZED', `the registry refused our credentials for ${this.#scope}`, {
-          ...context,
-          status: 401,
-        });
-      }
-      authorization = await this.#auth.respond(
-        this.registry,
-        this.#apiHost,
-        this.#scope,
-        result.challenge,
-        context,
-        signal,
-      );
-    }
   }
-}
-
-interface WriteRequest {
-  readonly url: URL;
-  readonly method: WriteMethod;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body?: Uint8Array;
-  readonly authorization?: string;
-  readonly authorizationOrigin?: string;
-}
-
-/**
- * The reader's HttpRequest type names only the methods and string bodies it uses; Transport hands
- * method and body to undici unchanged (PUT, byte bodies; a 307/308 redirect resends them), so a write
- * request is the same object. Kept to this one place.
- */
-function writeRequest(req: WriteRequest): HttpRequest {
-  return req as unknown as HttpRequest;
-}
-
-async function drain(response: HttpResponse): Promise<void> {
-  response.body.on('error', () => {});
-  await response.body.dump({ limit: 64 * 1024 }).catch(() => {});
 }

@@ -403,7 +403,7 @@ function contentLength(headers: HttpResponse['headers']): number | undefined {
 }
 
 /** Drop a body we do not need without reading an unbounded amount of it. */
-async function discard(body: ResponseBody): Promise<void> {
+export async function discard(body: ResponseBody): Promise<void> {
   body.on('error', () => {});
   try {
     await body.dump({ limit: 64 * 1024 });

@@ -311,6 +311,61 @@ void describe('credentials on the wire', () => {
     }
   });
 
+  void test('a 401 from a host reached by redirect is refused: no credentials go to the realm it names', async () => {
+    // "Storage" on another loopback address answers the redirected blob GET with its own Bearer challenge,
+    // naming a realm on itself. Answering it would hand the registry's Basic credentials to that realm.
+    const rogue: HeaderRecorder = await startHeaderRecorder({
+      respond: (request): RecorderAnswer =>
+        request.path.startsWith('/token')
+          ? { status: 200, body: '{"token":"stolen"}' }
+          : { status: 401, headers: { 'www-authenticate': `Bearer realm="${rogueUrl}/token",service="x"` } },
+    });
+    const rogueUrl = rogue.url;
+    const credentials = staticCredentials({
+      [securedProxy.host]: { kind: 'basic', username: auth.username, password: auth.password },
+    });
+    const client = createRegistryClient({
+      credentials,
+      insecureRegistries: [securedProxy.host, rogue.host],
+    });
+    const config = image.json.config as { digest: string; size: number; mediaType: string };
+    try {
+      const repo = client.repository(securedProxy.host, 'team/app');
+      await repo.resolve(ref(securedProxy.host, 'team/app', 'v1'));
+      securedProxy.setFaults([
+        {
+          method: 'GET',
+          path: /^\/v2\/team\/app\/blobs\//,
+          fault: 'redirect',
+          location: `${rogue.url}/blob`,
+        },
+      ]);
+      await assert.rejects(
+        repo.fetchBlob(config, { maxBytes: 1024 * 1024 }),
+        isRegistryError(
+          'UNAUTHORIZED',
+          new RegExp(
+            `${rogue.host}, reached by a redirect, asked for authentication; credentials for ${securedProxy.host} go to ${securedProxy.host} only`,
+          ),
+        ),
+      );
+      assert.ok(
+        rogue.requests.every((r) => !r.path.startsWith('/token')),
+        'the rogue realm was never asked for a token',
+      );
+      assert.ok(rogue.requests.every((r) => r.headers.authorization === undefined));
+      // The registry's own scheme is untouched: the next read still authenticates with Basic.
+      securedProxy.setFaults([]);
+      securedProxy.clearRequests();
+      assert.equal((await repo.fetchBlob(config, { maxBytes: 1024 * 1024 })).length, config.size);
+      assert.ok(securedProxy.requests[0]?.headers.authorization?.startsWith('Basic '));
+    } finally {
+      securedProxy.setFaults([]);
+      await client.close();
+      await rogue.stop();
+    }
+  });
+
   void test('a token request redirected to another host is refused: the refresh token stays home', async () => {
     const thief = await startHeaderRecorder({ bindAddress: '127.0.0.3' });
     // The "registry" challenges with a realm on itself, and the realm redirects (307 keeps the body) away.
