@@ -12,8 +12,8 @@ import {
   type RegistryClient,
   type RegistrySettings,
 } from '../registry/client.ts';
-import { loadDockerConfig, type CredentialStore } from '../registry/credentials.ts';
-import { resolveTimeLimits } from '../registry/limits.ts';
+import type { CredentialStore } from '../registry/credentials.ts';
+import { credentialsFromSettings } from '../registry/setup.ts';
 import type { KubernetesApi } from '../kubernetes/api.ts';
 import { pullSecretCredentials, type PullSecretCredentials } from '../webhook/credentials.ts';
 import { UsageError } from './exit-codes.ts';
@@ -160,9 +160,7 @@ export async function registryWithPullSecrets(
   const settings = await registrySettingsFromFlags(flags);
   let staticCredentials: CredentialStore;
   try {
-    staticCredentials = await loadDockerConfig(settings.dockerConfigPath, {
-      helperTimeoutMs: resolveTimeLimits(settings.timeouts).credentialHelperMs,
-    });
+    staticCredentials = await credentialsFromSettings(settings);
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
