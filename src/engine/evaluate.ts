@@ -12,31 +12,20 @@
  * - an image string that is not a valid reference is denied whatever the modes, since no policy can be
  *   matched against it and nothing could pull it safely.
  */
-import type { AdmissionContext, ImageFacts } from './facts.ts';
+import type { ImageFacts } from './facts.ts';
 import type { Decision, Outcome, PolicyResult, RuleResult } from './decision.ts';
 import type { RuleOutcome } from './outcome.ts';
 import type { Mode, NoMatchAction, Policy, PolicySet, Rule } from '../policy/model.ts';
-import type { ImageReference } from '../reference/types.ts';
 import { canonical } from '../reference/index.ts';
-import { matchesContext } from '../policy/match.ts';
+import { policyApplies } from '../policy/match.ts';
 import { evaluateRule as defaultEvaluateRule } from '../rules/index.ts';
+
+export { policyApplies };
 
 export type RuleEvaluator = (rule: Rule, facts: ImageFacts) => RuleOutcome;
 
 const MODE_STRICTNESS: Record<Mode, number> = { audit: 0, warn: 1, enforce: 2 };
 const NO_MATCH_MODE: Record<NoMatchAction, Mode> = { deny: 'enforce', warn: 'warn', allow: 'audit' };
-
-/**
- * Image patterns, then `spec.match` against the Kubernetes context. An absent context (or field) is
- * unknown, and unknown counts as matching: a policy is never skipped because we could not tell.
- */
-export function policyApplies(policy: Policy, ref: ImageReference, context?: AdmissionContext): boolean {
-  return (
-    policy.images.some((p) => p.matches(ref)) &&
-    !policy.exclude.some((p) => p.matches(ref)) &&
-    matchesContext(policy.match, context)
-  );
-}
 
 export function evaluate(
   policySet: PolicySet,

@@ -7,7 +7,15 @@
  * matching, so the policy applies. A restriction is never dropped because we could not tell.
  */
 import type { AdmissionContext } from '../engine/facts.ts';
-import type { LabelRequirement, LabelSelector, PolicyMatch, SourcePosition, StringPattern } from './model.ts';
+import type {
+  LabelRequirement,
+  LabelSelector,
+  Policy,
+  PolicyMatch,
+  SourcePosition,
+  StringPattern,
+} from './model.ts';
+import type { ImageReference } from '../reference/types.ts';
 import type { IssueDetail, PathSegment } from '../rules/types.ts';
 import { isRecord, patternIssue } from '../rules/support.ts';
 
@@ -386,4 +394,17 @@ export function matchesContext(
   context: AdmissionContext | undefined,
 ): boolean {
   return match === undefined || evaluateMatch(match, context).applies;
+}
+
+/**
+ * Image patterns, then `spec.match` against the Kubernetes context. An absent context (or field) is
+ * unknown, and unknown counts as matching: a policy is never skipped because we could not tell. The
+ * providers ask without a context, so they gather for every policy that may apply.
+ */
+export function policyApplies(policy: Policy, ref: ImageReference, context?: AdmissionContext): boolean {
+  return (
+    policy.images.some((p) => p.matches(ref)) &&
+    !policy.exclude.some((p) => p.matches(ref)) &&
+    matchesContext(policy.match, context)
+  );
 }

@@ -18,6 +18,7 @@ import type { AttestationEvidence, RuleOutcome } from '../engine/outcome.ts';
 import { fail } from '../engine/outcome.ts';
 import type { AttestationsRule, PolicySet, RequiredAttestation, SignatureSource } from '../policy/model.ts';
 import type { ImageReference } from '../reference/types.ts';
+import { policyApplies } from '../policy/match.ts';
 import type { Authority, SigningAuthority } from '../sigstore/authority.ts';
 import { digestArtifact, type Artifact } from '../sigstore/bundle/artifact.ts';
 import { SigstoreError, describeError } from '../sigstore/errors.ts';
@@ -83,8 +84,7 @@ const MAX_TYPES = 8;
 export function requiredAttestationSources(policySet: PolicySet, ref: ImageReference): SignatureSourceNeed[] {
   const needs = new Map<string, SignatureSource>();
   for (const policy of policySet.policies) {
-    const applies = policy.images.some((p) => p.matches(ref)) && !policy.exclude.some((p) => p.matches(ref));
-    if (!applies) continue;
+    if (!policyApplies(policy, ref)) continue;
     for (const rule of policy.rules) {
       if (rule.kind !== 'attestations') continue;
       for (const a of rule.attestations)

@@ -14,6 +14,7 @@ import type { AuthorityEvidence, RuleOutcome } from '../engine/outcome.ts';
 import { fail } from '../engine/outcome.ts';
 import type { PolicySet, SignatureFormat, SignatureSource, SignaturesRule } from '../policy/model.ts';
 import type { ImageReference } from '../reference/types.ts';
+import { policyApplies } from '../policy/match.ts';
 import { parseReference } from '../reference/index.ts';
 import { cosignAttachmentTag } from '../registry/cosign.ts';
 import type {
@@ -104,8 +105,7 @@ export interface SignatureSourceNeed {
 export function requiredSignatureSources(policySet: PolicySet, ref: ImageReference): SignatureSourceNeed[] {
   const needs = new Map<string, { source: SignatureSource; formats: Set<'legacy' | 'bundle'> }>();
   for (const policy of policySet.policies) {
-    const applies = policy.images.some((p) => p.matches(ref)) && !policy.exclude.some((p) => p.matches(ref));
-    if (!applies) continue;
+    if (!policyApplies(policy, ref)) continue;
     for (const rule of policy.rules) {
       if (rule.kind !== 'signatures') continue;
       for (const source of rule.sources) {
