@@ -2,7 +2,7 @@
  * Registry settings shared by every command that reads a registry: flags, an optional YAML file
  * (`--registry-config`), and Docker's config.json for credentials. Flags add to the file's lists.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { parseDocument } from 'yaml';
 import { Ajv } from 'ajv';
@@ -85,11 +85,19 @@ interface RegistryFile {
 
 const validateFile = new Ajv({ allErrors: true }).compile<RegistryFile>(fileSchema);
 
+/** A settings file is a few lines; anything near this is not one, and is not read into memory. */
+export const MAX_REGISTRY_CONFIG_BYTES = 1024 * 1024;
+
 async function readRegistryFile(path: string): Promise<RegistryFile> {
   let text: string;
   try {
+    const st = await stat(path);
+    if (!st.isFile()) throw new UsageError(`--registry-config ${path}: not a regular file`);
+    if (st.size > MAX_REGISTRY_CONFIG_BYTES)
+      throw new UsageError(`--registry-config ${path}: larger than ${MAX_REGISTRY_CONFIG_BYTES} bytes`);
     text = await readFile(path, 'utf8');
   } catch (error) {
+    if (error instanceof UsageError) throw error;
     throw new UsageError(
       `cannot read registry config ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
     );

@@ -171,6 +171,17 @@ test('registry settings: a bad --registry-config is a configuration error (exit 
   const r = await cli(['verify', 'nginx', '-p', policyDir, '--registry-config', file]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /invalid registry config: \/insecureRegistries must be array/);
+  // A huge file is refused before it is read, with the flag and the limit.
+  await writeFile(
+    file,
+    `apiVersion: portcullis.dev/v1alpha1\nkind: RegistryConfig\n#${'x'.repeat(1024 * 1024)}\n`,
+  );
+  const big = await cli(['verify', 'nginx', '-p', policyDir, '--registry-config', file]);
+  assert.equal(big.code, 2);
+  assert.match(big.stderr, /--registry-config .*registries\.yaml: larger than 1048576 bytes/);
+  const dir = await cli(['verify', 'nginx', '-p', policyDir, '--registry-config', policyDir]);
+  assert.equal(dir.code, 2);
+  assert.match(dir.stderr, /--registry-config .*: not a regular file/);
   const t = await cli(['verify', 'nginx', '-p', policyDir, '--timeout', 'soon']);
   assert.equal(t.code, 2);
   assert.match(t.stderr, /--timeout must be a number of seconds/);
