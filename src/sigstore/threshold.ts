@@ -12,7 +12,12 @@ import { maximumMatching } from './matching.ts';
 import type { Authority, SigningAuthority } from './authority.ts';
 import { COSIGN_SIGN_PREDICATE_TYPE, digestArtifact } from './bundle/artifact.ts';
 import { SigstoreError, describeError, mostTelling, type SigstoreErrorCode } from './errors.ts';
-import { verifyLegacySignature, type LegacySignature } from './legacy/cosign-signature.ts';
+import {
+  prepareLegacySignature,
+  verifyPreparedLegacySignature,
+  type LegacySignature,
+  type PreparedLegacySignature,
+} from './legacy/cosign-signature.ts';
 import { DEFAULT_LIMITS, type VerificationLimits } from './limits.ts';
 import { parseBundle, verifyBundle, type VerifiedSignature } from './verifier.ts';
 
@@ -81,7 +86,7 @@ export function evaluateAuthorities(input: EvaluationInput): AuthorityDecision {
 
   const candidates = input.candidates.slice(0, limits.maxCandidates);
   const ignoredCandidates = input.candidates.length - candidates.length;
-  const parsed = candidates.map((c) => parseCandidate(c, limits));
+  const parsed = candidates.map((c) => parseCandidate(c, input.imageDigest, limits));
 
   // 1. Every (signing authority, candidate) pair, within the attempt bound.
   let attemptsLeft = limits.maxAttempts;
@@ -92,7 +97,7 @@ export function evaluateAuthorities(input: EvaluationInput): AuthorityDecision {
     for (let i = 0; i < candidates.length; i++) {
       if (attemptsLeft <= 0) break;
       attemptsLeft--;
-      list.push(attempt(authority, i, candidates[i] as SignatureCandidate, parsed[i], input, limits));
+      list.push(attempt(authority, i, parsed[i], input, limits));
     }
     attempts.set(authority.name, list);
   }
@@ -165,12 +170,17 @@ export function evaluateAuthorities(input: EvaluationInput): AuthorityDecision {
   return { satisfied, threshold, satisfiedCount, reason, authorities: results, ignoredCandidates };
 }
 
-type Parsed = { ok: true; bundle?: ReturnType<typeof parseBundle> } | { ok: false; error: SigstoreError };
+/** A candidate's authority-independent checks, done once for all authorities. */
+type Parsed =
+  | { ok: true; bundle: ReturnType<typeof parseBundle> }
+  | { ok: true; legacy: PreparedLegacySignature }
+  | { ok: false; error: SigstoreError };
 
-function parseCandidate(c: SignatureCandidate, limits: VerificationLimits): Parsed {
-  if (c.kind === 'legacy') return { ok: true };
+function parseCandidate(c: SignatureCandidate, imageDigest: string, limits: VerificationLimits): Parsed {
   try {
-    return { ok: true, bundle: parseBundle(c.bundle, limits) };
+    return c.kind === 'legacy'
+      ? { ok: true, legacy: prepareLegacySignature(c.signature, imageDigest, limits) }
+      : { ok: true, bundle: parseBundle(c.bundle, limits) };
   } catch (e) {
     return { ok: false, error: asSigstoreError(e) };
   }
@@ -179,7 +189,6 @@ function parseCandidate(c: SignatureCandidate, limits: VerificationLimits): Pars
 function attempt(
   authority: SigningAuthority,
   index: number,
-  candidate: SignatureCandidate,
   parsed: Parsed | undefined,
   input: EvaluationInput,
   limits: VerificationLimits,
@@ -188,9 +197,9 @@ function attempt(
     return { candidate: index, error: parsed?.error ?? new SigstoreError('BUNDLE_INVALID', 'unparsed') };
   try {
     const result =
-      candidate.kind === 'legacy'
-        ? verifyLegacySignature(candidate.signature, input.imageDigest, authority, limits)
-        : verifyBundle(parsed.bundle as NonNullable<typeof parsed.bundle>, {
+      'legacy' in parsed
+        ? verifyPreparedLegacySignature(parsed.legacy, authority, limits)
+        : verifyBundle(parsed.bundle, {
             artifact: digestArtifact(input.imageDigest),
             authority,
             predicateType: input.predicateType ?? COSIGN_SIGN_PREDICATE_TYPE,

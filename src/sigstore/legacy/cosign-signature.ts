@@ -145,6 +145,11 @@ export function legacySignatureToBundle(
   limits: VerificationLimits = DEFAULT_LIMITS,
 ): Bundle {
   checkSizes(sig, limits);
+  return toBundle(sig, limits);
+}
+
+/** The mapping itself, for a layer whose sizes are already checked. */
+function toBundle(sig: LegacySignature, limits: VerificationLimits): Bundle {
   // Go's base64 decoder skips line breaks; some signers wrap long (RSA) signatures.
   const signature = sig.annotations[ANNOTATION_SIGNATURE]?.replace(/[\r\n]/g, '');
   if (typeof signature !== 'string' || signature.length === 0 || !B64.test(signature)) {
@@ -181,16 +186,24 @@ export interface VerifiedLegacySignature extends VerifiedSignature {
   readonly payload: SimpleSigningPayload;
 }
 
+/** A layer checked and mapped to a bundle once, to verify against any number of authorities. */
+export interface PreparedLegacySignature {
+  /** The layer blob: the exact bytes signed. */
+  readonly bytes: Uint8Array;
+  readonly payload: SimpleSigningPayload;
+  readonly bundle: Bundle;
+}
+
 /**
- * Verify one legacy cosign signature of `imageDigest` (`sha256:<hex>`, the digest being admitted)
- * against `authority`.
+ * Everything about one legacy layer that does not depend on the authority: sizes, media type, the
+ * payload digest, the simple-signing claims for `imageDigest` (`sha256:<hex>`, the digest being
+ * admitted), and the mapping to a bundle.
  */
-export function verifyLegacySignature(
+export function prepareLegacySignature(
   sig: LegacySignature,
   imageDigest: string,
-  authority: SigningAuthority,
   limits: VerificationLimits = DEFAULT_LIMITS,
-): VerifiedLegacySignature {
+): PreparedLegacySignature {
   checkSizes(sig, limits);
   if (sig.mediaType !== undefined && sig.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) {
     throw new SigstoreError(
@@ -209,17 +222,38 @@ export function verifyLegacySignature(
   }
   const payload = parseSimpleSigning(sig.payload);
   checkSimpleSigningClaims(payload, imageDigest);
-  const bundle = legacySignatureToBundle(sig, limits);
+  return { bytes: sig.payload, payload, bundle: toBundle(sig, limits) };
+}
+
+/** Verify a prepared layer against `authority`. */
+export function verifyPreparedLegacySignature(
+  prepared: PreparedLegacySignature,
+  authority: SigningAuthority,
+  limits: VerificationLimits = DEFAULT_LIMITS,
+): VerifiedLegacySignature {
   try {
-    const verified = verifyBundle(bundle, {
-      artifact: { kind: 'bytes', bytes: sig.payload },
+    const verified = verifyBundle(prepared.bundle, {
+      artifact: { kind: 'bytes', bytes: prepared.bytes },
       authority,
       predicateType: null,
       limits,
     });
-    return { ...verified, payload };
+    return { ...verified, payload: prepared.payload };
   } catch (e) {
     if (e instanceof SigstoreError) throw e;
     throw new SigstoreError('SIGNATURE_INVALID', `signature invalid: ${describeError(e)}`);
   }
+}
+
+/**
+ * Verify one legacy cosign signature of `imageDigest` (`sha256:<hex>`, the digest being admitted)
+ * against `authority`.
+ */
+export function verifyLegacySignature(
+  sig: LegacySignature,
+  imageDigest: string,
+  authority: SigningAuthority,
+  limits: VerificationLimits = DEFAULT_LIMITS,
+): VerifiedLegacySignature {
+  return verifyPreparedLegacySignature(prepareLegacySignature(sig, imageDigest, limits), authority, limits);
 }
