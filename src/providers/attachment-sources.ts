@@ -11,6 +11,7 @@ import { fetchAttachmentManifest } from '../registry/attachments.ts';
 import type { ContentSource, Descriptor } from '../registry/content.ts';
 import { cosignAttachmentTag } from '../registry/cosign.ts';
 import type { RegistryLimits } from '../registry/limits.ts';
+import { forOneDecision } from '../registry/per-decision.ts';
 import type { SignatureSource } from '../policy/model.ts';
 import { describeSource, type SignatureSourceNeed } from '../rules/signatures.ts';
 
@@ -37,9 +38,9 @@ export function collectFromSources<C>(
     needs.map(async (need): Promise<SourceCandidates<C>> => {
       const location = describeSource(need.source, ref);
       const base = { key: need.key, location };
-      const content = open(need.source);
-      if ('unavailable' in content) return { ...base, candidates: unavailable(content.unavailable) };
       try {
+        const content = open(need.source);
+        if ('unavailable' in content) return { ...base, candidates: unavailable(content.unavailable) };
         return { ...base, candidates: known(await read(content, need)) };
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
@@ -93,6 +94,8 @@ export function sourceOpener(options: {
   readonly what: string;
 }): OpenSignatureSource {
   const { ref, content, offline, registry, what } = options;
+  // Sources naming the same repository (e.g. with different tag prefixes) share one listing of referrers.
+  const opened = new Map<string, ContentSource>();
   return (source) => {
     if (!source.repository && content) return content;
     if (offline)
@@ -100,6 +103,12 @@ export function sourceOpener(options: {
     if (!registry)
       return { unavailable: `${what} are stored in a registry, and no registry client is configured` };
     const repo = source.repository ?? ref;
-    return registry.repository(repo.registry, repo.repository);
+    const key = `${repo.registry}/${repo.repository}`;
+    let found = opened.get(key);
+    if (found === undefined) {
+      found = forOneDecision(registry.repository(repo.registry, repo.repository));
+      opened.set(key, found);
+    }
+    return found;
   };
 }

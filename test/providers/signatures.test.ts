@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { Decision } from '../../src/engine/decision.ts';
 import { fetchSignatures, BUNDLE_ARTIFACT_TYPE } from '../../src/providers/signatures.ts';
+import { sourceOpener } from '../../src/providers/attachment-sources.ts';
 import { createRegistryClient } from '../../src/registry/client.ts';
 import { referrersTag } from '../../src/registry/cosign.ts';
 import { parseReference } from '../../src/reference/index.ts';
@@ -149,5 +150,39 @@ void describe('Sigstore bundles as OCI referrers', () => {
     } finally {
       await client.close();
     }
+  });
+  void test('sources naming the same repository list its referrers once per decision', async () => {
+    const listings = async (prefixes: string[]): Promise<number> => {
+      const client = createRegistryClient({ insecureRegistries: [proxy.host] });
+      try {
+        const ref = parseReference(`${proxy.host}/bundles/app:v1`);
+        const repository = { registry: proxy.host, repository: 'bundles/app' };
+        const needs = prefixes.map((tagPrefix) => ({
+          source: { repository, tagPrefix },
+          key: `${proxy.host}/bundles/app|${tagPrefix}`,
+          formats: ['bundle' as const],
+        }));
+        const open = sourceOpener({ ref, offline: false, registry: client, what: 'signatures' });
+        proxy.clearRequests();
+        const fact = await fetchSignatures(open, ref, image.digest, needs, {
+          signal: AbortSignal.timeout(10_000),
+          limits: client.limits,
+        });
+        assert.ok(fact.available);
+        for (const source of fact.value.sources) {
+          assert.ok(source.candidates.available, JSON.stringify(source.candidates));
+          assert.equal(source.candidates.value.length, 1);
+        }
+        return proxy.requests.filter(
+          (r) =>
+            r.path.endsWith(`/manifests/${referrersTag(image.digest)}`) || r.path.includes('/referrers/'),
+        ).length;
+      } finally {
+        await client.close();
+      }
+    };
+    const once = await listings(['']);
+    assert.ok(once > 0);
+    assert.equal(await listings(['', 'team-']), once);
   });
 });
