@@ -16,6 +16,7 @@ import {
   ANNOTATION_BUNDLE,
   ANNOTATION_CERTIFICATE,
   certificateDer,
+  checkAnnotations,
   tlogEntryJSON,
 } from './cosign-signature.ts';
 
@@ -66,15 +67,7 @@ export function legacyAttestationToBundleJSON(
       );
     }
   }
-  for (const [k, v] of Object.entries(att.annotations)) {
-    if (typeof v !== 'string') throw new SigstoreError('BUNDLE_INVALID', `annotation ${k} is not a string`);
-    if (Buffer.byteLength(v) > limits.maxAnnotationBytes) {
-      throw new SigstoreError(
-        'LIMIT_EXCEEDED',
-        `annotation ${k} larger than ${limits.maxAnnotationBytes} bytes`,
-      );
-    }
-  }
+  checkAnnotations(att.annotations, limits);
   let env: unknown;
   try {
     env = JSON.parse(Buffer.from(att.envelope).toString('utf8'));

@@ -46,7 +46,15 @@ function checkSizes(sig: LegacySignature, limits: VerificationLimits): void {
       `signature payload larger than ${limits.maxPayloadBytes} bytes`,
     );
   }
-  for (const [k, v] of Object.entries(sig.annotations)) {
+  checkAnnotations(sig.annotations, limits);
+}
+
+/** Layer annotations (`.sig` and `.att` alike) are strings within the size bound. */
+export function checkAnnotations(
+  annotations: Readonly<Record<string, string>>,
+  limits: VerificationLimits,
+): void {
+  for (const [k, v] of Object.entries(annotations)) {
     if (typeof v !== 'string') throw new SigstoreError('BUNDLE_INVALID', `annotation ${k} is not a string`);
     if (Buffer.byteLength(v) > limits.maxAnnotationBytes) {
       throw new SigstoreError(
