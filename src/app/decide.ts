@@ -18,6 +18,7 @@ import { withAttestations } from '../providers/attestations.ts';
 import { requiredContent, withImageContent } from '../providers/image-content.ts';
 import { requiredAttestationSources } from '../rules/attestations.ts';
 import { identityOf, type EvidenceKind, type EvidenceMemo } from './evidence.ts';
+import { selectsOnContext } from './context.ts';
 import { fetchSignatures } from '../providers/signatures.ts';
 import { sourceOpener } from '../providers/attachment-sources.ts';
 import {
@@ -87,16 +88,6 @@ export function createDecider(policySet: PolicySet, options: DecideOptions): Ima
       return options.cache.verdicts.run(key, rest);
     },
   };
-}
-
-const contextSensitive = new WeakMap<PolicySet, boolean>();
-function selectsOnContext(policySet: PolicySet): boolean {
-  let known = contextSensitive.get(policySet);
-  if (known === undefined) {
-    known = policySet.policies.some((p) => p.match !== undefined || p.namespace !== undefined);
-    contextSensitive.set(policySet, known);
-  }
-  return known;
 }
 
 /** Everything after the digest is known: the facts the applicable policies need, then the engine. */

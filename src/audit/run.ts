@@ -12,6 +12,7 @@ import type { Decision } from '../engine/decision.ts';
 import type { AdmissionContext } from '../engine/facts.ts';
 import type { PolicySet } from '../policy/model.ts';
 import type { ImageDecider } from '../app/decide.ts';
+import { contextKey, selectsOnContext } from '../app/context.ts';
 import type { PodImage } from '../kubernetes/pod-spec.ts';
 import { canonical, parseReference } from '../reference/index.ts';
 import { mapLimit } from '../util/map-limit.ts';
@@ -80,11 +81,6 @@ export function contextOf(w: Workload): AdmissionContext {
   };
 }
 
-/** Whether a policy of the set selects on the admission context (then decisions are per context). */
-export function selectsOnContext(policySet: PolicySet): boolean {
-  return policySet.policies.some((p) => p.match !== undefined || p.namespace !== undefined);
-}
-
 /** The spelling-independent identity of an image string: `nginx` and `docker.io/library/nginx:latest` are one. */
 function imageKey(image: string): string {
   try {
@@ -106,18 +102,10 @@ export async function auditWorkloads(
   const keys: string[][] = [];
   for (const w of inventory.workloads) {
     const context = contextOf(w);
-    // Unknown namespace labels (null) and none at all ([]) are different contexts: the first fails closed.
-    const contextKey = perContext
-      ? JSON.stringify([
-          w.kind,
-          w.namespace ?? '',
-          sorted(w.labels),
-          w.namespaceLabels ? sorted(w.namespaceLabels) : null,
-        ])
-      : '';
+    const where = perContext ? contextKey(context) : '';
     keys.push(
       w.images.map((at) => {
-        const key = `${imageKey(at.image)}\u0000${contextKey}`;
+        const key = `${imageKey(at.image)}\u0000${where}`;
         if (!jobs.has(key)) jobs.set(key, { image: at.image, context });
         return key;
       }),
@@ -159,10 +147,6 @@ function distinctDigests(results: Iterable<ImageResult>): number {
   const digests = new Set<string>();
   for (const r of results) if ('decision' in r && r.decision.digest) digests.add(r.decision.digest);
   return digests.size;
-}
-
-function sorted(labels: Readonly<Record<string, string>>): [string, string][] {
-  return Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 /** Reasons of one image result, audit-mode failures included (they are what an audit is for). */

@@ -15,6 +15,7 @@
  */
 import type { ImageDecider } from '../app/decide.ts';
 import { EvidenceMemo } from '../app/evidence.ts';
+import { contextKey, selectsOnContext } from '../app/context.ts';
 import type { AdmissionContext } from '../engine/facts.ts';
 import { forNamespace } from '../kubernetes/policy-crd.ts';
 import type { PolicySet } from '../policy/model.ts';
@@ -73,22 +74,14 @@ export class VerificationRound {
     this.policySet = policySet;
     this.#makeDecider = makeDecider;
     this.#namespaceLabels = namespaceLabels;
-    this.#perContext = policySet.policies.some((p) => p.match !== undefined || p.namespace !== undefined);
+    this.#perContext = selectsOnContext(policySet);
   }
 
   /** Decisions with equal keys are made once. */
   #keyOf(target: Target, context: AdmissionContext): string {
     let client = this.#clientIds.get(target.registry);
     if (client === undefined) this.#clientIds.set(target.registry, (client = this.#clientIds.size));
-    if (!this.#perContext) return JSON.stringify([target.image, client]);
-    return JSON.stringify([
-      target.image,
-      client,
-      context.kind,
-      context.namespace ?? '',
-      sortedEntries(target.labels),
-      context.namespaceLabels ? sortedEntries(context.namespaceLabels) : null,
-    ]);
+    return JSON.stringify([target.image, client, this.#perContext ? contextKey(context) : '']);
   }
 
   /**
@@ -182,8 +175,4 @@ function worst(target: Target, decided: readonly Decided[]): Decided {
     if (n > most) [out, most] = [d, n];
   }
   return out;
-}
-
-function sortedEntries(labels: Labels): [string, string][] {
-  return Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
