@@ -8,6 +8,7 @@
  */
 import type { Decision } from '../engine/decision.ts';
 import type { AdmissionContext } from '../engine/facts.ts';
+import type { PolicySet } from '../policy/model.ts';
 import type {
   AdmissionRequest,
   AdmissionResponse,
@@ -219,7 +220,12 @@ export async function admit(
     const loaded = options.engine();
     if (!loaded) return deny('portcullis has no policies loaded yet; nothing can be admitted until it has');
     const started = Date.now();
-    const credentials = await requestCredentials(options, request, found.kind);
+    // Two independent API reads, both inside the deadline: asked at once, not one after the other.
+    // Only cluster-wide policies can select on namespace labels (a namespaced one has none).
+    const [credentials, context] = await Promise.all([
+      requestCredentials(options, request, found.kind),
+      admissionContext(request, loaded.policySet, options),
+    ]);
     if (credentials) {
       const { used, notes, problem } = credentials;
       pullSecrets = { pullSecrets: { used, notes, ...(problem !== undefined ? { problem } : {}) } };
@@ -230,7 +236,6 @@ export async function admit(
           ...(credentials?.registry ? { registry: credentials.registry } : {}),
         })
       : loaded;
-    const context = await admissionContext(request, engine, options);
     const results = await decideAll(
       engine,
       found.images.map((i) => i.image),
@@ -308,7 +313,7 @@ export async function admit(
  */
 async function admissionContext(
   request: AdmissionRequest,
-  engine: Engine,
+  policySet: PolicySet,
   options: AdmissionOptions,
 ): Promise<AdmissionContext> {
   const meta = metadataOf(request.object) ?? {};
@@ -320,7 +325,7 @@ async function admissionContext(
         : undefined;
   const labels = stringMap(meta.labels);
   let namespaceLabels: Readonly<Record<string, string>> | undefined;
-  const needed = engine.policySet.policies.some((p) => p.match?.namespaceSelector !== undefined);
+  const needed = policySet.policies.some((p) => p.match?.namespaceSelector !== undefined);
   if (needed && namespace !== undefined && options.namespaceLabels) {
     // Bounded: a slow API server costs at most a quarter of the deadline, then the labels are unknown.
     let timer: NodeJS.Timeout | undefined;

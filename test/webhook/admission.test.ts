@@ -315,3 +315,44 @@ test('an object serialized without kind is read as the kind the API server names
     /^spec\.containers\[0\]\.image ghcr\.io\/acme\/x:latest: denied by policy local/,
   );
 });
+
+test('namespace labels are asked while the pull secrets are read, not after; both shape the decision', async () => {
+  const dir = await policyDir({
+    ...basicPolicies('ghcr.io'),
+    'prod.yaml': `apiVersion: portcullis.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: prod}
+spec:
+  images: [{glob: "ghcr.io/acme/**"}]
+  match: {namespaceSelector: {matchLabels: {env: prod}}}
+  rules:
+    - name: by-digest
+      tags: {requireDigest: true}
+`,
+  });
+  const loaded = await loadPolicyPaths([dir]);
+  assert.ok(loaded.ok);
+  const set = loaded.policySet;
+  const selecting: Engine = {
+    policySet: set,
+    decider: createDecider(set, { offline: true, timeoutMs: 5000 }),
+  };
+  // While the pull secrets are being read, the labels have been asked for already.
+  let labelsAsked = false;
+  let askedDuringCredentials: boolean | undefined;
+  const { review: out } = await run(admissionReview(pod('web', 'ghcr.io/acme/api:1')), 'validate', {
+    engine: () => selecting,
+    namespaceLabels: async (namespace: string) => {
+      labelsAsked = true;
+      return namespace === 'team-a' ? { env: 'prod' } : {};
+    },
+    credentials: async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      askedDuringCredentials = labelsAsked;
+      return { used: [], notes: [] };
+    },
+  });
+  assert.equal(askedDuringCredentials, true);
+  assert.equal(out.response.allowed, false);
+  assert.match(out.response.status!.message, /denied by policy prod, rule by-digest: /);
+});
