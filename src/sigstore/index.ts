@@ -65,7 +65,6 @@ export {
   ANNOTATION_CHAIN,
   ANNOTATION_RFC3161,
   ANNOTATION_SIGNATURE,
-  legacySignatureToBundle,
   verifyLegacySignature,
   type LegacySignature,
   type VerifiedLegacySignature,

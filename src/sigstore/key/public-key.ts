@@ -45,18 +45,7 @@ export function parsePublicKeyPem(pem: string, where = 'public key'): PublicKey 
   return fromKeyObject(key, where);
 }
 
-/** Parse SPKI DER (as found in certificates and Rekor entries). */
-export function parsePublicKeyDer(der: Uint8Array, where = 'public key'): PublicKey {
-  let key: KeyObject;
-  try {
-    key = createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' });
-  } catch (e) {
-    throw new SigstoreError('KEY_INVALID', `${where}: not a valid SPKI public key (${describeError(e)})`);
-  }
-  return fromKeyObject(key, where);
-}
-
-export function fromKeyObject(key: KeyObject, where = 'public key'): PublicKey {
+function fromKeyObject(key: KeyObject, where = 'public key'): PublicKey {
   const algorithm = keyAlgorithm(key, where);
   const spki = key.export({ format: 'der', type: 'spki' });
   return { key, algorithm, spki, fingerprint: fingerprintOf(spki) };

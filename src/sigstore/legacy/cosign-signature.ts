@@ -147,16 +147,10 @@ function timestampJSON(annotation: string): Obj {
   return { signedTimestamp: signed };
 }
 
-/** Map a legacy signature layer to a v0.1 bundle (reference §3.5). The chain annotation is ignored on purpose. */
-export function legacySignatureToBundle(
-  sig: LegacySignature,
-  limits: VerificationLimits = DEFAULT_LIMITS,
-): Bundle {
-  checkSizes(sig, limits);
-  return toBundle(sig, limits);
-}
-
-/** The mapping itself, for a layer whose sizes are already checked. */
+/**
+ * Map a legacy signature layer (sizes already checked) to a v0.1 bundle (reference §3.5). The chain
+ * annotation is ignored on purpose: only certificates of the trust root are trusted.
+ */
 function toBundle(sig: LegacySignature, limits: VerificationLimits): Bundle {
   // Go's base64 decoder skips line breaks; some signers wrap long (RSA) signatures.
   const signature = sig.annotations[ANNOTATION_SIGNATURE]?.replace(/[\r\n]/g, '');
