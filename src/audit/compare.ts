@@ -3,7 +3,7 @@
  * and what would change if the candidate replaced the current set.
  */
 import type { AuditedWorkload, AuditResult, Verdict } from './run.ts';
-import { reasonsOf } from './run.ts';
+import { deniedReasons } from './run.ts';
 
 export interface ImpactChange {
   readonly workload: AuditedWorkload['workload'];
@@ -23,15 +23,6 @@ export interface Impact {
 }
 
 const denied = (v: Verdict) => v === 'deny' || v === 'error';
-
-function deniedReasons(w: AuditedWorkload): string[] {
-  return [
-    ...w.workload.problems,
-    ...w.images.flatMap(({ at, result }) =>
-      'error' in result || !result.decision.allowed ? reasonsOf(result).map((r) => `${at.path}: ${r}`) : [],
-    ),
-  ];
-}
 
 /** Both results must come from the same inventory (workloads are paired by position). */
 export function compareAudits(current: AuditResult, candidate: AuditResult): Impact {

@@ -9,7 +9,7 @@ import type { AuditImage } from '../webhook/audit.ts';
 import { auditImage } from '../webhook/audit.ts';
 import type { OwnerRef } from './inventory.ts';
 import type { AuditedWorkload, AuditResult } from './run.ts';
-import { reasonsOf } from './run.ts';
+import { deniedReasons } from './run.ts';
 
 export interface WorkloadAuditRecord {
   readonly time: string;
@@ -45,12 +45,7 @@ export function auditRecord(
     verdict,
     policySetVersion,
     images: audited.images.map(({ at, result }) => auditImage(at, result)),
-    reasons: [
-      ...w.problems,
-      ...audited.images.flatMap(({ at, result }) =>
-        'error' in result || !result.decision.allowed ? reasonsOf(result).map((r) => `${at.path}: ${r}`) : [],
-      ),
-    ],
+    reasons: deniedReasons(audited),
   };
 }
 

@@ -149,6 +149,16 @@ function distinctDigests(results: Iterable<ImageResult>): number {
   return digests.size;
 }
 
+/** Why a workload is denied: its unreadable parts, then each denied image's reasons after its path. */
+export function deniedReasons(audited: AuditedWorkload): string[] {
+  return [
+    ...audited.workload.problems,
+    ...audited.images.flatMap(({ at, result }) =>
+      'error' in result || !result.decision.allowed ? reasonsOf(result).map((r) => `${at.path}: ${r}`) : [],
+    ),
+  ];
+}
+
 /** Reasons of one image result, audit-mode failures included (they are what an audit is for). */
 export function reasonsOf(result: ImageResult): string[] {
   if ('error' in result) return [result.error];
