@@ -239,8 +239,9 @@ export async function admit(
     const results = await decideAll(
       engine,
       found.images.map((i) => i.image),
-      Math.max(1, options.deadlineMs - (Date.now() - started)),
+      options.deadlineMs,
       { context },
+      started,
     );
     // /mutate judges each image it pins as pinned (name:tag@digest), which is what gets stored. Pinning
     // only adds the verified digest, and no rule passes a reference without one yet fails it with one,
@@ -260,8 +261,7 @@ export async function admit(
     }
     const undecided = [...targets.values()].map((t) => t.pinned).filter((p) => !pinnedResults.has(p));
     if (undecided.length > 0) {
-      const remaining = Math.max(1, options.deadlineMs - (Date.now() - started));
-      const again = await decideAll(engine, undecided, remaining, { context });
+      const again = await decideAll(engine, undecided, options.deadlineMs, { context }, started);
       pinnedResults = new Map([...pinnedResults, ...again]);
     }
     const pinPaths = new Set(toPin.map((i) => i.pointer));

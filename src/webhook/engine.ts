@@ -35,7 +35,9 @@ export const REQUEST_CONCURRENCY = 8;
 
 /**
  * Decides each distinct image once (two containers naming the same tag get the same digest), at most
- * REQUEST_CONCURRENCY at a time. Never throws: a failed or unfinished image gets an `error`.
+ * REQUEST_CONCURRENCY at a time, until `deadlineMs` after `startedAt` (the request's arrival: earlier
+ * work spends the same deadline). Never throws: a failed or unfinished image gets an `error`, which
+ * names the deadline as configured.
  */
 export async function decideAll(
   engine: Engine,
@@ -43,6 +45,7 @@ export async function decideAll(
   deadlineMs: number,
   /** The same for every image of the request (its Kubernetes context, for `spec.match`). */
   request: DecideRequest = {},
+  startedAt: number = Date.now(),
 ): Promise<Map<string, ImageResult>> {
   const distinct = [...new Set(images)];
   const results = new Map<string, ImageResult>();
@@ -62,10 +65,13 @@ export async function decideAll(
   };
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      expired = true;
-      resolve();
-    }, deadlineMs);
+    timer = setTimeout(
+      () => {
+        expired = true;
+        resolve();
+      },
+      Math.max(1, startedAt + deadlineMs - Date.now()),
+    );
   });
   try {
     const workers = Array.from({ length: Math.min(REQUEST_CONCURRENCY, distinct.length) }, worker);

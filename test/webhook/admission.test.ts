@@ -356,3 +356,20 @@ spec:
   assert.equal(out.response.allowed, false);
   assert.match(out.response.status!.message, /denied by policy prod, rule by-digest: /);
 });
+
+test('the deadline denial names the deadline as configured, though reading the pull secrets spent part of it', async () => {
+  const never: Engine = { policySet, decider: { decide: () => new Promise(() => {}) } };
+  const { review: out } = await run(admissionReview(pod('p', 'ghcr.io/acme/x:1')), 'validate', {
+    engine: () => never,
+    deadlineMs: 200,
+    credentials: async () => {
+      await new Promise((resolve) => setTimeout(resolve, 120));
+      return { used: [], notes: [] };
+    },
+  });
+  assert.equal(out.response.allowed, false);
+  assert.equal(
+    out.response.status!.message,
+    "spec.containers[0].image ghcr.io/acme/x:1: not verified, so denied: not verified within the webhook's internal deadline of 0.2s (registry slow or unreachable?)",
+  );
+});
