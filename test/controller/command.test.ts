@@ -86,6 +86,16 @@ test('bad flags are usage errors that say which flag', async () => {
     runController(base({ kubeconfig: join(dir, 'missing') }), io()),
     /cannot load Kubernetes API configuration/,
   );
+  await assert.rejects(
+    runController(
+      base({
+        kubeconfig: await stub.writeKubeconfig(dir),
+        auditLog: join(dir, 'no-such-dir', 'audit.jsonl'),
+      }),
+      io(),
+    ),
+    /cannot open --audit-log .*no-such-dir\/audit\.jsonl: ENOENT/,
+  );
 });
 
 test('a run writes the reports and serves the gauge on /metrics until stopped', async () => {

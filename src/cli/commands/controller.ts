@@ -31,7 +31,8 @@ import { ControllerMetrics } from '../../controller/metrics.ts';
 import { CloudEventNotifier, NotifyConfigError } from '../../controller/notify.ts';
 import { DEFAULT_MAX_RESULTS } from '../../controller/reports.ts';
 import { controllerAuditRecords } from '../../controller/audit-trail.ts';
-import { openAuditSink, type AuditSink } from '../../webhook/audit.ts';
+import type { AuditSink } from '../../webhook/audit.ts';
+import { openAuditLog } from '../audit-log.ts';
 
 export interface ControllerCommandOptions extends RegistryFlags, ReverifyFlags {
   readonly policy?: string[];
@@ -233,16 +234,7 @@ export async function runController(
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  let audit: AuditSink;
-  try {
-    audit = openAuditSink(opts.auditLog, io.stdout, (error) =>
-      logger.error({ error: error.message }, 'audit log write failed'),
-    );
-  } catch (error) {
-    throw new UsageError(
-      `cannot open --audit-log ${opts.auditLog}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-    );
-  }
+  const audit = openAuditLog(opts.auditLog, io, logger);
   const { registry, credentials } = await registryWithPullSecrets(
     opts,
     opts.pullSecrets !== false ? api : undefined,
