@@ -17,6 +17,7 @@ import { credentialsFromSettings } from '../registry/setup.ts';
 import type { KubernetesApi } from '../kubernetes/api.ts';
 import { pullSecretCredentials, type PullSecretCredentials } from '../webhook/credentials.ts';
 import { UsageError } from './exit-codes.ts';
+import { collect } from './command.ts';
 
 export interface RegistryFlags {
   readonly registryConfig?: string;
@@ -25,8 +26,6 @@ export interface RegistryFlags {
   readonly caFile?: string[];
   readonly timeout: string;
 }
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function addRegistryOptions(command: Command): Command {
   return command
