@@ -3,12 +3,14 @@
  * fallback inside ContentSource.referrers). Image signatures and attestations are both stored this way;
  * which bundles count for what is the rules' business (predicate type), not this reader's.
  */
+import { SIGSTORE_BUNDLE_PREFIX, SIGSTORE_BUNDLE_V03 } from '../oci/media-types.ts';
 import { fetchAttachmentManifest } from '../registry/attachments.ts';
 import type { ContentSource } from '../registry/content.ts';
 import type { RegistryLimits } from '../registry/limits.ts';
+import { PARALLEL_FETCHES } from '../registry/concurrency.ts';
+import { mapLimit } from '../util/map-limit.ts';
 
-export const BUNDLE_ARTIFACT_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
-const BUNDLE_MEDIA_TYPE_PREFIX = 'application/vnd.dev.sigstore.bundle';
+export { SIGSTORE_BUNDLE_V03 as BUNDLE_ARTIFACT_TYPE };
 
 export interface BundleReferrer {
   /** `location@referrer-digest`, for decisions to say where a bundle was found. */
@@ -32,28 +34,30 @@ export async function readBundleReferrers(
   { signal, limits, maxBundleBytes, what }: BundleReadOptions,
 ): Promise<BundleReferrer[]> {
   // The registry's artifactType filter is a hint only: filter again here.
-  const referrers = (await content.referrers(digest, { signal, artifactType: BUNDLE_ARTIFACT_TYPE })).filter(
-    (d) => d.artifactType === BUNDLE_ARTIFACT_TYPE,
+  const referrers = (await content.referrers(digest, { signal, artifactType: SIGSTORE_BUNDLE_V03 })).filter(
+    (d) => d.artifactType === SIGSTORE_BUNDLE_V03,
   );
   if (referrers.length > limits.signatureLayers) {
     throw new Error(
       `${referrers.length} ${what} are attached to ${digest}, more than the limit of ${limits.signatureLayers}`,
     );
   }
-  const out: BundleReferrer[] = [];
-  for (const referrer of referrers) {
-    const manifest = await fetchAttachmentManifest(content, referrer.digest, {
-      signal,
-      maxLayers: limits.signatureLayers,
-    });
-    for (const layer of manifest.layers) {
-      if (!layer.mediaType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX)) continue;
-      if (out.length >= limits.signatureLayers) {
-        throw new Error(`more than ${limits.signatureLayers} ${what} are attached to ${digest}`);
-      }
-      const bundle = await content.fetchBlob(layer, { signal, maxBytes: maxBundleBytes });
-      out.push({ source: `${content.location}@${referrer.digest}`, bundle });
-    }
+  const manifests = await mapLimit(referrers, PARALLEL_FETCHES, (referrer) =>
+    fetchAttachmentManifest(content, referrer.digest, { signal, maxLayers: limits.signatureLayers }),
+  );
+  // Counted over every referrer before any bundle is downloaded.
+  const wanted = referrers.flatMap((referrer, i) =>
+    manifests[i]!.layers.filter((layer) => layer.mediaType.startsWith(SIGSTORE_BUNDLE_PREFIX)).map(
+      (layer) => ({ referrer, layer }),
+    ),
+  );
+  if (wanted.length > limits.signatureLayers) {
+    throw new Error(
+      `${wanted.length} ${what} are attached to ${digest}, more than the limit of ${limits.signatureLayers}`,
+    );
   }
-  return out;
+  return mapLimit(wanted, PARALLEL_FETCHES, async ({ referrer, layer }) => ({
+    source: `${content.location}@${referrer.digest}`,
+    bundle: await content.fetchBlob(layer, { signal, maxBytes: maxBundleBytes }),
+  }));
 }

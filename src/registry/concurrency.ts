@@ -46,3 +46,9 @@ export class Semaphore {
     this.#queue.shift()?.();
   }
 }
+
+/**
+ * How many reads of one image's content (children, configs, attachment manifests and blobs) a provider
+ * keeps in flight: the transport's default per-host cap, so they overlap without queueing behind it.
+ */
+export const PARALLEL_FETCHES = 8;

@@ -185,4 +185,48 @@ void describe('Sigstore bundles as OCI referrers', () => {
     assert.ok(once > 0);
     assert.equal(await listings(['', 'team-']), once);
   });
+  void test('more bundle layers than the limit: refused before any bundle is downloaded', async () => {
+    const crowded = buildImage({ seed: 'bundle-crowded' });
+    await pushBuilt(host, 'bundles/crowded', crowded, 'v1');
+    const bundle = bundleFor(crowded.bytes, signer);
+    // Two referrers of two bundles each: within the limit of 2 one by one, over it together.
+    const artifacts = ['a', 'b'].map((n) =>
+      buildArtifact({
+        artifactType: BUNDLE_ARTIFACT_TYPE,
+        blobs: [
+          { mediaType: BUNDLE_ARTIFACT_TYPE, bytes: `${bundle}${n}` },
+          { mediaType: BUNDLE_ARTIFACT_TYPE, bytes: `${bundle}${n}${n}` },
+        ],
+        subject: crowded.descriptor,
+      }),
+    );
+    for (const artifact of artifacts) await pushBuilt(host, 'bundles/crowded', artifact);
+    await pushImage(host, 'bundles/crowded', referrersTag(crowded.digest), {
+      manifest: buildIndex(artifacts.map((manifest) => ({ manifest }))),
+    });
+    const client = createRegistryClient({ insecureRegistries: [proxy.host], limits: { signatureLayers: 2 } });
+    try {
+      const ref = parseReference(`${proxy.host}/bundles/crowded:v1`);
+      proxy.clearRequests();
+      const fact = await fetchSignatures(
+        () => client.repository(proxy.host, 'bundles/crowded'),
+        ref,
+        crowded.digest,
+        [{ source: { tagPrefix: '' }, key: '|', formats: ['bundle'] }],
+        { signal: AbortSignal.timeout(10_000), limits: client.limits },
+      );
+      assert.ok(fact.available);
+      assert.deepEqual(fact.value.sources[0]?.candidates, {
+        available: false,
+        reason: `could not fetch signatures from ${proxy.host}/bundles/crowded: 4 signature bundles are attached to ${crowded.digest}, more than the limit of 2`,
+      });
+      assert.deepEqual(
+        proxy.requests.filter((r) => r.path.includes('/blobs/')),
+        [],
+        'no bundle blob was read',
+      );
+    } finally {
+      await client.close();
+    }
+  });
 });
