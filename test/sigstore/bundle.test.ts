@@ -36,7 +36,7 @@ const keyless = (
   trustRoot: TrustRoot,
   subject: string,
   issuer: string,
-  extra: Partial<{ extensions: { oid: string; value: { exact: string } }[] }> = {},
+  extra: Partial<{ extensions: { oid: string; value: { exact: string } }[]; ctlogThreshold: number }> = {},
 ): SigningAuthority =>
   compileAuthority({
     kind: 'keyless',
@@ -269,6 +269,22 @@ void describe('public-good bundles', () => {
       () => verify(join(PY, 'bundle_v3_github.whl.sigstore'), whl, absent),
       'IDENTITY_MISMATCH',
       /1\.3\.6\.1\.4\.1\.57264\.1\.23 is absent/,
+    );
+  });
+
+  void it('GHSA-9vcr-p3rj-q5q6: a certificate with one public-good SCT does not meet a CT threshold of two', () => {
+    const whl = digestArtifact(
+      `sha256:${readText(join(PY, 'bundle_v3_github.whl.sha256-REMOVED.txt')).slice(0, 64)}`,
+    );
+    const subject =
+      'https://github.com/trailofbits/rfc8785.py/.github/workflows/release.yml@refs/tags/v0.1.2';
+    const twoLogs = keyless(pg, subject, 'https://token.actions.githubusercontent.com', {
+      ctlogThreshold: 2,
+    });
+    fails(
+      () => verify(join(PY, 'bundle_v3_github.whl.sigstore'), whl, twoLogs),
+      'CERTIFICATE_INVALID',
+      /^certificate invalid: expected 2 SCTs, got 1$/,
     );
   });
 

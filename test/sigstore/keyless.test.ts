@@ -24,11 +24,16 @@ import {
   hashedRekordBody,
   inclusionProof,
   logEntry,
+  logEntryJSON,
+  makeCtLog,
   makeLog,
+  precertSct,
   rekorAnnotation,
+  sctList,
   sha256Hex,
   simpleSigningPayload,
   trustRootJSON,
+  type CtLog,
   type FakeLog,
   fails,
 } from './support.ts';
@@ -47,7 +52,7 @@ interface Pki {
   readonly trust: TrustRoot;
 }
 
-function pki(intermediateOverrides: Partial<CertOptions> = {}): Pki {
+function pki(intermediateOverrides: Partial<CertOptions> = {}, ctlogs: readonly CtLog[] = []): Pki {
   const root = issue({
     subject: 'Test Root',
     notBefore: at(-86400 * 365),
@@ -77,6 +82,7 @@ function pki(intermediateOverrides: Partial<CertOptions> = {}): Pki {
       validFor: { start: '2020-01-01T00:00:00Z' },
     },
   ];
+  json.ctlogs = ctlogs.map((c) => logEntryJSON(c));
   return { root, intermediate, log, trust: loadTrustedRoot(json, { name: 'private sigstore' }) };
 }
 
@@ -458,6 +464,41 @@ void describe('cosign v3 image signature bundles (DSSE, v0.3) with a private CA 
     assert.match(
       once.reason,
       /^threshold 2 of 2 not met \(1\): (main|release): its valid signatures were already counted/,
+    );
+  });
+});
+
+void describe('embedded SCTs count distinct CT logs (GHSA-9vcr-p3rj-q5q6)', () => {
+  const ctA = makeCtLog('ct-a.keyless.test');
+  const ctB = makeCtLog('ct-b.keyless.test');
+  const p = pki({}, [ctA, ctB]);
+  /** A leaf with one SCT per log listed, each at its own time (so no two SCTs are byte-identical). */
+  const leafWithScts = (...logs: CtLog[]): Issued =>
+    leaf(p, {
+      sctList: (tbs, issuerSpki) =>
+        sctList(logs.map((l, i) => precertSct(l, tbs, issuerSpki, (T0 - 30 + i) * 1000))),
+    });
+  const twoLogs = authority(p, { ctlogThreshold: 2 });
+
+  void it('SCTs from two logs meet a threshold of two', () => {
+    const cert = leafWithScts(ctA, ctB);
+    const r = verifyLegacySignature(layer(p, cert), IMAGE, twoLogs);
+    assert.equal(r.certificate?.issuer, GHA);
+  });
+
+  void it('two SCTs from one log do not meet a threshold of two', () => {
+    fails(
+      () => verifyLegacySignature(layer(p, leafWithScts(ctA, ctA)), IMAGE, twoLogs),
+      'CERTIFICATE_INVALID',
+      /^certificate invalid: duplicate SCT$/,
+    );
+  });
+
+  void it('one SCT does not meet a threshold of two', () => {
+    fails(
+      () => verifyLegacySignature(layer(p, leafWithScts(ctB)), IMAGE, twoLogs),
+      'CERTIFICATE_INVALID',
+      /^certificate invalid: expected 2 SCTs, got 1$/,
     );
   });
 });
