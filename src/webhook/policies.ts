@@ -32,15 +32,22 @@ export type MakeDecider = (policySet: PolicySet, registry?: RegistryClient) => I
 
 /**
  * The engine of a set: by default the cluster-wide policies only; `scoped` adds the request's
- * namespaced ones and its registry client.
+ * namespaced ones and its registry client. Each namespace's set is made once per load, not per request:
+ * a namespace without policies of its own is served the cluster-wide set itself.
  */
 export function engineFor(policySet: PolicySet, makeDecider: MakeDecider): Engine {
   const clusterWide = forNamespace(policySet, undefined);
+  const ownSets = new Map<string, PolicySet>();
+  for (const { namespace } of policySet.policies) {
+    if (namespace !== undefined && !ownSets.has(namespace)) {
+      ownSets.set(namespace, forNamespace(policySet, namespace));
+    }
+  }
   return {
     policySet: clusterWide,
     decider: makeDecider(clusterWide),
     scoped: ({ namespace, registry }) => {
-      const set = forNamespace(policySet, namespace);
+      const set = (namespace !== undefined ? ownSets.get(namespace) : undefined) ?? clusterWide;
       return { policySet: set, decider: makeDecider(set, registry) };
     },
   };

@@ -279,6 +279,18 @@ spec:
       store.current()!.policySet.policies.map((p) => p.name),
       ['acme'],
     );
+    // Each namespace's set is made once per load, not per request; one without policies of its own
+    // is served the cluster-wide set itself.
+    const engine = store.current()!;
+    const teamA = engine.scoped!({ namespace: 'team-a' }).policySet;
+    assert.deepEqual(
+      teamA.policies.map((p) => p.name),
+      ['acme', 'team-a/no-edge'],
+    );
+    assert.equal(teamA.version, forNamespace(set, 'team-a').version);
+    assert.equal(engine.scoped!({ namespace: 'team-a' }).policySet, teamA);
+    assert.equal(engine.scoped!({ namespace: 'team-b' }).policySet, engine.policySet);
+    assert.equal(engine.scoped!({}).policySet, engine.policySet);
   } finally {
     store.close();
     await watcher.close();
