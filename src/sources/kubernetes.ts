@@ -9,6 +9,7 @@ import type { Document, LineCounter, Node, YAMLMap } from 'yaml';
 import { describeNode, deref, getField, nodePosition, stringValue } from './yaml-documents.ts';
 import type { Findings } from './findings.ts';
 import { LIMITS } from './types.ts';
+import { CONTAINER_FIELDS, POD_SPEC_PATHS as ADMITTED_POD_SPEC_PATHS } from '../kubernetes/pod-spec.ts';
 import type { ImageSource, SourceProblemCode } from './types.ts';
 
 export interface YamlDocumentContext {
@@ -19,16 +20,13 @@ export interface YamlDocumentContext {
   findings: Findings;
 }
 
+/**
+ * Where the pod spec is, per kind: admission's table (one list of the built-in workload kinds), plus
+ * `PodTemplate`, which a manifest may carry but the webhook is not registered for.
+ */
 const POD_SPEC_PATHS: Readonly<Record<string, readonly string[]>> = {
-  Pod: ['spec'],
+  ...ADMITTED_POD_SPEC_PATHS,
   PodTemplate: ['template', 'spec'],
-  Deployment: ['spec', 'template', 'spec'],
-  ReplicaSet: ['spec', 'template', 'spec'],
-  StatefulSet: ['spec', 'template', 'spec'],
-  DaemonSet: ['spec', 'template', 'spec'],
-  Job: ['spec', 'template', 'spec'],
-  ReplicationController: ['spec', 'template', 'spec'],
-  CronJob: ['spec', 'jobTemplate', 'spec', 'template', 'spec'],
 };
 
 /** Where custom resources usually embed a pod spec, most specific first. */
@@ -38,8 +36,6 @@ const CONVENTIONAL_POD_SPEC_PATHS: readonly (readonly string[])[] = [
   ['template', 'spec'],
   ['spec'],
 ];
-
-const CONTAINER_FIELDS = ['initContainers', 'containers', 'ephemeralContainers'] as const;
 
 interface ObjectIdentity {
   kind: string;
