@@ -31,6 +31,7 @@ import { DEFAULT_LIMITS, type VerificationLimits } from '../sigstore/limits.ts';
 import { parseBundle, verifyBundle, type VerifiedSignature } from '../sigstore/verifier.ts';
 import {
   compileAuthorityList,
+  compileThreshold,
   describeSource,
   signatureSourceKey,
   type SignatureSourceNeed,
@@ -152,19 +153,8 @@ function compileItem(ctx: CompileContext, raw: unknown, index: number): Required
     inner.error([index, 'authorities'], 'an attestation needs at least one authority', {
       expected: 'a list of authorities',
     });
-  const { authorities, sources } = compileAuthorityList(inner, items, [index, 'authorities']);
-  const threshold = raw.threshold === undefined ? 1 : raw.threshold;
-  if (typeof threshold !== 'number' || !Number.isInteger(threshold) || threshold < 1) {
-    inner.error([index, 'threshold'], 'threshold must be a whole number of authorities, at least 1', {
-      found: JSON.stringify(threshold),
-    });
-  } else if (items.length > 0 && threshold > items.length) {
-    inner.error(
-      [index, 'threshold'],
-      `threshold ${threshold} is more than the ${items.length} authorities listed, so no image could pass`,
-      { found: String(threshold), expected: `at most ${items.length}` },
-    );
-  }
+  const { authorities, sources } = compileAuthorityList(inner, items, [index, 'authorities'], 'attestation');
+  const threshold = compileThreshold(inner, raw.threshold, items.length, [index, 'threshold']);
   let condition: CompiledCondition | undefined;
   if (raw.condition !== undefined) {
     if (typeof raw.condition !== 'string') {

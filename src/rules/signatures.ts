@@ -464,64 +464,14 @@ function compile(raw: unknown, outer: CompileContext): SignaturesRule | undefine
     ctx.error(['authorities'], 'signatures needs at least one authority', {
       expected: 'a list of authorities',
     });
-  const roots = trustRoots();
-  const names = new Map<string, number>();
-  const authorities: Authority[] = [];
-  items.forEach((item, index) => {
-    const at =
-      (prefix: readonly PathSegment[]): At =>
-      (path, message, found) =>
-        ctx.error(
-          ['authorities', index, ...prefix, ...path],
-          message,
-          found === undefined ? {} : { found: JSON.stringify(found) },
-        );
-    if (!isRecord(item)) {
-      at([])([], 'an authority must be a mapping');
-      return;
-    }
-    const name = typeof item.name === 'string' ? item.name : `authority-${index}`;
-    const first = names.get(name);
-    if (first !== undefined) {
-      at(['name'])(
-        [],
-        `authority name ${JSON.stringify(name)} is used twice in this rule (also authorities[${first}])`,
-        name,
-      );
-    } else {
-      names.set(name, index);
-    }
-    const authority = compileAuthorityItem(ctx, item, name, roots, at);
-    if (authority) authorities.push(authority);
-  });
+  const { authorities, sources } = compileAuthorityList(ctx, items, ['authorities'], 'rule');
 
-  const threshold = raw.threshold === undefined ? 1 : raw.threshold;
-  if (typeof threshold !== 'number' || !Number.isInteger(threshold) || threshold < 1) {
-    ctx.error(['threshold'], 'threshold must be a whole number of authorities, at least 1', {
-      found: JSON.stringify(threshold),
-    });
-  } else if (items.length > 0 && threshold > items.length) {
-    ctx.error(
-      ['threshold'],
-      `threshold ${threshold} is more than the ${items.length} authorities listed, so no image could pass`,
-      {
-        found: String(threshold),
-        expected: `at most ${items.length}`,
-      },
-    );
-  }
+  const threshold = compileThreshold(ctx, raw.threshold, items.length, ['threshold']);
   const format = (typeof raw.format === 'string' ? raw.format : 'any') as SignatureFormat;
   if (!['legacy', 'bundle', 'any'].includes(format)) {
     ctx.error(['format'], 'format must be legacy, bundle or any', { found: JSON.stringify(raw.format) });
   }
   if (failed()) return undefined;
-
-  const sources = new Map<string, SignatureSource>();
-  for (const a of authorities) {
-    if (a.kind === 'static') continue;
-    const source = toSource(a.signatures);
-    sources.set(signatureSourceKey(source), source);
-  }
   return {
     kind: 'signatures',
     name: ctx.name,
@@ -529,18 +479,51 @@ function compile(raw: unknown, outer: CompileContext): SignaturesRule | undefine
     authorities,
     threshold: threshold as number,
     format,
-    sources: [...sources.values()],
+    sources,
   };
 }
 
 /**
- * Compiles a list of authorities exactly as the signatures rule does (attestations reuse it), reporting
- * at `path` + `[index, ...]`. Returns the authorities and the distinct sources their signers use.
+ * A threshold of distinct authorities out of `count` listed (default 1), reported at `path`; undefined
+ * when it is not one.
+ */
+export function compileThreshold(
+  ctx: CompileContext,
+  raw: unknown,
+  count: number,
+  path: readonly PathSegment[],
+): number | undefined {
+  const threshold = raw === undefined ? 1 : raw;
+  if (typeof threshold !== 'number' || !Number.isInteger(threshold) || threshold < 1) {
+    ctx.error(path, 'threshold must be a whole number of authorities, at least 1', {
+      found: JSON.stringify(threshold),
+    });
+    return undefined;
+  }
+  if (count > 0 && threshold > count) {
+    ctx.error(
+      path,
+      `threshold ${threshold} is more than the ${count} authorities listed, so no image could pass`,
+      {
+        found: String(threshold),
+        expected: `at most ${count}`,
+      },
+    );
+    return undefined;
+  }
+  return threshold;
+}
+
+/**
+ * Compiles a list of authorities (a signatures rule's, an attestation's), reporting at `path` +
+ * `[index, ...]`; `where` names what holds the list, in the duplicate-name message. Returns the
+ * authorities and the distinct sources their signers use.
  */
 export function compileAuthorityList(
   ctx: CompileContext,
   items: readonly unknown[],
   path: readonly PathSegment[],
+  where: string,
 ): { authorities: Authority[]; sources: SignatureSource[] } {
   const roots = trustRoots();
   const names = new Map<string, number>();
@@ -563,7 +546,7 @@ export function compileAuthorityList(
     if (first !== undefined) {
       at(['name'])(
         [],
-        `authority name ${JSON.stringify(name)} is used twice in this list (also [${first}])`,
+        `authority name ${JSON.stringify(name)} is used twice in this ${where} (also ${String(path.at(-1))}[${first}])`,
         name,
       );
     } else {

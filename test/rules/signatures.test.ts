@@ -18,6 +18,7 @@ import { evaluateRule } from '../../src/rules/index.ts';
 import { requiredSignatureSources, signatureSourceKey } from '../../src/rules/signatures.ts';
 import type { SignatureCandidate } from '../../src/sigstore/threshold.ts';
 import { registryDumpSignatures } from '../sigstore/support.ts';
+import { compileRule } from './helpers.ts';
 
 const FIXTURE_KEYS = join(import.meta.dirname, '../../../shared/fixtures/skopeo-signed/keys');
 const IMG_A = 'sha256:a26b9f2187e829cdbda806d6729e554ec8534d6d856a10b33667191ab33a28c9';
@@ -297,4 +298,25 @@ void test('the decision carries the evidence in the rule result', () => {
   );
   assert.equal(d.outcome, 'allow');
   assert.equal(d.policies[0]?.rules[0]?.evidence?.signatures?.satisfiedCount, 1);
+});
+
+void test('lint: attestations compile their authorities and threshold as signatures do, naming the attestation', () => {
+  const { issues } = compileRule('attestations', [
+    {
+      name: 'sbom',
+      predicateType: 'spdx',
+      threshold: 3,
+      authorities: [
+        { name: 'ok', static: { action: 'pass' } },
+        { name: 'ok', static: { action: 'pass' } },
+      ],
+    },
+  ]);
+  assert.deepEqual(
+    issues.map((i) => [i.path.join('.'), i.message]),
+    [
+      ['0.authorities.1.name', 'authority name "ok" is used twice in this attestation (also authorities[0])'],
+      ['0.threshold', 'threshold 3 is more than the 2 authorities listed, so no image could pass'],
+    ],
+  );
 });
