@@ -28,7 +28,7 @@ import {
 import { verifyPrehashed } from './key/prehash.ts';
 import { fingerprintOf, type PublicKey } from './key/public-key.ts';
 import { DEFAULT_LIMITS, type VerificationLimits } from './limits.ts';
-import { tlogBodyVerifier } from './tlog/body.ts';
+import { tlogBodyVerifier, type TlogBodyVerifier } from './tlog/body.ts';
 
 export interface TlogEvidence {
   /** Hex of the log id (sha256 of the log key for Rekor v1). */
@@ -283,17 +283,18 @@ export function verifyBundle(bundle: Bundle, options: VerifyOptions): VerifiedSi
     );
   }
 
+  // What each entry says signed, read once for the key choice below and the binding check.
+  const bodies = tlogEntries.map((e, i) =>
+    tlogBodyVerifier(Buffer.from(e.canonicalizedBody), `transparency log entry ${i + 1}`),
+  );
   // With several policy keys, the log entries say which one signed: try only keys every entry names.
   let keys = candidates;
-  if (authority.kind === 'key' && presented.kind === 'key' && tlogEntries.length > 0) {
-    const named = tlogEntries.map(
-      (e, i) => tlogBodyVerifier(Buffer.from(e.canonicalizedBody), `transparency log entry ${i + 1}`).spki,
-    );
-    keys = candidates.filter((k) => k !== undefined && named.every((spki) => spki.equals(k.spki)));
+  if (authority.kind === 'key' && presented.kind === 'key' && bodies.length > 0) {
+    keys = candidates.filter((k) => k !== undefined && bodies.every((b) => b.spki.equals(k.spki)));
     if (keys.length === 0) {
       throw new SigstoreError(
         'TLOG_MISMATCH',
-        `transparency log entry 1 was made with a different key (${fingerprintOf(named[0] as Buffer)})`,
+        `transparency log entry 1 was made with a different key (${fingerprintOf((bodies[0] as TlogBodyVerifier).spki)})`,
       );
     }
   }
@@ -301,7 +302,7 @@ export function verifyBundle(bundle: Bundle, options: VerifyOptions): VerifiedSi
   let lastError: unknown;
   for (const key of keys) {
     try {
-      return verifyWithKey(bundle, tlogEntries, content, key, presented, options);
+      return verifyWithKey(bundle, tlogEntries, bodies, content, key, presented, options);
     } catch (e) {
       lastError = e;
       // Only a signature failure means "maybe another of the authority's keys"; anything else is final.
@@ -348,6 +349,7 @@ function checkDistinctEntries(entries: readonly TransparencyLogEntry[]): void {
 function verifyWithKey(
   bundle: Bundle,
   tlogEntries: TransparencyLogEntry[],
+  bodies: readonly TlogBodyVerifier[],
   content: SignedEntity['signature'],
   key: PublicKey | undefined,
   presented: Presented,
@@ -357,9 +359,8 @@ function verifyWithKey(
   const signingSpki = key ? key.spki : Buffer.from((presented as { cert: X509Certificate }).cert.publicKey);
 
   // 5. Each tlog entry must have been made with this key / certificate (GHSA-whqx, GHSA-ccxc).
-  tlogEntries.forEach((entry, i) => {
+  bodies.forEach((v, i) => {
     const where = `transparency log entry ${i + 1}`;
-    const v = tlogBodyVerifier(Buffer.from(entry.canonicalizedBody), where);
     if (!v.spki.equals(signingSpki)) {
       throw new SigstoreError(
         'TLOG_MISMATCH',
