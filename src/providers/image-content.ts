@@ -24,12 +24,15 @@ import { canonical, parseReference, withDigest } from '../reference/index.ts';
 import type { ContentSource, VerifiedManifest } from '../registry/content.ts';
 import {
   isIndex,
+  normalizeVariant,
   platformEntries,
   resolvePlatforms,
   type PlatformSelector,
 } from '../registry/index-policy.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { DEFAULT_LIMITS, type RegistryLimits } from '../registry/limits.ts';
+import { PARALLEL_FETCHES } from '../registry/concurrency.ts';
+import { mapLimit } from '../util/map-limit.ts';
 
 /** Platforms of one index judged at most; a larger index is refused rather than half-judged. */
 export const MAX_PLATFORMS = 64;
@@ -204,9 +207,12 @@ export async function fetchImageContent(
       images.push({ manifest: top, parsed });
     }
 
+    const configs = await mapLimit(images, PARALLEL_FETCHES, (image) =>
+      fetchConfig(source, image.parsed, image.manifest.descriptor.digest, options),
+    );
     const platforms: PlatformContent[] = [];
-    for (const image of images) {
-      const config = await fetchConfig(source, image.parsed, image.manifest.descriptor.digest, options);
+    for (const [i, image] of images.entries()) {
+      const config = configs[i]!;
       const attributes = attributesOf(image.parsed, config, image.manifest.descriptor.digest);
       const label = platformLabel(attributes);
       if (image.listed && !samePlatform(image.listed, attributes)) {
@@ -328,15 +334,12 @@ export function platformLabel(p: { os: string; architecture: string; variant?: s
   return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
 }
 
-function normalizedVariant(p: { architecture: string; variant?: string | undefined }): string {
-  return p.architecture === 'arm64' && !p.variant ? 'v8' : (p.variant ?? '');
-}
-
 function samePlatform(listed: PlatformSelector, attributes: ImageAttributes): boolean {
   return (
     listed.os === attributes.os &&
     listed.architecture === attributes.architecture &&
-    normalizedVariant(listed) === normalizedVariant(attributes)
+    (normalizeVariant(listed.architecture, listed.variant) ?? '') ===
+      (normalizeVariant(attributes.architecture, attributes.variant) ?? '')
   );
 }
 

@@ -20,7 +20,9 @@
 import type { ContentSource, Descriptor, OperationOptions, Platform, VerifiedManifest } from './content.ts';
 import { parseManifestJson, type IndexManifest, type ParsedManifest } from '../oci/manifest.ts';
 import { INDEX_MANIFEST_TYPES } from '../oci/media-types.ts';
+import { PARALLEL_FETCHES } from './concurrency.ts';
 import { RegistryError } from './errors.ts';
+import { mapLimit } from '../util/map-limit.ts';
 
 export interface PlatformSelector {
   readonly os: string;
@@ -62,7 +64,7 @@ export function platformMatches(candidate: Platform, wanted: PlatformSelector): 
 }
 
 /** arm64 without a variant means v8 (containerd's normalization). */
-function normalizeVariant(architecture: string, variant: string | undefined): string | undefined {
+export function normalizeVariant(architecture: string, variant: string | undefined): string | undefined {
   if (architecture === 'arm64' && (variant === undefined || variant === '')) return 'v8';
   return variant;
 }
@@ -95,8 +97,7 @@ export async function resolvePlatforms(
       registry: source.location,
     });
   }
-  const children: PlatformManifest[] = [];
-  for (const descriptor of entries) {
+  return mapLimit(entries, PARALLEL_FETCHES, async (descriptor) => {
     const manifest = await source.fetchManifest(descriptor.digest, options);
     if (manifest.bytes.length !== descriptor.size) {
       throw new RegistryError(
@@ -105,11 +106,9 @@ export async function resolvePlatforms(
         { registry: source.location },
       );
     }
-    children.push({
-      descriptor,
-      manifest,
-      parsed: parseManifestJson(manifest.json, manifest.descriptor.mediaType, { digest: descriptor.digest }),
+    const parsed = parseManifestJson(manifest.json, manifest.descriptor.mediaType, {
+      digest: descriptor.digest,
     });
-  }
-  return children;
+    return { descriptor, manifest, parsed };
+  });
 }
