@@ -11,6 +11,7 @@
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
+import { isJsonObject as isObject } from './pod-spec.ts';
 
 export interface ObjectMeta {
   readonly name: string;
@@ -660,10 +661,6 @@ function parseWatchLine(line: string, path: string): WatchEvent<PolicyResource> 
 
 function isResource(value: unknown): value is PolicyResource {
   return isObject(value) && isObject(value.metadata) && typeof value.metadata.name === 'string';
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function oneLine(text: string): string {

@@ -81,13 +81,18 @@ function pathOf(segments: readonly (string | number)[]): string {
 /** The kinds this module knows, for messages. */
 export const SUPPORTED_KINDS: readonly string[] = Object.keys(POD_SPEC_PATHS);
 
+/** Where a kind's pod spec is; undefined for a kind we do not know (`constructor` included). */
+export function podSpecPath(kind: string): readonly string[] | undefined {
+  return Object.hasOwn(POD_SPEC_PATHS, kind) ? POD_SPEC_PATHS[kind] : undefined;
+}
+
 export function podImages(object: unknown): PodImages {
   if (!isObject(object)) {
     return { kind: '', images: [], problems: [`the object must be a JSON object, got ${describe(object)}`] };
   }
   const kind = typeof object.kind === 'string' ? object.kind : '';
   if (kind === '') return { kind, images: [], problems: ['the object has no kind'] };
-  const specPath = Object.hasOwn(POD_SPEC_PATHS, kind) ? POD_SPEC_PATHS[kind] : undefined;
+  const specPath = podSpecPath(kind);
   if (!specPath) {
     return {
       kind,

@@ -22,6 +22,7 @@ import { formatDiagnostic } from '../policy/format-diagnostic.ts';
 import type { KubernetesApi, PolicyResource, PolicyResourceKind, WatchEvent } from './api.ts';
 import { KubernetesApiError, POLICY_GROUP, POLICY_VERSION } from './api.ts';
 import { pause } from '../util/pause.ts';
+import { isJsonObject as isObject } from './pod-spec.ts';
 
 export const POLICY_KINDS: readonly PolicyResourceKind[] = ['ImagePolicy', 'NamespacedImagePolicy'];
 /** At most this many resources are kept (per kind); more are rejected with a logged error. */
@@ -54,10 +55,6 @@ export function policyDocument(resource: PolicyResource): Record<string, unknown
     metadata: { name: resource.metadata.name },
     spec,
   };
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Compiles one resource with the file loader. */

@@ -18,7 +18,7 @@
 import type { CredentialStore } from '../registry/credentials.ts';
 import { chainCredentials, kubernetesSecretCredentials } from '../registry/credentials.ts';
 import type { RegistryClient } from '../registry/client.ts';
-import { isJsonObject, POD_SPEC_PATHS } from './pod-spec.ts';
+import { isJsonObject, podSpecPath } from './pod-spec.ts';
 import type { KubernetesApi, Secret } from './api.ts';
 import { LookupCache } from './lookup-cache.ts';
 
@@ -36,7 +36,7 @@ export interface PullIdentity {
 
 /** The pod spec's pull identity; undefined when the object has no pod spec we know. */
 export function pullIdentity(object: unknown, kind: string): PullIdentity | undefined {
-  const path = POD_SPEC_PATHS[kind];
+  const path = podSpecPath(kind);
   if (!path) return undefined;
   let spec: unknown = object;
   for (const key of path) spec = isJsonObject(spec) ? spec[key] : undefined;

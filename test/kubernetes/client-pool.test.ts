@@ -51,6 +51,9 @@ test('pull identity: pod spec paths per kind, service account default, legacy se
     { imagePullSecrets: [], serviceAccountName: 'legacy' },
   );
   assert.equal(pullIdentity({ spec: {} }, 'ConfigMap'), undefined);
+  // A kind named like an Object.prototype member is unknown too, not a TypeError.
+  assert.equal(pullIdentity({ spec: {} }, 'constructor'), undefined);
+  assert.equal(pullIdentity({ spec: {} }, '__proto__'), undefined);
 });
 
 test('secrets: dockerconfigjson and dockercfg read by exact host; bad content says what is wrong', async () => {
