@@ -16,8 +16,6 @@ export const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
 
 /** cosign legacy `.sig` layers: the simple-signing payload. */
 export const COSIGN_SIMPLE_SIGNING = 'application/vnd.dev.cosign.simplesigning.v1+json';
-/** cosign `--experimental-oci11` signature referrers. */
-export const COSIGN_ARTIFACT_SIG = 'application/vnd.dev.cosign.artifact.sig.v1+json';
 /** cosign legacy `.att` layers. */
 export const DSSE_ENVELOPE = 'application/vnd.dsse.envelope.v1+json';
 export const IN_TOTO = 'application/vnd.in-toto+json';

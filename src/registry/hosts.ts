@@ -47,8 +47,3 @@ export function canonicalHost(input: string): string {
 export function apiHost(registry: string): string {
   return registry === DOCKER_HUB ? DOCKER_HUB_API : registry;
 }
-
-/** `host[:port]` of a URL, with the scheme's default port left implicit (as `URL.host` does). */
-export function urlHost(url: URL): string {
-  return url.host.toLowerCase();
-}

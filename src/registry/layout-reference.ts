@@ -15,10 +15,10 @@
 import { resolve as resolvePath } from 'node:path';
 import { isVerifiableDigest } from '../oci/digest.ts';
 import type { ImageReference } from '../reference/types.ts';
+import { TAG_PATTERN } from './cosign.ts';
 
 export const LAYOUT_SCHEME = 'oci:';
 
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const MAX_REFERENCE_LENGTH = 4096;
 
 export interface LayoutReference {
@@ -72,7 +72,7 @@ export function parseLayoutReference(input: string): LayoutReference {
     );
   } else {
     const colon = rest.lastIndexOf(':');
-    if (colon >= 0 && TAG.test(rest.slice(colon + 1))) {
+    if (colon >= 0 && TAG_PATTERN.test(rest.slice(colon + 1))) {
       tag = rest.slice(colon + 1);
       dir = rest.slice(0, colon);
     }
