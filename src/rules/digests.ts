@@ -9,7 +9,7 @@ import type { ImageFacts } from '../engine/facts.ts';
 import type { RuleOutcome } from '../engine/outcome.ts';
 import { fail, pass } from '../engine/outcome.ts';
 import type { DigestsRule } from '../policy/model.ts';
-import { isRecord, listText, reportOverlap, stringList, tracking, warnDuplicates } from './support.ts';
+import { compileAllowDeny, listText, stringList, warnDuplicates } from './support.ts';
 import type { CompileContext, RuleKindDefinition } from './types.ts';
 
 /** The schema's pattern for digest entries is the same expression (test/policy/schema.test.ts checks). */
@@ -32,27 +32,7 @@ function compileList(ctx: CompileContext, raw: Record<string, unknown>, key: 'al
 }
 
 function compile(raw: unknown, outer: CompileContext): DigestsRule | undefined {
-  if (!isRecord(raw)) {
-    outer.error([], 'digests must be a mapping with allow and/or deny', { expected: 'a mapping' });
-    return undefined;
-  }
-  const { ctx, failed } = tracking(outer);
-  const allow = compileList(ctx, raw, 'allow');
-  const deny = compileList(ctx, raw, 'deny');
-  reportOverlap(ctx, stringList(raw, 'allow'), stringList(raw, 'deny'), 'deny', (v) => `digest ${v}`);
-  if (!allow?.length && !deny?.length && !failed()) {
-    ctx.error([], 'the digests rule has no constraints; set allow and/or deny', {
-      expected: 'allow or deny',
-    });
-  }
-  if (failed()) return undefined;
-  return {
-    kind: 'digests',
-    name: ctx.name,
-    source: ctx.source,
-    ...(allow ? { allow } : {}),
-    ...(deny ? { deny } : {}),
-  };
+  return compileAllowDeny('digests', raw, outer, { compileList, describe: (v) => `digest ${v}` });
 }
 
 export const NO_DIGEST = 'no digest: the reference has none and it was not resolved';

@@ -7,18 +7,15 @@
  */
 import type { ImageFacts } from '../engine/facts.ts';
 import type { RuleOutcome } from '../engine/outcome.ts';
-import { fail, pass } from '../engine/outcome.ts';
 import type { RegistriesRule, StringPattern } from '../policy/model.ts';
 import { compileHostPattern, foldDockerHub } from '../reference/index.ts';
 import {
+  compileAllowDeny,
   compileStringPatterns,
   isOutcome,
-  isRecord,
-  listText,
-  reportOverlap,
+  judgeAllowDeny,
   requireReference,
   stringList,
-  tracking,
   warnDuplicates,
 } from './support.ts';
 import type { CompileContext, RuleKindDefinition } from './types.ts';
@@ -56,44 +53,18 @@ function compileList(ctx: CompileContext, raw: Record<string, unknown>, key: 'al
 }
 
 function compile(raw: unknown, outer: CompileContext): RegistriesRule | undefined {
-  if (!isRecord(raw)) {
-    outer.error([], 'registries must be a mapping with allow and/or deny', { expected: 'a mapping' });
-    return undefined;
-  }
-  const { ctx, failed } = tracking(outer);
-  const allow = compileList(ctx, raw, 'allow');
-  const deny = compileList(ctx, raw, 'deny');
-  const describe = (v: string) => `registry ${JSON.stringify(v)}`;
-  reportOverlap(ctx, stringList(raw, 'allow'), stringList(raw, 'deny'), 'deny', describe, normalizeHost);
-  if (!allow?.length && !deny?.length && !failed()) {
-    ctx.error([], 'the registries rule has no constraints; set allow and/or deny', {
-      expected: 'allow or deny',
-    });
-  }
-  if (failed()) return undefined;
-  return {
-    kind: 'registries',
-    name: ctx.name,
-    source: ctx.source,
-    ...(allow ? { allow } : {}),
-    ...(deny ? { deny } : {}),
-  };
+  return compileAllowDeny('registries', raw, outer, {
+    compileList,
+    describe: (v) => `registry ${JSON.stringify(v)}`,
+    canon: normalizeHost,
+  });
 }
 
 function evaluate(rule: RegistriesRule, facts: ImageFacts): RuleOutcome {
   const ref = requireReference(facts);
   if (isOutcome(ref)) return ref;
   const registry = ref.registry;
-  const denied = rule.deny?.find((p) => p.matches(registry));
-  if (denied) return fail(`registry "${registry}" is denied (matches "${denied.pattern}")`);
-  if (rule.allow) {
-    const allowed = rule.allow.find((p) => p.matches(registry));
-    if (!allowed) return fail(`registry "${registry}" is not in the allowed list ${listText(rule.allow)}`);
-    return pass(`registry "${registry}" is allowed (matches "${allowed.pattern}")`);
-  }
-  if (rule.deny) return pass(`registry "${registry}" is not in the denied list ${listText(rule.deny)}`);
-  // A compiled rule always has a list; one without is a bug and must not pass.
-  return fail('the registries rule has no allow or deny list');
+  return judgeAllowDeny(rule, `registry "${registry}"`, (p) => p.matches(registry));
 }
 
 export const registries: RuleKindDefinition<RegistriesRule> = { kind: 'registries', compile, evaluate };

@@ -7,17 +7,14 @@
  */
 import type { ImageFacts } from '../engine/facts.ts';
 import type { RuleOutcome } from '../engine/outcome.ts';
-import { fail, pass } from '../engine/outcome.ts';
-import type { ImagePattern, RepositoriesRule } from '../policy/model.ts';
+import type { RepositoriesRule } from '../policy/model.ts';
 import {
+  compileAllowDeny,
   compileImagePatterns,
   isOutcome,
-  isRecord,
-  listText,
-  reportOverlap,
+  judgeAllowDeny,
   requireReference,
   stringList,
-  tracking,
   warnDuplicates,
 } from './support.ts';
 import type { CompileContext, RuleKindDefinition } from './types.ts';
@@ -55,50 +52,17 @@ function compileList(ctx: CompileContext, raw: Record<string, unknown>, key: 'al
 }
 
 function compile(raw: unknown, outer: CompileContext): RepositoriesRule | undefined {
-  if (!isRecord(raw)) {
-    outer.error([], 'repositories must be a mapping with allow and/or deny', { expected: 'a mapping' });
-    return undefined;
-  }
-  const { ctx, failed } = tracking(outer);
-  const allow = compileList(ctx, raw, 'allow');
-  const deny = compileList(ctx, raw, 'deny');
-  reportOverlap(
-    ctx,
-    stringList(raw, 'allow'),
-    stringList(raw, 'deny'),
-    'deny',
-    (v) => `repository pattern ${JSON.stringify(v)}`,
-  );
-  if (!allow?.length && !deny?.length && !failed()) {
-    ctx.error([], 'the repositories rule has no constraints; set allow and/or deny', {
-      expected: 'allow or deny',
-    });
-  }
-  if (failed()) return undefined;
-  return {
-    kind: 'repositories',
-    name: ctx.name,
-    source: ctx.source,
-    ...(allow ? { allow } : {}),
-    ...(deny ? { deny } : {}),
-  };
+  return compileAllowDeny('repositories', raw, outer, {
+    compileList,
+    describe: (v) => `repository pattern ${JSON.stringify(v)}`,
+  });
 }
 
 function evaluate(rule: RepositoriesRule, facts: ImageFacts): RuleOutcome {
   const ref = requireReference(facts);
   if (isOutcome(ref)) return ref;
   // Repository patterns have no tag or digest part, and such a pattern matches any tag and digest.
-  const name = `${ref.registry}/${ref.repository}`;
-  const find = (list: readonly ImagePattern[]) => list.find((p) => p.matches(ref));
-  const denied = rule.deny && find(rule.deny);
-  if (denied) return fail(`repository "${name}" is denied (matches "${denied.pattern}")`);
-  if (rule.allow) {
-    const allowed = find(rule.allow);
-    if (!allowed) return fail(`repository "${name}" is not in the allowed list ${listText(rule.allow)}`);
-    return pass(`repository "${name}" is allowed (matches "${allowed.pattern}")`);
-  }
-  if (rule.deny) return pass(`repository "${name}" is not in the denied list ${listText(rule.deny)}`);
-  return fail('the repositories rule has no allow or deny list');
+  return judgeAllowDeny(rule, `repository "${ref.registry}/${ref.repository}"`, (p) => p.matches(ref));
 }
 
 export const repositories: RuleKindDefinition<RepositoriesRule> = { kind: 'repositories', compile, evaluate };

@@ -1,8 +1,8 @@
 /** Helpers shared by the rule kinds: reading raw lists, compiling patterns, phrasing reasons. */
 import type { ImageFacts } from '../engine/facts.ts';
 import type { RuleOutcome } from '../engine/outcome.ts';
-import { fail } from '../engine/outcome.ts';
-import type { ImagePattern, StringPattern } from '../policy/model.ts';
+import { fail, pass } from '../engine/outcome.ts';
+import type { ImagePattern, SourcePosition, StringPattern } from '../policy/model.ts';
 import type { ImageContent } from '../providers/image-content.ts';
 import type { ImageReference } from '../reference/types.ts';
 import { compileImagePattern, compileStringPattern } from '../reference/index.ts';
@@ -187,4 +187,70 @@ export function tracking(ctx: CompileContext): { ctx: CompileContext; failed: ()
     warning: (path, message, detail) => ctx.warning(path, message, detail),
   };
   return { ctx: wrapped, failed: () => failed };
+}
+
+type AllowDenyKind = 'registries' | 'repositories' | 'digests';
+
+/**
+ * An allow/deny rule (registries, repositories, digests): each list compiled by `compileList`, an entry in
+ * both lists an error, and a rule with neither list an error (it would constrain nothing).
+ */
+export function compileAllowDeny<K extends AllowDenyKind, T>(
+  kind: K,
+  raw: unknown,
+  outer: CompileContext,
+  how: {
+    readonly compileList: (
+      ctx: CompileContext,
+      raw: Record<string, unknown>,
+      key: 'allow' | 'deny',
+    ) => T[] | undefined;
+    /** The entry as named in the overlap error, e.g. `registry "ghcr.io"`. */
+    readonly describe: (value: string) => string;
+    /** What makes two entries the same (e.g. case-folded hosts). */
+    readonly canon?: (value: string) => string;
+  },
+): { kind: K; name: string; source: SourcePosition; allow?: T[]; deny?: T[] } | undefined {
+  if (!isRecord(raw)) {
+    outer.error([], `${kind} must be a mapping with allow and/or deny`, { expected: 'a mapping' });
+    return undefined;
+  }
+  const { ctx, failed } = tracking(outer);
+  const allow = how.compileList(ctx, raw, 'allow');
+  const deny = how.compileList(ctx, raw, 'deny');
+  reportOverlap(ctx, stringList(raw, 'allow'), stringList(raw, 'deny'), 'deny', how.describe, how.canon);
+  if (!allow?.length && !deny?.length && !failed()) {
+    ctx.error([], `the ${kind} rule has no constraints; set allow and/or deny`, {
+      expected: 'allow or deny',
+    });
+  }
+  if (failed()) return undefined;
+  return {
+    kind,
+    name: ctx.name,
+    source: ctx.source,
+    ...(allow ? { allow } : {}),
+    ...(deny ? { deny } : {}),
+  };
+}
+
+/**
+ * Deny first, then allow: how the registries and repositories rules judge `subject` (e.g.
+ * `registry "ghcr.io"`) with `matches` telling whether a pattern covers it.
+ */
+export function judgeAllowDeny<P extends { readonly pattern: string }>(
+  rule: { readonly kind: AllowDenyKind; readonly allow?: readonly P[]; readonly deny?: readonly P[] },
+  subject: string,
+  matches: (pattern: P) => boolean,
+): RuleOutcome {
+  const denied = rule.deny?.find(matches);
+  if (denied) return fail(`${subject} is denied (matches "${denied.pattern}")`);
+  if (rule.allow) {
+    const allowed = rule.allow.find(matches);
+    if (!allowed) return fail(`${subject} is not in the allowed list ${listText(rule.allow)}`);
+    return pass(`${subject} is allowed (matches "${allowed.pattern}")`);
+  }
+  if (rule.deny) return pass(`${subject} is not in the denied list ${listText(rule.deny)}`);
+  // A compiled rule always has a list; one without is a bug and must not pass.
+  return fail(`the ${rule.kind} rule has no allow or deny list`);
 }
