@@ -52,11 +52,22 @@ export interface Workload {
   readonly namespaceLabels?: Readonly<Record<string, string>>;
   /** Controlling owners, nearest first: a Pod's ReplicaSet, then its Deployment. */
   readonly owners: readonly OwnerRef[];
+  /**
+   * The objects folded into this one (its ReplicaSets and Pods running what it says), as admission saw
+   * them: each was admitted in its own kind and labels, so a policy selecting on those judges this
+   * workload too. Distinct (kind, labels) only.
+   */
+  readonly admittedAs?: readonly AdmittedAs[];
   readonly images: readonly PodImage[];
   /** Why part of this object could not be read; any problem makes the workload fail the audit. */
   readonly problems: readonly string[];
   /** The file it came from (dumps and manifests), for SARIF locations. */
   readonly file?: string;
+}
+
+export interface AdmittedAs {
+  readonly kind: string;
+  readonly labels: Readonly<Record<string, string>>;
 }
 
 export interface Inventory {
@@ -157,6 +168,9 @@ function buildInventory(found: readonly Found[], problems: string[]): Inventory 
     if (name) byKey.set(key(String(f.object.kind), str(meta.namespace), name), f);
   }
   const workloads: Workload[] = [];
+  /** Each folded object, and the owner it was folded into (which may itself be folded further). */
+  const foldedInto = new Map<Found, Found>();
+  const workloadOf = new Map<Found, number>();
   for (const f of runs) {
     const object = f.object;
     const kind = String(object.kind);
@@ -176,11 +190,14 @@ function buildInventory(found: readonly Found[], problems: string[]): Inventory 
       if (depth === 0 && ownerFound) foldInto = ownerFound;
       current = ownerFound?.object;
     }
-    if (foldInto && imageProblems.length === 0 && sameImages(images, podImages(foldInto.object).images))
+    if (foldInto && imageProblems.length === 0 && sameImages(images, podImages(foldInto.object).images)) {
+      foldedInto.set(f, foldInto);
       continue;
+    }
     const uid = str(meta.uid);
     const apiVersion = str(object.apiVersion);
     const namespaceLabels = namespace ? namespaces.get(namespace) : undefined;
+    workloadOf.set(f, workloads.length);
     workloads.push({
       kind,
       ...(apiVersion ? { apiVersion } : {}),
@@ -200,7 +217,33 @@ function buildInventory(found: readonly Found[], problems: string[]): Inventory 
       break;
     }
   }
+  addAdmittedAs(workloads, foldedInto, workloadOf);
   return { workloads, problems };
+}
+
+/** Hands each folded object's kind and labels to the workload it ended up in (a Pod to its Deployment). */
+function addAdmittedAs(
+  workloads: Workload[],
+  foldedInto: ReadonlyMap<Found, Found>,
+  workloadOf: ReadonlyMap<Found, number>,
+): void {
+  const added = new Map<number, Map<string, AdmittedAs>>();
+  for (const [folded, owner] of foldedInto) {
+    let top = owner;
+    for (let depth = 0; foldedInto.has(top) && depth < INVENTORY_LIMITS.maxOwnerDepth; depth++)
+      top = foldedInto.get(top)!;
+    const index = workloadOf.get(top);
+    // The owner is past the workload bound (the audit is refused then) or folded deeper than followed.
+    if (index === undefined) continue;
+    const meta = isJsonObject(folded.object.metadata) ? folded.object.metadata : {};
+    const as = { kind: String(folded.object.kind), labels: stringMap(meta.labels) };
+    const key = JSON.stringify([as.kind, Object.entries(as.labels).sort()]);
+    const seen = added.get(index) ?? new Map<string, AdmittedAs>();
+    seen.set(key, as);
+    added.set(index, seen);
+  }
+  for (const [index, seen] of added)
+    workloads[index] = { ...workloads[index]!, admittedAs: [...seen.values()] };
 }
 
 /** Same image strings in the same kinds of container, ignoring order (names may differ: kubectl names them). */

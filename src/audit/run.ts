@@ -81,6 +81,19 @@ export function contextOf(w: Workload): AdmissionContext {
   };
 }
 
+/** Its own context, then each of the objects folded into it: what admission judged it as. */
+function contextsOf(w: Workload): AdmissionContext[] {
+  const own = contextOf(w);
+  return [own, ...(w.admittedAs ?? []).map((as) => ({ ...own, kind: as.kind, labels: as.labels }))];
+}
+
+/** The result the workload must answer for: the first with the worst verdict. */
+function worstResult(results: readonly ImageResult[]): ImageResult {
+  let out = results[0]!;
+  for (const r of results) if (RANK[verdictOf(r)] > RANK[verdictOf(out)]) out = r;
+  return out;
+}
+
 /** The spelling-independent identity of an image string: `nginx` and `docker.io/library/nginx:latest` are one. */
 function imageKey(image: string): string {
   try {
@@ -97,18 +110,20 @@ export async function auditWorkloads(
 ): Promise<AuditResult> {
   const { policySet } = options;
   const perContext = selectsOnContext(policySet);
-  // One job per distinct (image, context-if-needed); workloads point at jobs.
+  // One job per distinct (image, context-if-needed); workloads point at jobs, one per context they were
+  // admitted in (their own, and those of the Pods and ReplicaSets folded into them).
   const jobs = new Map<string, { image: string; context: AdmissionContext }>();
-  const keys: string[][] = [];
+  const keys: string[][][] = [];
   for (const w of inventory.workloads) {
-    const context = contextOf(w);
-    const where = perContext ? contextKey(context) : '';
+    const contexts = perContext ? contextsOf(w) : [contextOf(w)];
     keys.push(
-      w.images.map((at) => {
-        const key = `${imageKey(at.image)}\u0000${where}`;
-        if (!jobs.has(key)) jobs.set(key, { image: at.image, context });
-        return key;
-      }),
+      w.images.map((at) =>
+        contexts.map((context) => {
+          const key = `${imageKey(at.image)}\u0000${perContext ? contextKey(context) : ''}`;
+          if (!jobs.has(key)) jobs.set(key, { image: at.image, context });
+          return key;
+        }),
+      ),
     );
   }
   const entries = [...jobs.entries()];
@@ -125,7 +140,10 @@ export async function auditWorkloads(
     options.onProgress?.(++done, entries.length);
   });
   const workloads = inventory.workloads.map((workload, i): AuditedWorkload => {
-    const images = workload.images.map((at, j) => ({ at, result: results.get(keys[i]![j]!)! }));
+    const images = workload.images.map((at, j) => ({
+      at,
+      result: worstResult(keys[i]![j]!.map((key) => results.get(key)!)),
+    }));
     const verdicts = images.map((x) => verdictOf(x.result));
     if (workload.problems.length > 0) verdicts.push('deny');
     return { workload, verdict: worst(verdicts), images };

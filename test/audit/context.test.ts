@@ -15,7 +15,7 @@ import { auditRecords } from '../../src/audit/record.ts';
 import { loadPolicyPaths } from '../../src/policy/load.ts';
 import { PassThrough } from 'node:stream';
 import { runAudit } from '../../src/cli/commands/audit.ts';
-import { deployment } from './support.ts';
+import { deployment, ownedPod, replicaSet } from './support.ts';
 
 async function policySet(text: string) {
   const dir = await mkdtemp(join(tmpdir(), 'audit-context-'));
@@ -202,4 +202,43 @@ test('portcullis audit --from-file: namespaces without a Namespace object are na
     JSON.parse(out).workloads.map((w: { name: string; verdict: string }) => `${w.name} ${w.verdict}`),
     ['pay allow', 'tool deny'],
   );
+});
+
+test('a Pod folded into its Deployment is still judged as a Pod: a kinds: [Pod] policy denies the Deployment', async () => {
+  const set = await policySet(`apiVersion: portcullis.dev/v1alpha1
+kind: PolicySet
+metadata: {name: default}
+spec: {noMatch: allow}
+---
+apiVersion: portcullis.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: pods-from-trusted}
+spec:
+  images: [{glob: "**"}]
+  match: {kinds: [Pod]}
+  rules:
+    - name: trusted
+      registries: {allow: [trusted.example]}
+`);
+  const folded = inventoryFromObjects([
+    deployment('web', 'prod', 'other.example/app:1'),
+    replicaSet('web-7d4', 'prod', 'web', 'other.example/app:1'),
+    ownedPod('web-7d4-x1', 'prod', 'web-7d4', 'other.example/app:1'),
+  ]);
+  // The Pod and the ReplicaSet run what the Deployment says: one workload is reported.
+  assert.deepEqual(
+    folded.workloads.map((w) => workloadName(w)),
+    ['Deployment prod/web'],
+  );
+  const result = await auditWorkloads(folded, createDecider(set, { offline: true, timeoutMs: 5000 }), {
+    policySet: set,
+  });
+  // Admission judged the Pod by the policy; the audit must not report its Deployment as allowed.
+  assert.deepEqual(
+    result.workloads.map((w) => `${workloadName(w.workload)} ${w.verdict}`),
+    ['Deployment prod/web deny'],
+  );
+  assert.deepEqual(auditRecords(result, new Date(0))[0]!.reasons, [
+    'spec.template.spec.containers[0].image: policy pods-from-trusted, rule trusted: registry "other.example" is not in the allowed list [trusted.example]',
+  ]);
 });
