@@ -29,6 +29,7 @@ import { verifyPrehashed } from './key/prehash.ts';
 import { fingerprintOf, type PublicKey } from './key/public-key.ts';
 import { DEFAULT_LIMITS, type VerificationLimits } from './limits.ts';
 import { tlogBodyVerifier, type TlogBodyVerifier } from './tlog/body.ts';
+import { computeDigest } from '../oci/digest.ts';
 
 export interface TlogEvidence {
   /** Hex of the log id (sha256 of the log key for Rekor v1). */
@@ -425,7 +426,7 @@ function verifyWithKey(
     : '';
   return {
     authority: authority.name,
-    signatureId: `sha256:${createHash('sha256').update(content.signature).digest('hex')}`,
+    signatureId: computeDigest(content.signature),
     keyFingerprint,
     ...(certificate ? { certificate } : {}),
     tlog,
@@ -590,5 +591,5 @@ function checkIdentity(
   if (cert.isCA || cert.extBasicConstraints?.isCA) {
     throw new SigstoreError('CERTIFICATE_INVALID', 'certificate invalid: signing certificate is a CA');
   }
-  return { ...id, fingerprint: `sha256:${createHash('sha256').update(der).digest('hex')}` };
+  return { ...id, fingerprint: computeDigest(der) };
 }

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { HashAlgorithmName } from '../authority.ts';
-import { parseDigest } from '../../oci/digest.ts';
+import { computeDigest, parseDigest } from '../../oci/digest.ts';
 import { SigstoreError, describeError } from '../errors.ts';
 import type { VerificationLimits } from '../limits.ts';
 
@@ -45,7 +45,7 @@ export function artifactDigest(artifact: Artifact, algorithm: HashAlgorithmName)
 export const describeArtifact = (artifact: Artifact): string =>
   artifact.kind === 'digest'
     ? `${artifact.algorithm}:${artifact.digest.toString('hex')}`
-    : `sha256:${createHash('sha256').update(artifact.bytes).digest('hex')}`;
+    : computeDigest(artifact.bytes);
 
 const PROTO_HASH: Readonly<Record<string, HashAlgorithmName>> = {
   // Enum values as decoded by protobuf-specs (HashAlgorithm) and their JSON names.

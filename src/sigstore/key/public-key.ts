@@ -2,8 +2,9 @@
  * Policy public keys: one PEM `PUBLIC KEY` (SPKI) block, of a kind cosign can sign with.
  * A key is identified in explanations by its fingerprint: `sha256:` of the SPKI DER.
  */
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { SigstoreError, describeError } from '../errors.ts';
+import { computeDigest } from '../../oci/digest.ts';
 
 export type KeyAlgorithm = 'ecdsa-p256' | 'ecdsa-p384' | 'ecdsa-p521' | 'rsa' | 'ed25519';
 
@@ -51,8 +52,7 @@ function fromKeyObject(key: KeyObject, where = 'public key'): PublicKey {
   return { key, algorithm, spki, fingerprint: fingerprintOf(spki) };
 }
 
-export const fingerprintOf = (spki: Uint8Array): string =>
-  `sha256:${createHash('sha256').update(spki).digest('hex')}`;
+export const fingerprintOf = (spki: Uint8Array): string => computeDigest(spki);
 
 function keyAlgorithm(key: KeyObject, where: string): KeyAlgorithm {
   switch (key.asymmetricKeyType) {

@@ -8,7 +8,6 @@
  * RFC 3161 timestamps on `.att` layers cover the whole envelope, not the signature bytes a bundle
  * timestamp covers (reference §1a), so they do not carry over: they are dropped, never trusted.
  */
-import { createHash } from 'node:crypto';
 import { SigstoreError } from '../errors.ts';
 import { isObject, type JsonObject } from '../json.ts';
 import { DEFAULT_LIMITS, type VerificationLimits } from '../limits.ts';
@@ -19,6 +18,7 @@ import {
   checkAnnotations,
   tlogEntryJSON,
 } from './cosign-signature.ts';
+import { computeDigest } from '../../oci/digest.ts';
 
 export const DSSE_ENVELOPE_MEDIA_TYPE = 'application/vnd.dsse.envelope.v1+json';
 
@@ -59,7 +59,7 @@ export function legacyAttestationToBundleJSON(
     );
   }
   if (att.digest !== undefined) {
-    const actual = `sha256:${createHash('sha256').update(att.envelope).digest('hex')}`;
+    const actual = computeDigest(att.envelope);
     if (actual !== att.digest) {
       throw new SigstoreError(
         'BUNDLE_INVALID',

@@ -19,6 +19,7 @@ import {
   SIMPLE_SIGNING_MEDIA_TYPE,
   type SimpleSigningPayload,
 } from './simple-signing.ts';
+import { computeDigest } from '../../oci/digest.ts';
 
 export const ANNOTATION_SIGNATURE = 'dev.cosignproject.cosign/signature';
 export const ANNOTATION_CERTIFICATE = 'dev.sigstore.cosign/certificate';
@@ -214,7 +215,7 @@ export function prepareLegacySignature(
     );
   }
   if (sig.digest !== undefined) {
-    const actual = `sha256:${createHash('sha256').update(sig.payload).digest('hex')}`;
+    const actual = computeDigest(sig.payload);
     if (actual !== sig.digest) {
       throw new SigstoreError(
         'BUNDLE_INVALID',

@@ -7,13 +7,14 @@
  * unknown key types fall through to a guess, bad certificates fail only when first used. Here every
  * entry is checked at load, and the message names the entry.
  */
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { X509Certificate } from '@sigstore/core';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toTrustMaterial, type TrustMaterial } from '@sigstore/verify';
 import { SigstoreError, describeError } from '../errors.ts';
 import { isObject } from '../json.ts';
+import { computeDigest } from '../../oci/digest.ts';
 
 export const TRUSTED_ROOT_MEDIA_TYPES: readonly string[] = [
   'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
@@ -98,7 +99,7 @@ export function loadTrustedRoot(input: unknown, options: { name?: string } = {})
   }
   return {
     name,
-    digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+    digest: computeDigest(bytes),
     trustedRoot,
     material,
   };
