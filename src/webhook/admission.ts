@@ -230,9 +230,10 @@ export async function admit(
       const { used, notes, problem } = credentials;
       pullSecrets = { pullSecrets: { used, notes, ...(problem !== undefined ? { problem } : {}) } };
     }
+    const namespace = vouchedNamespace(request);
     const engine = loaded.scoped
       ? loaded.scoped({
-          ...(record.namespace !== '' ? { namespace: record.namespace } : {}),
+          ...(namespace !== undefined ? { namespace } : {}),
           ...(credentials?.registry ? { registry: credentials.registry } : {}),
         })
       : loaded;
@@ -317,12 +318,7 @@ async function admissionContext(
   options: AdmissionOptions,
 ): Promise<AdmissionContext> {
   const meta = metadataOf(request.object) ?? {};
-  const namespace =
-    request.namespace !== undefined && request.namespace !== ''
-      ? request.namespace
-      : typeof meta.namespace === 'string' && meta.namespace !== ''
-        ? meta.namespace
-        : undefined;
+  const namespace = vouchedNamespace(request);
   const labels = stringMap(meta.labels);
   let namespaceLabels: Readonly<Record<string, string>> | undefined;
   const needed = policySet.policies.some((p) => p.match?.namespaceSelector !== undefined);
@@ -347,6 +343,15 @@ async function admissionContext(
     ...(labels !== undefined ? { labels } : {}),
     ...(namespaceLabels !== undefined ? { namespaceLabels } : {}),
   };
+}
+
+/**
+ * The request's namespace as the API server names it (from the URL it was sent to); undefined when it
+ * names none. The object's `metadata.namespace` is the client's word and never chooses which policies
+ * apply (it only fills the audit record).
+ */
+function vouchedNamespace(request: AdmissionRequest): string | undefined {
+  return request.namespace !== undefined && request.namespace !== '' ? request.namespace : undefined;
 }
 
 /** A string→string map (absent = `{}`); undefined when anything in it is not a string. */

@@ -373,3 +373,40 @@ test('the deadline denial names the deadline as configured, though reading the p
     "spec.containers[0].image ghcr.io/acme/x:1: not verified, so denied: not verified within the webhook's internal deadline of 0.2s (registry slow or unreachable?)",
   );
 });
+
+test('the namespace is the one the API server names, never the object metadata a client wrote', async () => {
+  const dir = await policyDir({
+    ...basicPolicies('ghcr.io'),
+    'prod.yaml': `apiVersion: portcullis.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: prod}
+spec:
+  images: [{glob: "ghcr.io/acme/**"}]
+  match: {namespaces: [prod]}
+  rules:
+    - name: by-digest
+      tags: {requireDigest: true}
+`,
+  });
+  const loaded = await loadPolicyPaths([dir]);
+  assert.ok(loaded.ok);
+  const set = loaded.policySet;
+  const scopedTo: (string | undefined)[] = [];
+  const strict: Engine = {
+    policySet: set,
+    decider: createDecider(set, { offline: true, timeoutMs: 5000 }),
+    scoped: ({ namespace }) => {
+      scopedTo.push(namespace);
+      return strict;
+    },
+  };
+  const object = pod('web', 'ghcr.io/acme/api:1') as { metadata: Record<string, unknown> };
+  object.metadata.namespace = 'dev';
+  const review = admissionReview(object) as { request: Record<string, unknown> };
+  delete review.request.namespace;
+  const { review: out } = await run(review, 'validate', { engine: () => strict });
+  // The namespace is unknown, so `namespaces: [prod]` cannot be escaped by writing another one.
+  assert.equal(out.response.allowed, false);
+  assert.match(out.response.status!.message, /denied by policy prod, rule by-digest: /);
+  assert.deepEqual(scopedTo, [undefined], 'no NamespacedImagePolicy of the namespace a client wrote');
+});
