@@ -303,15 +303,26 @@ export async function inventoryFromPaths(paths: readonly string[]): Promise<Inve
       return;
     }
     if (info.isDirectory()) {
-      const entries = (await readdir(path, { withFileTypes: true })).sort((a, b) =>
-        a.name.localeCompare(b.name),
-      );
+      let entries;
+      try {
+        entries = (await readdir(path, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+      } catch (error) {
+        problems.push(
+          `${path}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        );
+        return;
+      }
       for (const e of entries) {
         if (e.name.startsWith('.')) continue;
         const child = join(path, e.name);
         if (e.isDirectory()) await walk(child);
         else if (e.isFile() && /\.(json|ya?ml)$/i.test(e.name)) await walk(child);
       }
+      return;
+    }
+    // A device or a pipe has no size to bound: /dev/zero would be read until memory runs out.
+    if (!info.isFile()) {
+      problems.push(`${path}: not a regular file or a directory`);
       return;
     }
     if (files.length >= INVENTORY_LIMITS.maxFiles) {
@@ -328,8 +339,16 @@ export async function inventoryFromPaths(paths: readonly string[]): Promise<Inve
   for (const p of paths) await walk(p);
   const found: Found[] = [];
   for (const file of files) {
-    const text = await readFile(file, 'utf8');
     const shown = relative(process.cwd(), file) || file;
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      problems.push(
+        `${file}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      );
+      continue;
+    }
     const parsed = parseObjects(text, shown);
     problems.push(...parsed.problems);
     for (const o of parsed.objects) flatten(o, shown, found, problems);

@@ -78,3 +78,9 @@ test('files: a JSON List, multi-document YAML in a directory, and a clear error 
     inv.problems.join('\n'),
   );
 });
+
+test('files: a device or a pipe given as a dump is refused unread, never read without end', async () => {
+  const inv = await inventoryFromPaths(['/dev/zero']);
+  assert.deepEqual(inv.workloads, []);
+  assert.deepEqual(inv.problems, ['/dev/zero: not a regular file or a directory']);
+});
