@@ -9,7 +9,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import type { ImageFacts } from '../engine/facts.ts';
+import type { ImageFacts, SignatureEvidence } from '../engine/facts.ts';
 import type { AuthorityEvidence, RuleOutcome } from '../engine/outcome.ts';
 import { fail } from '../engine/outcome.ts';
 import type { PolicySet, SignatureFormat, SignatureSource, SignaturesRule } from '../policy/model.ts';
@@ -601,10 +601,39 @@ function evidenceOf(r: AuthorityResult): AuthorityEvidence {
  * reads no clock, and the rule's keys and trust roots were fixed when it compiled. Keyed by identity, so
  * an entry lives exactly as long as that evidence; the webhook's facts are new for every decision.
  */
-const verified = new WeakMap<object, WeakMap<SignaturesRule, AuthorityDecision>>();
+const verified = new WeakMap<SignatureEvidence, WeakMap<SignaturesRule, AuthorityDecision>>();
 
 /** How many threshold evaluations were computed and how many reused (for tests and the audit bench). */
 export const signatureVerificationStats = { computed: 0, reused: 0 };
+
+/**
+ * The threshold decision for `rule` over `candidates`, which it derived from `fetched` (sources and format
+ * are the rule's) for `fetched.digest`; computed once per (fetched, rule). Without fetched evidence (static
+ * authorities only) there is nothing to share.
+ */
+function verifyOnce(
+  rule: SignaturesRule,
+  fetched: SignatureEvidence | undefined,
+  candidates: readonly SignatureCandidate[],
+  imageDigest: string,
+): AuthorityDecision {
+  const byRule = fetched && verified.get(fetched);
+  const known = byRule?.get(rule);
+  if (known) {
+    signatureVerificationStats.reused++;
+    return known;
+  }
+  const decision = evaluateAuthorities({
+    authorities: rule.authorities,
+    threshold: rule.threshold,
+    candidates,
+    imageDigest,
+  });
+  signatureVerificationStats.computed++;
+  if (byRule) byRule.set(rule, decision);
+  else if (fetched) verified.set(fetched, new WeakMap([[rule, decision]]));
+  return decision;
+}
 
 function evaluate(rule: SignaturesRule, facts: ImageFacts): RuleOutcome {
   const digest = facts.digest;
@@ -616,6 +645,7 @@ function evaluate(rule: SignaturesRule, facts: ImageFacts): RuleOutcome {
 
   const candidates: SignatureCandidate[] = [];
   const looked: string[] = [];
+  let fetched: SignatureEvidence | undefined;
   if (rule.sources.length > 0) {
     const signatures = facts.signatures;
     if (!signatures) return fail('signatures were not fetched for this image');
@@ -625,6 +655,7 @@ function evaluate(rule: SignaturesRule, facts: ImageFacts): RuleOutcome {
         `signatures were fetched for ${signatures.value.digest}, not for the image digest ${digest.value}`,
       );
     }
+    fetched = signatures.value;
     for (const source of rule.sources) {
       const found = signatures.value.sources.find((s) => s.key === signatureSourceKey(source));
       if (!found) return fail(`signatures from ${describeSource(source, facts.reference)} were not fetched`);
@@ -635,23 +666,7 @@ function evaluate(rule: SignaturesRule, facts: ImageFacts): RuleOutcome {
     }
   }
 
-  const fetched = rule.sources.length > 0 && facts.signatures?.available ? facts.signatures.value : undefined;
-  let decision = fetched && verified.get(fetched)?.get(rule);
-  if (decision) signatureVerificationStats.reused++;
-  else {
-    decision = evaluateAuthorities({
-      authorities: rule.authorities,
-      threshold: rule.threshold,
-      candidates,
-      imageDigest: digest.value,
-    });
-    signatureVerificationStats.computed++;
-    if (fetched) {
-      let byRule = verified.get(fetched);
-      if (!byRule) verified.set(fetched, (byRule = new WeakMap()));
-      byRule.set(rule, decision);
-    }
-  }
+  const decision = verifyOnce(rule, fetched, candidates, digest.value);
   let reason = decision.reason;
   const only = decision.authorities.length === 1 ? decision.authorities[0] : undefined;
   // One authority: its own line, named (the multi-authority reason already names each one).

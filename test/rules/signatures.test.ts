@@ -15,7 +15,11 @@ import { formatDiagnostic } from '../../src/policy/format-diagnostic.ts';
 import { loadPolicySet } from '../../src/policy/load.ts';
 import { parseReference } from '../../src/reference/index.ts';
 import { evaluateRule } from '../../src/rules/index.ts';
-import { requiredSignatureSources, signatureSourceKey } from '../../src/rules/signatures.ts';
+import {
+  requiredSignatureSources,
+  signatureSourceKey,
+  signatureVerificationStats,
+} from '../../src/rules/signatures.ts';
 import type { SignatureCandidate } from '../../src/sigstore/threshold.ts';
 import { registryDumpSignatures } from '../sigstore/support.ts';
 import { compileRule } from './helpers.ts';
@@ -231,6 +235,36 @@ void test('evaluate: a real signature passes with evidence; the format filter an
   const notMet = evaluateRule(two, facts(image, IMG_A, evidence(two, known(legacyA()))));
   assert.equal(notMet.verdict, 'fail');
   assert.match(notMet.reason, /^threshold 2 of 2 not met \(1\): k2: signature invalid/);
+});
+
+void test('evaluate: one verification per (fetched evidence, rule); another rule or other evidence is checked anew', () => {
+  const image = `registry.test/app@${IMG_A}`;
+  const byK1 = compiled(`authorities:\n  - ${k1}`);
+  const byK2 = compiled(`authorities:\n  - {name: k1, key: {path: "${KEYS}/k2.pub"}}`);
+  const shared = facts(image, IMG_A, evidence(byK1, known(legacyA())));
+  const before = { ...signatureVerificationStats };
+  const counted = () => ({
+    computed: signatureVerificationStats.computed - before.computed,
+    reused: signatureVerificationStats.reused - before.reused,
+  });
+
+  const first = evaluateRule(byK1, shared);
+  assert.equal(first.verdict, 'pass', first.reason);
+  assert.deepEqual(evaluateRule(byK1, { ...shared, image: 'registry.test/app:v1' }), first);
+  assert.deepEqual(counted(), { computed: 1, reused: 1 });
+
+  // The same evidence object under a rule with another key: its own verdict, never the first rule's.
+  const other = evaluateRule(byK2, shared);
+  assert.equal(other.verdict, 'fail');
+  assert.match(other.reason, /^k1: signature invalid/);
+  // Equal but distinct evidence (another decision, another run): checked again.
+  assert.equal(evaluateRule(byK1, facts(image, IMG_A, evidence(byK1, known(legacyA())))).verdict, 'pass');
+  assert.deepEqual(counted(), { computed: 3, reused: 1 });
+
+  // A fact that fails the rule before verification never reaches the memo.
+  const down = facts(image, IMG_A, evidence(byK1, unavailable('registry said 500')));
+  assert.equal(evaluateRule(byK1, down).reason, 'registry said 500');
+  assert.deepEqual(counted(), { computed: 3, reused: 1 });
 });
 
 void test('a key authority may hold several keys (rotation): any one of them satisfies it, once', () => {
