@@ -83,6 +83,10 @@ test('bad flags are usage errors that say which flag', async () => {
   await assert.rejects(runController(base({ maxResults: '0' }), io()), /--max-results must be 1-5000/);
   await assert.rejects(runController(base({ policy: [] }), io()), /at least one --policy PATH is required/);
   await assert.rejects(
+    runController(base({ leaseNamespace: 'Bad_NS' }), io()),
+    /--lease-namespace takes a namespace name .*"Bad_NS"/,
+  );
+  await assert.rejects(
     runController(base({ kubeconfig: join(dir, 'missing') }), io()),
     /cannot load Kubernetes API configuration/,
   );

@@ -10,6 +10,7 @@ import { EXIT_ALLOWED, EXIT_DENIED, EXIT_ERROR, UsageError } from '../exit-codes
 import { mapLimit } from '../../util/map-limit.ts';
 import type { AdmissionContext } from '../../engine/facts.ts';
 import type { ImageSource } from '../../sources/types.ts';
+import { namespaceFlag } from '../namespace-flag.ts';
 
 export interface CheckOptions extends DecisionOptions {
   /** Dockerfile ARG values, as `docker build --build-arg` takes them. */
@@ -47,11 +48,7 @@ function parseBuildArgs(values: readonly string[] = []): Record<string, string> 
 
 export async function runCheck(paths: string[], opts: CheckOptions, io: Io): Promise<number> {
   const buildArgs = parseBuildArgs(opts.buildArg);
-  if (opts.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(opts.namespace)) {
-    throw new UsageError(
-      `--namespace takes a namespace name (lower-case letters, digits and '-', at most 63), not ${JSON.stringify(opts.namespace)}`,
-    );
-  }
+  if (opts.namespace !== undefined) namespaceFlag(opts.namespace, '--namespace');
   const policySet = await loadPoliciesOrExplain(opts.policy, io);
   const { images, problems } = await extractFromPaths(paths, io.readStdin, { buildArgs });
   const { decider, close } = await deciderFor(policySet, opts);

@@ -33,6 +33,7 @@ import { DEFAULT_MAX_RESULTS } from '../../controller/reports.ts';
 import { controllerAuditRecords } from '../../controller/audit-trail.ts';
 import type { AuditSink } from '../../webhook/audit.ts';
 import { openAuditLog } from '../audit-log.ts';
+import { namespaceFlag } from '../namespace-flag.ts';
 
 export interface ControllerCommandOptions extends RegistryFlags, ReverifyFlags {
   readonly policy?: string[];
@@ -132,9 +133,7 @@ function leaseNamespace(flag: string | undefined): string {
       namespace = 'default';
     }
   }
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace))
-    throw new UsageError(`--lease-namespace must be a namespace name, not ${JSON.stringify(namespace)}`);
-  return namespace;
+  return namespaceFlag(namespace, '--lease-namespace');
 }
 
 /** The flags checked before anything is opened; UsageError says which flag is wrong. */
