@@ -5,12 +5,15 @@
  * and stays within the layer count verifiers read.
  */
 import { isDeepStrictEqual } from 'node:util';
+import { computeDigest } from '../oci/digest.ts';
 import { OCI_CONFIG, OCI_MANIFEST } from '../oci/media-types.ts';
+import type { ImageReference } from '../reference/types.ts';
+import { cosignAttachmentTag } from '../registry/cosign.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { OperationOptions } from '../registry/content.ts';
 import type { RegistryPusher } from '../registry/push.ts';
 import { cosignSignatureConfig } from './payload.ts';
-import { SigningError, type SignResult } from './sign.ts';
+import { signatureTarget, SigningError, type SignOptions, type SignResult } from './sign.ts';
 
 export interface AttachmentLayer {
   readonly mediaType: string;
@@ -28,8 +31,34 @@ export interface AttachmentTarget {
   readonly noun: string;
 }
 
+/**
+ * Append `blob` as one layer (with `annotations`) to cosign's `.sig` or `.att` manifest of `imageDigest`,
+ * in the repository and under the tag prefix the options name, and push it. Shared by sign and attest.
+ */
+export async function appendAttachment(
+  client: RegistryClient,
+  pusher: RegistryPusher,
+  ref: ImageReference,
+  imageDigest: string,
+  kind: 'sig' | 'att',
+  mediaType: string,
+  blob: Uint8Array,
+  annotations: Readonly<Record<string, string>>,
+  options: SignOptions,
+): Promise<SignResult> {
+  const where = signatureTarget(ref, options);
+  const target: AttachmentTarget = {
+    ...where,
+    tag: cosignAttachmentTag(imageDigest, kind, options.tagPrefix ?? ''),
+    noun: kind === 'sig' ? 'signature' : 'attestation',
+  };
+  const layer = { mediaType, size: blob.length, digest: computeDigest(blob), annotations };
+  const operation: OperationOptions = options.signal ? { signal: options.signal } : {};
+  return appendAttachmentLayer(client, pusher, target, imageDigest, layer, blob, operation);
+}
+
 /** Append `layer` (whose bytes are `blob`) to the attachment manifest of `imageDigest` and push it. */
-export async function appendAttachmentLayer(
+async function appendAttachmentLayer(
   client: RegistryClient,
   pusher: RegistryPusher,
   target: AttachmentTarget,

@@ -12,17 +12,15 @@
  *
  * No transparency log: verify with key authorities whose tlog is not required (the default for keys).
  */
-import { computeDigest, parseDigest } from '../oci/digest.ts';
+import { parseDigest } from '../oci/digest.ts';
 import { DSSE_ENVELOPE, SIGSTORE_BUNDLE_V03 } from '../oci/media-types.ts';
 import type { RegistryClient } from '../registry/client.ts';
-import type { OperationOptions } from '../registry/content.ts';
-import { cosignAttachmentTag } from '../registry/cosign.ts';
 import type { RegistryPusher } from '../registry/push.ts';
 import type { ImageReference } from '../reference/types.ts';
 import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_V1, preAuthEncoding } from './bundle.ts';
 import type { SigningKey } from './keys.ts';
 import { cosignDockerReference } from './payload.ts';
-import { appendAttachmentLayer } from './attachment.ts';
+import { appendAttachment } from './attachment.ts';
 import {
   ANNOTATION_SIGNATURE,
   pushBundleReferrer,
@@ -152,7 +150,7 @@ export async function attestImage(
  * Append one layer (an envelope, with its annotations) to the `.att` manifest of `digest`, keeping the
  * layers already there byte for byte. Exported for tests that write hand-made envelopes.
  */
-export async function pushLegacyAttestation(
+export function pushLegacyAttestation(
   client: RegistryClient,
   pusher: RegistryPusher,
   ref: ImageReference,
@@ -161,22 +159,5 @@ export async function pushLegacyAttestation(
   annotations: Readonly<Record<string, string>>,
   options: SignOptions = {},
 ): Promise<SignResult> {
-  const where = options.signatureRepository ?? { registry: ref.registry, repository: ref.repository };
-  const tag = cosignAttachmentTag(digest, 'att', options.tagPrefix ?? '');
-  const operation: OperationOptions = options.signal ? { signal: options.signal } : {};
-  const layer = {
-    mediaType: DSSE_ENVELOPE,
-    size: envelope.length,
-    digest: computeDigest(envelope),
-    annotations,
-  };
-  return appendAttachmentLayer(
-    client,
-    pusher,
-    { ...where, tag, noun: 'attestation' },
-    digest,
-    layer,
-    envelope,
-    operation,
-  );
+  return appendAttachment(client, pusher, ref, digest, 'att', DSSE_ENVELOPE, envelope, annotations, options);
 }

@@ -22,7 +22,7 @@
  * the same image at the same moment can lose one signature, as with cosign.
  */
 import { sign as cryptoSign } from 'node:crypto';
-import { computeDigest, parseDigest } from '../oci/digest.ts';
+import { parseDigest } from '../oci/digest.ts';
 import {
   OCI_EMPTY,
   OCI_INDEX,
@@ -32,14 +32,14 @@ import {
 } from '../oci/media-types.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { Descriptor, OperationOptions } from '../registry/content.ts';
-import { cosignAttachmentTag, referrersTag } from '../registry/cosign.ts';
+import { referrersTag } from '../registry/cosign.ts';
 import { RegistryError } from '../registry/errors.ts';
 import type { RegistryPusher } from '../registry/push.ts';
 import type { ImageReference } from '../reference/types.ts';
 import { dsseSignatureBundle, messageSignatureBundle, type BundleContent } from './bundle.ts';
 import type { SigningKey } from './keys.ts';
 import { cosignDockerReference, simpleSigningPayload } from './payload.ts';
-import { appendAttachmentLayer } from './attachment.ts';
+import { appendAttachment } from './attachment.ts';
 
 export const ANNOTATION_SIGNATURE = 'dev.cosignproject.cosign/signature';
 export const CREATED_ANNOTATION = 'org.opencontainers.image.created';
@@ -119,11 +119,12 @@ export async function signImage(
     : signLegacy(client, pusher, key, ref, ref.digest, options);
 }
 
-function target(ref: ImageReference, options: SignOptions): SignatureRepository {
+/** Where signatures and attestations of `ref` are written: its own repository unless the options name one. */
+export function signatureTarget(ref: ImageReference, options: SignOptions): SignatureRepository {
   return options.signatureRepository ?? { registry: ref.registry, repository: ref.repository };
 }
 
-async function signLegacy(
+function signLegacy(
   client: RegistryClient,
   pusher: RegistryPusher,
   key: SigningKey,
@@ -131,27 +132,18 @@ async function signLegacy(
   digest: string,
   options: SignOptions,
 ): Promise<SignResult> {
-  const where = target(ref, options);
-  const tag = cosignAttachmentTag(digest, 'sig', options.tagPrefix ?? '');
-  const operation = options.signal ? { signal: options.signal } : {};
-
   const payload = simpleSigningPayload(cosignDockerReference(ref), digest);
   const signature = signBytes(key, payload).toString('base64');
-  const layer = {
-    mediaType: COSIGN_SIMPLE_SIGNING,
-    size: payload.length,
-    digest: computeDigest(payload),
-    annotations: { [ANNOTATION_SIGNATURE]: signature },
-  };
-
-  return appendAttachmentLayer(
+  return appendAttachment(
     client,
     pusher,
-    { ...where, tag, noun: 'signature' },
+    ref,
     digest,
-    layer,
+    'sig',
+    COSIGN_SIMPLE_SIGNING,
     payload,
-    operation,
+    { [ANNOTATION_SIGNATURE]: signature },
+    options,
   );
 }
 
@@ -199,7 +191,7 @@ export async function pushBundleReferrer(
 ): Promise<SignResult> {
   const digest = subjectDescriptor.digest;
   const operation = options.signal ? { signal: options.signal } : {};
-  const where = target(ref, options);
+  const where = signatureTarget(ref, options);
   const repo = pusher.repository(where.registry, where.repository);
   const empty = await repo.pushBlob(EMPTY_JSON, OCI_EMPTY, operation);
   const layer = await repo.pushBlob(built.bytes, SIGSTORE_BUNDLE_V03, operation);
