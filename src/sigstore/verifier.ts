@@ -544,8 +544,13 @@ function translate(
         `transparency log entry does not match the signature: ${msg}`,
       );
     case 'TLOG_INCLUSION_PROMISE_ERROR':
-    case 'TLOG_INCLUSION_PROOF_ERROR':
-      return new SigstoreError('TLOG_INVALID', `transparency log entry invalid: ${msg}`);
+    case 'TLOG_INCLUSION_PROOF_ERROR': {
+      const unknown = logOutsideTrustRoot(entity.tlogEntries, authority);
+      return new SigstoreError(
+        'TLOG_INVALID',
+        `transparency log entry invalid: ${msg}${unknown ? ` (${unknown})` : ''}`,
+      );
+    }
     case 'TIMESTAMP_ERROR':
       if (trustedTimesOf(entity).length === 0) {
         return new SigstoreError(
@@ -559,6 +564,20 @@ function translate(
     default:
       return new SigstoreError('SIGNATURE_INVALID', `verification failed: ${msg}`);
   }
+}
+
+/**
+ * The library says only that a promise or proof did not verify; when the cause is an entry from a log
+ * the authority's trust root does not list, say so (the fix is in the policy, not the signature).
+ */
+function logOutsideTrustRoot(
+  entries: readonly TransparencyLogEntry[],
+  authority: SigningAuthority,
+): string | undefined {
+  const root = authority.trustRoot;
+  if (!root) return undefined;
+  const foreign = entries.find((e) => !root.material.tlogs.some((l) => l.logID.equals(e.logId.keyId)));
+  return foreign ? `log ${tlogId(foreign)} is not in trust root ${root.name}` : undefined;
 }
 
 function checkIdentity(

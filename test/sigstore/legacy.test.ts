@@ -165,6 +165,12 @@ void describe('public-good dangerzone signature (key + Rekor SET)', () => {
       'TLOG_INVALID',
       /inclusion promise could not be verified/,
     );
+    // ... and says why: the public-good Rekor (its logID in the annotation) is not in that root.
+    fails(
+      () => verifyLegacySignature(dangerzoneLayer(), DANGERZONE_DIGEST, staged),
+      'TLOG_INVALID',
+      /could not be verified \(log c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d is not in trust root .*staging\/trusted_root\.json\)$/,
+    );
   });
 
   void it('GHSA-ccxc: the Rekor bundle annotation moved onto another signature fails', () => {
