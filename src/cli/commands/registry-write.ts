@@ -6,16 +6,12 @@
 import { readFile } from 'node:fs/promises';
 import type { Io } from '../command.ts';
 import { EXIT_ALLOWED, EXIT_DENIED, UsageError } from '../exit-codes.ts';
-import {
-  registryClientFromFlags,
-  registrySettingsFromFlags,
-  timeoutMs,
-  type RegistryFlags,
-} from '../registry-options.ts';
+import { registrySettingsFromFlags, timeoutMs, type RegistryFlags } from '../registry-options.ts';
 import { canonical, parseReference, ReferenceParseError, withDigest } from '../../reference/index.ts';
 import type { ImageReference } from '../../reference/types.ts';
-import type { RegistryClient } from '../../registry/client.ts';
-import { createRegistryPusherFromSettings, type RegistryPusher } from '../../registry/push.ts';
+import { createRegistryClient, type RegistryClient } from '../../registry/client.ts';
+import { createRegistryPusher, type RegistryPusher } from '../../registry/push.ts';
+import { credentialsFromSettings } from '../../registry/setup.ts';
 import { RegistryConfigError, RegistryError } from '../../registry/errors.ts';
 import { TagError } from '../../registry/cosign.ts';
 import { decryptPrivateKey, SigningKeyError, type SigningKey } from '../../signing/keys.ts';
@@ -83,12 +79,16 @@ export async function writeForImage(
   write: (context: WriteContext) => Promise<SignResult>,
 ): Promise<number> {
   const deadline = timeoutMs(opts);
-  const client = await registryClientFromFlags(opts);
+  // One reading of the settings and one credential store for both: a credential helper runs once.
+  const settings = await registrySettingsFromFlags(opts);
+  let client: RegistryClient | undefined;
   let pusher: RegistryPusher;
   try {
-    pusher = await createRegistryPusherFromSettings(await registrySettingsFromFlags(opts));
+    const credentials = await credentialsFromSettings(settings);
+    client = createRegistryClient({ ...settings, credentials });
+    pusher = createRegistryPusher({ ...settings, credentials });
   } catch (error) {
-    await client.close();
+    await client?.close();
     throw new UsageError((error as Error).message);
   }
   try {
