@@ -419,6 +419,7 @@ function judge(
   digest: string,
   found: AttestationFacts | undefined,
   budget: Budget,
+  read: (c: AttestationCandidate) => Prepared,
 ): Judged {
   const failed = (reason: string, count = 0): Judged => ({
     evidence: {
@@ -442,7 +443,7 @@ function judge(
     }
   }
   const limited = candidates.slice(0, ATTESTATION_VERIFICATION_LIMITS.maxCandidates);
-  const prepared = limited.map(prepare);
+  const prepared = limited.map(read);
   const matching = prepared.flatMap((p, i) =>
     p.predicateType !== undefined && required.predicateTypes.includes(p.predicateType) ? [i] : [],
   );
@@ -570,7 +571,16 @@ function evaluate(rule: AttestationsRule, facts: ImageFacts): RuleOutcome {
     attempts: ATTESTATION_VERIFICATION_LIMITS.maxAttempts,
     conditions: MAX_CONDITION_EVALUATIONS,
   };
-  const judged = rule.attestations.map((a) => judge(a, facts, digest.value, found, budget).evidence);
+  // Required attestations usually share their sources: each candidate is parsed once for the rule.
+  const read = new Map<AttestationCandidate, Prepared>();
+  const readOnce = (c: AttestationCandidate): Prepared => {
+    let p = read.get(c);
+    if (!p) read.set(c, (p = prepare(c)));
+    return p;
+  };
+  const judged = rule.attestations.map(
+    (a) => judge(a, facts, digest.value, found, budget, readOnce).evidence,
+  );
   const failedOnes = judged.filter((j) => !j.satisfied);
   const line = (j: AttestationEvidence) => `attestation ${j.name}: ${j.reason}`;
   return {
