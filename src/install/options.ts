@@ -1,4 +1,5 @@
 /** What `portcullis install` can be asked for, checked before anything is generated. */
+import { parseReference, ReferenceParseError } from '../reference/index.ts';
 
 export const FAILURE_POLICIES = ['Fail', 'Ignore'] as const;
 export type FailurePolicy = (typeof FAILURE_POLICIES)[number];
@@ -97,10 +98,19 @@ export function parseFailurePolicy(value: string): FailurePolicy {
   return found;
 }
 
-/** The image must be a plain reference: no whitespace or control characters that would break YAML. */
+/**
+ * The image must be a valid reference (the project's own grammar): then it has no whitespace or control
+ * characters that would break YAML, and the kubelet can pull it.
+ */
 export function checkImage(value: string): string {
-  if (value.length === 0 || value.length > 1024 || !/^[A-Za-z0-9][A-Za-z0-9._\-/:@]*$/.test(value))
-    throw new InstallOptionError(`--image must be an image reference, not ${JSON.stringify(value)}`);
+  try {
+    parseReference(value);
+  } catch (error) {
+    if (!(error instanceof ReferenceParseError)) throw error;
+    throw new InstallOptionError(
+      `--image must be an image reference, not ${JSON.stringify(value)}: ${error.detail} at position ${error.position + 1}`,
+    );
+  }
   return value;
 }
 

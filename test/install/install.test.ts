@@ -463,6 +463,10 @@ test('bad flags exit 2 with a message saying what is wrong', async () => {
     ],
     [['-p', POLICIES, '-o', 'xml'], /argument 'xml' is invalid. Allowed choices are yaml, json/],
     [['-p', POLICIES, '--image', 'evil\nimage'], /--image must be an image reference/],
+    [
+      ['-p', POLICIES, '--image', 'ghcr.io/acme/Portcullis:1'],
+      /--image must be an image reference, not "ghcr.io\/acme\/Portcullis:1": .+ at position \d+/,
+    ],
     [['--policy-configmap', 'Bad Name'], /--policy-configmap must be a ConfigMap name/],
     [
       ['-p', '/nonexistent/policies'],
