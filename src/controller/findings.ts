@@ -102,6 +102,12 @@ export function violations(findings: readonly Finding[]): Finding[] {
   return findings.filter((f) => f.result === 'fail' || f.result === 'error');
 }
 
+/** Whether failures `a` weigh more than `b`: more of them, then an error over a plain failure. */
+export function worseThan(a: readonly Finding[], b: readonly Finding[]): boolean {
+  if (a.length !== b.length) return a.length > b.length;
+  return a.some((f) => f.result === 'error') && !b.some((f) => f.result === 'error');
+}
+
 export function workloadKey(w: WorkloadRef): string {
   return `${w.namespace ?? ''}/${w.kind}/${w.name}`;
 }

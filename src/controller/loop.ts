@@ -17,7 +17,7 @@ import type { PolicySet } from '../policy/model.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { mapLimit } from '../util/map-limit.ts';
 import { KubernetesApiError } from '../kubernetes/api.ts';
-import { findingsOf, violations, workloadKey, type Finding, type ImageCheck } from './findings.ts';
+import { findingsOf, violations, workloadKey, worseThan, type Finding, type ImageCheck } from './findings.ts';
 import { buildReports, type PolicyReport } from './reports.ts';
 import { workloadEvent, type Transition } from './events.ts';
 import { RECOVERY_TYPE, VIOLATION_TYPE, type CloudEventNotifier } from './notify.ts';
@@ -248,7 +248,7 @@ export class Controller {
         checkedAt: now,
       });
       const known = next.get(key);
-      if (!known || worse(candidate, known)) next.set(key, candidate);
+      if (!known || worseThan(candidate.failures, known.failures)) next.set(key, candidate);
     });
     const problems = new Map<string, { workload: PodWorkload['workload']; problems: string[] }>();
     for (const p of pods) {
@@ -466,12 +466,6 @@ export class Controller {
   #now(): Date {
     return this.#o.now?.() ?? new Date();
   }
-}
-
-/** More violations is worse; then an error over a failure. */
-function worse(a: Entry, b: Entry): boolean {
-  if (a.failures.length !== b.failures.length) return a.failures.length > b.failures.length;
-  return a.failures.some((f) => f.result === 'error') && !b.failures.some((f) => f.result === 'error');
 }
 
 function entry(check: ImageCheck): Entry {

@@ -21,7 +21,7 @@ import { forNamespace } from '../kubernetes/policy-crd.ts';
 import type { PolicySet } from '../policy/model.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { mapLimit } from '../util/map-limit.ts';
-import { findingsOf, violations, type ImageCheck, type WorkloadRef } from './findings.ts';
+import { findingsOf, violations, worseThan, type ImageCheck, type WorkloadRef } from './findings.ts';
 
 export type Labels = Readonly<Record<string, string>>;
 
@@ -166,13 +166,14 @@ export class VerificationRound {
   }
 }
 
-/** The decision with more violations (an error counts as one): what the workload must answer for. */
+/** The decision the workload must answer for: as the loop ranks a workload's pods (findings.ts worseThan). */
 function worst(target: Target, decided: readonly Decided[]): Decided {
+  const failuresOf = (d: Decided) => violations(findingsOf({ ...target, ...d, checkedAt: new Date(0) }));
   let out = decided[0]!;
-  let most = -1;
-  for (const d of decided) {
-    const n = violations(findingsOf({ ...target, ...d, checkedAt: new Date(0) })).length;
-    if (n > most) [out, most] = [d, n];
+  let most = failuresOf(out);
+  for (const d of decided.slice(1)) {
+    const failures = failuresOf(d);
+    if (worseThan(failures, most)) [out, most] = [d, failures];
   }
   return out;
 }
