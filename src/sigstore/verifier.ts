@@ -527,6 +527,13 @@ function translate(
             `certificate expired at signing time: a certificate of the chain (${detail})`,
           );
         }
+        // Which root it was checked against, and the library's reason (no path, name chaining...).
+        if (inner instanceof Error && authority.trustRoot) {
+          return new SigstoreError(
+            'CERTIFICATE_INVALID',
+            `certificate invalid: ${msg} to trust root ${authority.trustRoot.name} (${detail})`,
+          );
+        }
       }
       return new SigstoreError('CERTIFICATE_INVALID', `certificate invalid: ${msg}`);
     }

@@ -273,6 +273,12 @@ void describe('keyless with a private CA and log', () => {
       'CERTIFICATE_INVALID',
       /^certificate invalid: Failed to verify certificate chain/,
     );
+    // The reason names the root it was checked against and why no path reached it.
+    fails(
+      () => verifyLegacySignature(withChain, IMAGE, authority(p)),
+      'CERTIFICATE_INVALID',
+      /^certificate invalid: Failed to verify certificate chain to trust root private sigstore \(no valid certificate path found\)$/,
+    );
   });
 
   void it('a log entry holding another certificate for the same key fails (GHSA-whqx class)', () => {
