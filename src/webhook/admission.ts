@@ -22,7 +22,7 @@ import { isJsonObject as isObject, podImages } from '../kubernetes/pod-spec.ts';
 import type { Engine, ImageResult } from './engine.ts';
 import { decideAll } from './engine.ts';
 import { buildPinPatch, pinTarget, type PatchOperation, type PinTarget } from './mutate.ts';
-import { formatDenial, formatWarnings, oneLine } from './messages.ts';
+import { failureLines, formatDenial, formatWarnings, oneLine } from './messages.ts';
 import type { AuditImage, AuditRecord } from './audit.ts';
 import type { CredentialsResolver, RequestCredentials } from './credentials.ts';
 import { auditImage } from './audit.ts';
@@ -389,21 +389,14 @@ export function denialLine(at: PodImage, result: ImageResult): string | undefine
 }
 
 function denialReasons(d: Decision): string[] {
-  const fromPolicies = d.policies
-    .filter((p) => p.mode === 'enforce' && p.verdict === 'fail')
-    .flatMap((p) =>
-      p.reason !== undefined
-        ? [`denied by policy ${p.name}: ${p.reason}`]
-        : p.rules
-            .filter((r) => r.verdict === 'fail')
-            .map((r) => `denied by policy ${p.name}, rule ${r.name}: ${r.reason}`),
-    );
+  const fromPolicies = failureLines(d, 'enforce', (name) => `denied by policy ${name}`);
   if (fromPolicies.length > 0) return fromPolicies;
   // No policy (noMatch: deny) or an unusable reference: the engine's own sentences.
   return d.reasons.length > 0 ? d.reasons.map((r) => `denied: ${r}`) : ['denied: no verdict'];
 }
 
-function warningLines(at: PodImage, result: ImageResult): string[] {
+/** The image's warnings, each naming the path and the image as written. */
+export function warningLines(at: Pick<PodImage, 'path' | 'image'>, result: ImageResult): string[] {
   if ('error' in result) return [];
   return result.decision.warnings.map((w) => `${at.path} ${at.image}: ${w}`);
 }

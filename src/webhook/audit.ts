@@ -6,6 +6,7 @@ import { createWriteStream, openSync, type WriteStream } from 'node:fs';
 import type { Mode } from '../policy/model.ts';
 import type { PodImage } from '../kubernetes/pod-spec.ts';
 import type { ImageResult } from './engine.ts';
+import { failureLines } from './messages.ts';
 
 export interface AuditImage {
   readonly path: string;
@@ -83,15 +84,7 @@ export function auditImage(at: Pick<PodImage, 'path' | 'image'>, result: ImageRe
     reasons: [
       ...d.reasons,
       // Audit-mode failures are recorded, never shown: this is where they are kept.
-      ...d.policies
-        .filter((p) => p.mode === 'audit' && p.verdict === 'fail')
-        .flatMap((p) =>
-          p.reason !== undefined
-            ? [`policy ${p.name} (audit): ${p.reason}`]
-            : p.rules
-                .filter((r) => r.verdict === 'fail')
-                .map((r) => `policy ${p.name} (audit), rule ${r.name}: ${r.reason}`),
-        ),
+      ...failureLines(d, 'audit', (name) => `policy ${name} (audit)`),
     ],
     warnings: d.warnings,
   };

@@ -15,7 +15,7 @@ import { IMAGE_REVIEW_API_VERSION } from '../kubernetes/types.ts';
 import { isJsonObject as isObject, POD_SPEC_LIMITS } from '../kubernetes/pod-spec.ts';
 import type { Engine } from './engine.ts';
 import { decideAll } from './engine.ts';
-import { denialLine } from './admission.ts';
+import { denialLine, warningLines } from './admission.ts';
 import { formatDenial, formatWarnings, oneLine, truncateRunes } from './messages.ts';
 import type { AuditRecord } from './audit.ts';
 import { auditImage } from './audit.ts';
@@ -143,11 +143,7 @@ export async function reviewImages(
     if (denials.length > 0) {
       return deny(formatDenial(denials), { images, policySetVersion, reasons: denials });
     }
-    const warnings = formatWarnings(
-      judged.flatMap(({ at: a, result }) =>
-        'decision' in result ? result.decision.warnings.map((w) => `${a.path} ${a.image}: ${w}`) : [],
-      ),
-    );
+    const warnings = formatWarnings(judged.flatMap(({ at: a, result }) => warningLines(a, result)));
     return {
       review: respond({
         allowed: true,

@@ -3,6 +3,8 @@
  * registries (error bodies, tags), so control characters are neutralised before a terminal sees them,
  * and everything is bounded.
  */
+import type { Decision } from '../engine/decision.ts';
+import type { Mode } from '../policy/model.ts';
 
 /**
  * The API server keeps at most 256 runes of a warning once the warnings of a response pass 4096 runes
@@ -61,4 +63,20 @@ export function formatDenial(lines: readonly string[]): string {
     );
   }
   return shown.join('\n');
+}
+
+/**
+ * One line per failing rule of each failed policy of `mode`, or the policy's own reason when it failed
+ * as a whole: `<label>, rule <rule>: <reason>` / `<label>: <reason>`, where `label(name)` names the policy.
+ */
+export function failureLines(d: Decision, mode: Mode, label: (policy: string) => string): string[] {
+  return d.policies
+    .filter((p) => p.mode === mode && p.verdict === 'fail')
+    .flatMap((p) =>
+      p.reason !== undefined
+        ? [`${label(p.name)}: ${p.reason}`]
+        : p.rules
+            .filter((r) => r.verdict === 'fail')
+            .map((r) => `${label(p.name)}, rule ${r.name}: ${r.reason}`),
+    );
 }
