@@ -410,3 +410,14 @@ spec:
   assert.match(out.response.status!.message, /denied by policy prod, rule by-digest: /);
   assert.deepEqual(scopedTo, [undefined], 'no NamespacedImagePolicy of the namespace a client wrote');
 });
+
+test('an audit-mode failure admits, and is kept in the audit record naming policy and rule', async () => {
+  const { review: out, audit } = await run(admissionReview(pod('p', 'ghcr.io/observed/x:1')));
+  assert.equal(out.response.allowed, true);
+  assert.equal(out.response.status, undefined);
+  assert.equal(audit.images.length, 1);
+  assert.ok(
+    audit.images[0]!.reasons.some((r) => /^policy observed \(audit\), rule pinned: .+/.test(r)),
+    JSON.stringify(audit.images[0]!.reasons),
+  );
+});
