@@ -3,10 +3,12 @@
  * `registry/repository:tag@sha256:...`, with the digest verified in THIS request.
  *
  * Two steps, both within the request's deadline: the tag is resolved once (the first decision), then
- * the pinned reference `name:tag@digest` is decided, by digest, exactly as the validating webhook will
- * see it after the patch (so a `requireDigest` rule is judged on what will be stored). The patch
- * carries that digest only if that second decision allows it. The tag is never resolved again:
- * resolving it a second time is the Kyverno CVE-2022-47633 time-of-check/time-of-use hole.
+ * the pinned reference `name:tag@digest` is judged, by digest, as the validating webhook will see it
+ * after the patch (so a `requireDigest` rule is judged on what will be stored). An image allowed as
+ * written keeps that decision for its pinned form (adding the verified digest fails no rule); the
+ * others are decided again (src/webhook/admission.ts). The patch carries the digest only if the pinned
+ * decision allows it and names that same digest. The tag is never resolved again: resolving it a
+ * second time is the Kyverno CVE-2022-47633 time-of-check/time-of-use hole.
  */
 import type { PodImage } from '../kubernetes/pod-spec.ts';
 import { canonical, parseReference, withDigest } from '../reference/index.ts';
