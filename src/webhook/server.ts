@@ -259,14 +259,12 @@ function describeError(error: FastifyError | HttpProblem, bodyLimit: number): [n
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return [413, `the request body is larger than the ${bodyLimit} bytes accepted`];
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
-        ? [415, 'the request body must be JSON (Content-Type: application/json)']
-        : [400, 'the Content-Length header does not match the body'];
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return [400, 'the request body is empty; an AdmissionReview was expected'];
     case 'FST_ERR_CTP_INVALID_TYPE':
       return [415, 'the request body must be JSON (Content-Type: application/json)'];
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return [400, 'the Content-Length header does not match the body'];
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return [400, 'the request body is empty; an AdmissionReview was expected'];
   }
   const status = typeof error.statusCode === 'number' && error.statusCode >= 400 ? error.statusCode : 500;
   return [status, status >= 500 ? 'internal error; see the Portcullis log' : error.message];
