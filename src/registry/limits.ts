@@ -91,9 +91,21 @@ export function resolveLimits(partial: PartialLimits = {}): RegistryLimits {
   return limits;
 }
 
+/** Zero of these would make every request fail (or time out) at once, far from the setting that caused it. */
+const AT_LEAST_ONE: readonly (keyof TimeLimits)[] = [
+  'requestMs',
+  'attempts',
+  'concurrency',
+  'credentialHelperMs',
+];
+
 export function resolveTimeLimits(partial: Partial<TimeLimits> = {}): TimeLimits {
   const limits = { ...DEFAULT_TIME_LIMITS, ...partial };
   checkPositive('timeouts', limits as unknown as Record<string, unknown>);
+  for (const key of AT_LEAST_ONE) {
+    if (limits[key] < 1)
+      throw new TypeError(`registry timeouts.${key} must be at least 1 (got ${limits[key]})`);
+  }
   return limits;
 }
 

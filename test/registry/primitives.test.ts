@@ -4,7 +4,9 @@ import { Semaphore } from '../../src/registry/concurrency.ts';
 import { SingleFlight } from '../../src/registry/singleflight.ts';
 import { ManifestCache } from '../../src/registry/manifest-cache.ts';
 import { cosignAttachmentTag, referrersTag } from '../../src/registry/cosign.ts';
-import { DEFAULT_LIMITS, resolveLimits } from '../../src/registry/limits.ts';
+import { DEFAULT_LIMITS, resolveLimits, resolveTimeLimits } from '../../src/registry/limits.ts';
+import { createRegistryClient } from '../../src/registry/client.ts';
+import { RegistryConfigError } from '../../src/registry/errors.ts';
 import { platformMatches } from '../../src/registry/index-policy.ts';
 import type { VerifiedManifest } from '../../src/registry/content.ts';
 
@@ -145,6 +147,21 @@ void describe('limits and platforms', () => {
     assert.throws(
       () => resolveLimits({ redirects: Number.NaN }),
       /limits\.redirects must be a non-negative integer/,
+    );
+  });
+  void test('time limits that would fail every request are refused when read, naming the setting', () => {
+    assert.equal(resolveTimeLimits({ attempts: 1 }).attempts, 1);
+    assert.throws(
+      () => resolveTimeLimits({ concurrency: 0 }),
+      /^TypeError: registry timeouts\.concurrency must be at least 1 \(got 0\)$/,
+    );
+    assert.throws(() => resolveTimeLimits({ attempts: 0 }), /timeouts\.attempts must be at least 1/);
+    assert.throws(() => resolveTimeLimits({ requestMs: 0 }), /timeouts\.requestMs must be at least 1/);
+    assert.throws(
+      () => createRegistryClient({ timeouts: { concurrency: 0 } }),
+      (error: unknown) =>
+        error instanceof RegistryConfigError &&
+        error.message === 'registry settings: registry timeouts.concurrency must be at least 1 (got 0)',
     );
   });
   void test('platform matching: exact os/arch, arm64 defaults to v8', () => {
