@@ -61,6 +61,7 @@ export const isJsonObject = (v: unknown): v is Json =>
 const isObject = isJsonObject;
 
 function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'an object';

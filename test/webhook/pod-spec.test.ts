@@ -90,6 +90,7 @@ test('malformed objects are problems, never silently skipped', () => {
     /^kind ConfigMap is not supported \(supported: Pod, Deployment/,
   );
   assert.deepEqual(summary([]).problems, ['the object must be a JSON object, got a list']);
+  assert.deepEqual(summary(undefined).problems, ['the object must be a JSON object, got nothing']);
   assert.deepEqual(summary({ spec: {} }).problems, ['the object has no kind']);
   assert.deepEqual(summary({ kind: 'constructor' }).problems.length, 1, 'no prototype lookups');
 });
