@@ -56,13 +56,15 @@ function candidates(lease: string, names: string[]) {
           ? Promise.reject(new Error('connection refused'))
           : stuck(name, () => api.writeLease(l)),
     };
+    // A renewal that takes longer than renewDeadlineMs makes a leader step down (rightly): the deadline is
+    // wide enough that a loaded test machine does not do that before the test cuts the leader off.
     const elector = new LeaderElector({
       api: through,
       namespace: 'portcullis',
       name: lease,
       identity: name,
-      leaseDurationMs: 1_500,
-      renewDeadlineMs: 500,
+      leaseDurationMs: 2_500,
+      renewDeadlineMs: 1_200,
       retryPeriodMs: 100,
     });
     return elector.run(stop.signal, async (signal) => {
