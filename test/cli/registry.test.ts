@@ -186,3 +186,38 @@ test('registry settings: a bad --registry-config is a configuration error (exit 
   assert.equal(t.code, 2);
   assert.match(t.stderr, /--timeout must be a number of seconds/);
 });
+
+test('check decides an image written many times once: one HEAD and one GET for three containers', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-check-once-'));
+  const ref = `${proxy.host}/acme/api:v1`;
+  await writeFile(
+    join(dir, 'pod.yaml'),
+    `apiVersion: v1
+kind: Pod
+metadata: {name: three, namespace: shop}
+spec:
+  initContainers: [{name: init, image: "${ref}"}]
+  containers:
+    - {name: a, image: "${ref}"}
+    - {name: b, image: "${ref}"}
+`,
+  );
+  proxy.clearRequests();
+  const r = await cli(['check', dir, '-p', policyDir, '--insecure-registry', proxy.host, '-o', 'json']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const results = JSON.parse(r.stdout).results as { digest: string; allowed: boolean }[];
+  assert.deepEqual(
+    results.map((x) => [x.digest, x.allowed]),
+    [
+      [image.digest, true],
+      [image.digest, true],
+      [image.digest, true],
+    ],
+  );
+  assert.deepEqual(
+    proxy.requests
+      .filter((q) => q.path.includes('/manifests/'))
+      .map((q) => `${q.method} ${q.path.split('/manifests/')[1]}`),
+    ['HEAD v1', `GET ${image.digest}`],
+  );
+});

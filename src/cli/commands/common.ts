@@ -2,6 +2,9 @@ import type { PolicySet } from '../../policy/model.ts';
 import type { Io } from '../command.ts';
 import type { ImageDecider } from '../../app/decide.ts';
 import { createDecider } from '../../app/decide.ts';
+import { contextKey } from '../../app/context.ts';
+import { EvidenceMemo } from '../../app/evidence.ts';
+import type { Decision } from '../../engine/decision.ts';
 import { loadPolicyPaths, loadPolicySet, setVersion } from '../../policy/load.ts';
 import type { PolicyFile } from '../../policy/load.ts';
 import { resolve } from 'node:path';
@@ -150,22 +153,47 @@ export function adHocSignaturePolicy(flags: SignatureFlags): PolicyFile | undefi
   return { path: AD_HOC_FILE, text: JSON.stringify(document, null, 2) + '\n' };
 }
 
-/** A decider for the command's flags; `close` releases registry connections. */
+/**
+ * A decider for one run of the command's flags; `close` releases registry connections. Within the run an
+ * image written many times (one image in every manifest of a directory) is decided once per distinct
+ * request, and decisions of one digest share the evidence fetched for it (app/evidence.ts); each run has
+ * its own, so nothing outlives it.
+ */
 export async function deciderFor(
   policySet: PolicySet,
   opts: DecisionOptions,
 ): Promise<{ decider: ImageDecider; close: () => Promise<void> }> {
   const deadline = timeoutMs(opts);
+  const evidence = new EvidenceMemo();
   if (opts.offline) {
     return {
-      decider: createDecider(policySet, { offline: true, timeoutMs: deadline }),
+      decider: oncePerRequest(createDecider(policySet, { offline: true, timeoutMs: deadline, evidence })),
       close: async () => {},
     };
   }
   const registry = await registryClientFromFlags(opts);
   return {
-    decider: createDecider(policySet, { offline: false, registry, timeoutMs: deadline }),
+    decider: oncePerRequest(
+      createDecider(policySet, { offline: false, registry, timeoutMs: deadline, evidence }),
+    ),
     close: () => registry.close(),
+  };
+}
+
+/** Identical requests (image as written, `as`, context) share one decision. */
+function oncePerRequest(decider: ImageDecider): ImageDecider {
+  const decided = new Map<string, Promise<Decision>>();
+  return {
+    decide(image, request = {}) {
+      const key = JSON.stringify([
+        image,
+        request.as ?? null,
+        request.context ? contextKey(request.context) : null,
+      ]);
+      let decision = decided.get(key);
+      if (!decision) decided.set(key, (decision = decider.decide(image, request)));
+      return decision;
+    },
   };
 }
 
