@@ -27,7 +27,7 @@ import type { Controller } from '../../controller/loop.ts';
 import { ControllerMetrics } from '../../controller/metrics.ts';
 import { DEFAULT_MAX_RESULTS } from '../../controller/reports.ts';
 import { startWebhookServer, type WebhookServer } from '../../webhook/server.ts';
-import { openAuditSink, type AuditSink } from '../../webhook/audit.ts';
+import { openAuditLog } from '../audit-log.ts';
 import { WebhookMetrics } from '../../webhook/metrics.ts';
 import { DEFAULT_DEADLINE_MS } from '../../webhook/engine.ts';
 
@@ -156,16 +156,7 @@ export async function runServe(opts: ServeOptions, io: Io, control: ServeControl
     ? reverifySettings({ ...opts, maxResults: opts.maxResults ?? String(DEFAULT_MAX_RESULTS) }, logger)
     : undefined;
 
-  let audit: AuditSink;
-  try {
-    audit = openAuditSink(opts.auditLog, io.stdout, (error) =>
-      logger.error({ error: error.message }, 'audit log write failed'),
-    );
-  } catch (error) {
-    throw new UsageError(
-      `cannot open --audit-log ${opts.auditLog}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-    );
-  }
+  const audit = openAuditLog(opts.auditLog, io, logger);
 
   const env = control.env ?? process.env;
   const kubernetes = kubernetesFromFlags(opts, env, deadlineMs);
