@@ -60,6 +60,13 @@ export interface DockerConfigOptions {
   readonly helperTimeoutMs?: number;
   /** Environment for helpers (PATH decides which `docker-credential-*` runs). */
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * How long a helper's answer is reused (default 5 minutes): helpers hand out short-lived tokens (an
+   * hour for gcloud, 12 hours for ECR), which a long-running webhook must not keep past their life.
+   */
+  readonly helperCacheMs?: number;
+  /** Clock for the helper cache (tests). */
+  readonly now?: () => number;
 }
 
 /** Default Docker config location: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`. */
@@ -137,7 +144,12 @@ export function dockerConfigCredentials(config: unknown, options: DockerConfigOp
       : helperName(config.credsStore, `${source}: credsStore`);
   const allowHelpers = options.allowHelpers ?? false;
   const timeoutMs = options.helperTimeoutMs ?? 5_000;
-  const cache = new Map<string, Promise<Credential | undefined>>();
+  const helperCacheMs = options.helperCacheMs ?? 5 * 60_000;
+  const now = options.now ?? Date.now;
+  const cache = new Map<
+    string,
+    { readonly pending: Promise<Credential | undefined>; readonly until: number }
+  >();
 
   const lookup = async (registry: string): Promise<Credential | undefined> => {
     const helper = helpers.get(registry) ?? store;
@@ -153,14 +165,16 @@ export function dockerConfigCredentials(config: unknown, options: DockerConfigOp
   return {
     get(registry) {
       const host = canonicalHost(registry);
-      let pending = cache.get(host);
-      if (pending === undefined) {
-        pending = lookup(host);
-        cache.set(host, pending);
-        // A failed helper run is not remembered: the next decision tries again.
-        pending.catch(() => cache.delete(host));
-      }
-      return pending;
+      const cached = cache.get(host);
+      if (cached !== undefined && cached.until > now()) return cached.pending;
+      const runsHelper = allowHelpers && (helpers.has(host) || store !== undefined);
+      const entry = { pending: lookup(host), until: runsHelper ? now() + helperCacheMs : Infinity };
+      cache.set(host, entry);
+      // A failed helper run is not remembered: the next decision tries again.
+      entry.pending.catch(() => {
+        if (cache.get(host) === entry) cache.delete(host);
+      });
+      return entry.pending;
     },
   };
 }

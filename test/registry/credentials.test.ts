@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -161,6 +161,27 @@ void describe('credential helpers (docker-credential-* on PATH)', () => {
     assert.deepEqual(await store.get('docker.io'), { kind: 'identity-token', token: 'hub-refresh' });
     assert.deepEqual(await store.get('other.io'), { kind: 'basic', username: 'file', password: 'pw' });
     assert.equal(await store.get('cr.io'), undefined);
+  });
+
+  void test("a helper's answer is reused for a while, then asked again (its tokens expire)", async () => {
+    let clock = 1_000_000;
+    const log = join(dir, 'asked.log');
+    const asked = () =>
+      readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((l) => l === 'ghcr.io').length;
+    const store = dockerConfigCredentials(
+      { credHelpers: { 'ghcr.io': 'test' }, auths: { 'other.io': { auth: b64('file:pw') } } },
+      { allowHelpers: true, env, helperCacheMs: 60_000, now: () => clock },
+    );
+    const before = existsSync(log) ? asked() : 0;
+    assert.equal((await store.get('ghcr.io'))?.kind, 'basic');
+    assert.equal((await store.get('ghcr.io'))?.kind, 'basic');
+    assert.equal(asked(), before + 1, 'reused within the cache time');
+    clock += 60_001;
+    assert.equal((await store.get('ghcr.io'))?.kind, 'basic');
+    assert.equal(asked(), before + 2, 'asked again once expired');
+    assert.deepEqual(await store.get('other.io'), { kind: 'basic', username: 'file', password: 'pw' });
   });
 
   void test('loadDockerConfig reads the file and runs helpers; a missing default file is anonymous', async () => {
