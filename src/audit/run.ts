@@ -8,7 +8,6 @@
  * Fail closed: a decision that throws is an `error` result (denied), and a workload with unreadable parts
  * (`problems`) is denied whatever its readable images say.
  */
-import type { Decision } from '../engine/decision.ts';
 import type { AdmissionContext } from '../engine/facts.ts';
 import type { PolicySet } from '../policy/model.ts';
 import type { ImageDecider } from '../app/decide.ts';
@@ -16,12 +15,14 @@ import { contextKey, selectsOnContext } from '../app/context.ts';
 import type { PodImage } from '../kubernetes/pod-spec.ts';
 import { canonical, parseReference } from '../reference/index.ts';
 import { mapLimit } from '../util/map-limit.ts';
+import { failureLines } from '../webhook/messages.ts';
+import type { ImageResult } from '../webhook/engine.ts';
 import type { Inventory, Workload } from './inventory.ts';
 
 export const AUDIT_CONCURRENCY = 8;
 
-/** A decision, or why there is none: either way the image is denied. Same shape as the webhook's. */
-export type ImageResult = { readonly decision: Decision } | { readonly error: string };
+/** A decision, or why there is none: either way the image is denied. The webhook's: records share its format. */
+export type { ImageResult };
 
 export interface AuditedImage {
   readonly at: PodImage;
@@ -181,16 +182,5 @@ export function deniedReasons(audited: AuditedWorkload): string[] {
 export function reasonsOf(result: ImageResult): string[] {
   if ('error' in result) return [result.error];
   const d = result.decision;
-  return [
-    ...d.reasons,
-    ...d.policies
-      .filter((p) => p.mode === 'audit' && p.verdict === 'fail')
-      .flatMap((p) =>
-        p.reason !== undefined
-          ? [`policy ${p.name} (audit): ${p.reason}`]
-          : p.rules
-              .filter((r) => r.verdict === 'fail')
-              .map((r) => `policy ${p.name} (audit), rule ${r.name}: ${r.reason}`),
-      ),
-  ];
+  return [...d.reasons, ...failureLines(d, 'audit', (name) => `policy ${name} (audit)`)];
 }
