@@ -5,6 +5,7 @@
  * by `process: "controller"`.
  */
 import type { WorkloadAuditRecord } from '../audit/record.ts';
+import { worst } from '../audit/run.ts';
 import { auditImage } from '../webhook/audit.ts';
 import type { ImageResult } from '../webhook/engine.ts';
 import { workloadKey, type ImageCheck } from './findings.ts';
@@ -12,8 +13,6 @@ import { workloadKey, type ImageCheck } from './findings.ts';
 export interface ControllerAuditRecord extends WorkloadAuditRecord {
   readonly process: 'controller';
 }
-
-const RANK = { allow: 0, warn: 1, deny: 2 } as const;
 
 export function controllerAuditRecords(
   checks: readonly ImageCheck[],
@@ -23,7 +22,9 @@ export function controllerAuditRecords(
   const byWorkload = new Map<string, ImageCheck[]>();
   for (const check of checks) {
     const key = workloadKey(check.workload);
-    byWorkload.set(key, [...(byWorkload.get(key) ?? []), check]);
+    const group = byWorkload.get(key);
+    if (group) group.push(check);
+    else byWorkload.set(key, [check]);
   }
   return [...byWorkload.values()].map((group) => {
     const w = group[0]!.workload;
@@ -31,10 +32,9 @@ export function controllerAuditRecords(
       const result: ImageResult = c.decision ? { decision: c.decision } : { error: c.error ?? 'no decision' };
       return auditImage({ path: c.path ?? 'spec', image: c.image }, result);
     });
-    const verdict = images.reduce<'allow' | 'warn' | 'deny'>((worst, i) => {
-      const v = i.verdict === 'error' ? 'deny' : i.verdict;
-      return RANK[v] > RANK[worst] ? v : worst;
-    }, 'allow');
+    // As `portcullis audit` records it: an error is a denial.
+    const worstOf = worst(images.map((i) => i.verdict));
+    const verdict = worstOf === 'error' ? 'deny' : worstOf;
     return {
       time: time.toISOString(),
       source: 'audit',
