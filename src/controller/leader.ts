@@ -34,6 +34,8 @@ export class LeaderElector {
   readonly #retry: number;
   /** The last lease record seen and when (our clock) it was first seen. */
   #observed: { record: string; at: number } | undefined;
+  /** The last renewal sent while leading (it may still be running after we stopped waiting for it). */
+  #attempt: Promise<boolean> | undefined;
 
   constructor(options: LeaderElectionOptions) {
     this.#o = options;
@@ -85,7 +87,8 @@ export class LeaderElector {
         await pause(this.#retry, leading.signal);
         if (leading.signal.aborted) break;
         sent = this.#now();
-        if (await untilAborted(this.#tryAcquireOrRenew(), leading.signal)) armDeadline(sent);
+        const attempt = (this.#attempt = this.#tryAcquireOrRenew());
+        if (await untilAborted(attempt, leading.signal)) armDeadline(sent);
       }
       clearTimeout(deadline);
       signal.removeEventListener('abort', stopLeading);
@@ -141,6 +144,8 @@ export class LeaderElector {
 
   /** Hands the lease over at once instead of making the next leader wait for it to expire. */
   async #release(): Promise<void> {
+    // A renewal left running when we stopped must not land after the release and hold the lease again.
+    await this.#attempt;
     try {
       const lease = await this.#o.api.getLease(this.#o.namespace, this.#o.name);
       if (lease?.spec?.holderIdentity !== this.#o.identity) return;
