@@ -21,7 +21,7 @@ import type { ImageReference } from '../reference/types.ts';
 import { policyApplies } from '../policy/match.ts';
 import type { Authority, SigningAuthority } from '../sigstore/authority.ts';
 import { digestArtifact, type Artifact } from '../sigstore/bundle/artifact.ts';
-import { SigstoreError, describeError } from '../sigstore/errors.ts';
+import { SigstoreError, describeError, mostTelling } from '../sigstore/errors.ts';
 import { isObject } from '../sigstore/json.ts';
 import {
   legacyAttestationToBundleJSON,
@@ -269,21 +269,6 @@ interface Attempt {
   readonly error?: SigstoreError;
 }
 
-const ERROR_PRIORITY: readonly string[] = [
-  'IDENTITY_MISMATCH',
-  'CERTIFICATE_EXPIRED',
-  'KEY_EXPIRED',
-  'TLOG_MISSING',
-  'TLOG_MISMATCH',
-  'TLOG_INVALID',
-  'ARTIFACT_MISMATCH',
-  'SIGNATURE_INVALID',
-  'CERTIFICATE_INVALID',
-  'TIMESTAMP_INVALID',
-  'KEY_MISMATCH',
-  'BUNDLE_INVALID',
-];
-
 function signerOf(v: VerifiedSignature): Record<string, unknown> {
   const san = v.certificate?.sans.find((s) => s.type !== 'dns');
   return {
@@ -400,11 +385,8 @@ function authorityFailure(
     attempts.find((a) => a.code === 'CONDITION_ERROR') ?? attempts.find((a) => a.code === 'CONDITION_FALSE');
   if (cond) return cond.reason;
   if (attempts.length === 0) return 'not checked: verification attempt limit reached';
-  const rank = (a: Attempt): number => {
-    const i = ERROR_PRIORITY.indexOf(a.error?.code ?? '');
-    return i === -1 ? ERROR_PRIORITY.length : i;
-  };
-  const best = attempts.reduce((a, b) => (rank(b) < rank(a) ? b : a));
+  // The same ranking as signature thresholds: the failure a user can act on first.
+  const best = mostTelling(attempts, (a) => a.error?.code);
   const more = total > 1 ? ` (${total} statements checked)` : '';
   return `attestation of type ${required.predicateType} not signed by authority ${authority}: ${best.reason}${more}`;
 }
