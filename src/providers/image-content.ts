@@ -33,6 +33,7 @@ import type { RegistryClient } from '../registry/client.ts';
 import { DEFAULT_LIMITS, type RegistryLimits } from '../registry/limits.ts';
 import { PARALLEL_FETCHES } from '../registry/concurrency.ts';
 import { mapLimit } from '../util/map-limit.ts';
+import { policyApplies } from '../policy/match.ts';
 
 /** Platforms of one index judged at most; a larger index is refused rather than half-judged. */
 export const MAX_PLATFORMS = 64;
@@ -126,8 +127,8 @@ export function requiredContent(policySet: PolicySet, ref: ImageReference): Cont
   let needed = false;
   const bases: BaseEntry[] = [];
   for (const policy of policySet.policies) {
-    const applies = policy.images.some((p) => p.matches(ref)) && !policy.exclude.some((p) => p.matches(ref));
-    if (!applies) continue;
+    // Context unknown here: a policy whose `match` may apply is fetched for (the engine decides).
+    if (!policyApplies(policy, ref)) continue;
     for (const rule of policy.rules) {
       if (rule.kind === 'attributes') needed = true;
       if (rule.kind === 'baseImage') {
