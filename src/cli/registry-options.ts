@@ -2,7 +2,6 @@
  * Registry settings shared by every command that reads a registry: flags, an optional YAML file
  * (`--registry-config`), and Docker's config.json for credentials. Flags add to the file's lists.
  */
-import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { parseDocument } from 'yaml';
 import { Ajv } from 'ajv';
@@ -18,6 +17,7 @@ import type { KubernetesApi } from '../kubernetes/api.ts';
 import { pullSecretCredentials, type PullSecretCredentials } from '../webhook/credentials.ts';
 import { UsageError } from './exit-codes.ts';
 import { collect } from './command.ts';
+import { readFlagFile } from './flag-file.ts';
 
 export interface RegistryFlags {
   readonly registryConfig?: string;
@@ -88,19 +88,7 @@ const validateFile = new Ajv({ allErrors: true }).compile<RegistryFile>(fileSche
 export const MAX_REGISTRY_CONFIG_BYTES = 1024 * 1024;
 
 async function readRegistryFile(path: string): Promise<RegistryFile> {
-  let text: string;
-  try {
-    const st = await stat(path);
-    if (!st.isFile()) throw new UsageError(`--registry-config ${path}: not a regular file`);
-    if (st.size > MAX_REGISTRY_CONFIG_BYTES)
-      throw new UsageError(`--registry-config ${path}: larger than ${MAX_REGISTRY_CONFIG_BYTES} bytes`);
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    throw new UsageError(
-      `cannot read registry config ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-    );
-  }
+  const text = await readFlagFile('--registry-config', 'registry config', path, MAX_REGISTRY_CONFIG_BYTES);
   const doc = parseDocument(text, { prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;

@@ -7,7 +7,6 @@
  * error at its line); evaluation is pure: it hands the candidates the signature provider found to
  * src/sigstore's evaluateAuthorities, with the digest resolved once for the decision.
  */
-import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { ImageFacts, SignatureEvidence } from '../engine/facts.ts';
 import type { AuthorityEvidence, RuleOutcome } from '../engine/outcome.ts';
@@ -37,6 +36,7 @@ import { loadPublicGoodTrustRoot } from '../sigstore/trust/public-good.ts';
 import { loadTrustedRoot, type TrustRoot } from '../sigstore/trust/trusted-root.ts';
 import { isRecord, tracking } from './support.ts';
 import type { CompileContext, PathSegment, RuleKindDefinition } from './types.ts';
+import { readBoundedFileSync } from '../util/bounded-file.ts';
 
 /** The name of the bundled (offline) Sigstore public-good trust root. */
 export const PUBLIC_GOOD = 'public-good';
@@ -136,10 +136,7 @@ function fileProblem(e: unknown): string {
 }
 
 function readSmallFile(path: string, max: number): string {
-  const st = statSync(path);
-  if (!st.isFile()) throw new Error('not a regular file');
-  if (st.size > max) throw new Error(`larger than ${max} bytes`);
-  return readFileSync(path, 'utf8');
+  return readBoundedFileSync(path, max).toString('utf8');
 }
 
 /** A tiny helper: report at a path under `authorities[i]`. */

@@ -8,7 +8,6 @@
  * log entry is required in both modes (cosign verify-blob's default). The public-good trust root is
  * used when none is given. The caller (CLI) maps `ok: false` to a non-zero exit with the one-line reason.
  */
-import { readFileSync, statSync } from 'node:fs';
 import { compileAuthority, type SigningAuthority } from './authority.ts';
 import { digestArtifact, type Artifact } from './bundle/artifact.ts';
 import { SigstoreError, describeError } from './errors.ts';
@@ -16,6 +15,7 @@ import { DEFAULT_LIMITS } from './limits.ts';
 import { loadPublicGoodTrustRoot } from './trust/public-good.ts';
 import { loadTrustedRoot, type TrustRoot } from './trust/trusted-root.ts';
 import { parseBundle, verifyBundle } from './verifier.ts';
+import { readBoundedFileSync } from '../util/bounded-file.ts';
 
 export interface VerifyBundleArgs {
   readonly bundle: string;
@@ -34,10 +34,7 @@ const MAX_ARTIFACT_BYTES = 512 * 1024 * 1024;
 
 function readFile(path: string, what: string, max: number): Buffer {
   try {
-    const st = statSync(path);
-    if (!st.isFile()) throw new Error('not a regular file');
-    if (st.size > max) throw new Error(`larger than ${max} bytes`);
-    return readFileSync(path);
+    return readBoundedFileSync(path, max);
   } catch (e) {
     throw new SigstoreError('BUNDLE_INVALID', `cannot read ${what} ${path}: ${describeError(e)}`);
   }

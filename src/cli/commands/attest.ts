@@ -6,7 +6,6 @@
  * The tag is resolved once; that digest is the statement's subject. Exit 0 attested, 1 could not write
  * (registry), 2 bad input (key, password, predicate, type, reference, flags).
  */
-import { readFile, stat } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import type { CommandContext, Io } from '../command.ts';
 import { UsageError } from '../exit-codes.ts';
@@ -15,6 +14,7 @@ import { expandPredicateType, PREDICATE_TYPE_SHORT_NAMES } from '../../rules/att
 import { attestImage } from '../../signing/attest.ts';
 import type { SignatureFormat } from '../../signing/sign.ts';
 import { loadKey, parseImage, parseSignatureRepository, writeForImage } from './registry-write.ts';
+import { readFlagFile } from '../flag-file.ts';
 
 /** Predicates are JSON documents read whole; SBOMs can be large, the registry accepts 16 MiB blobs. */
 const MAX_PREDICATE_BYTES = 8 * 1024 * 1024;
@@ -29,19 +29,7 @@ export interface AttestCommandOptions extends RegistryFlags {
 }
 
 async function readPredicate(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    const st = await stat(path);
-    if (!st.isFile()) throw new UsageError(`--predicate ${path}: not a regular file`);
-    if (st.size > MAX_PREDICATE_BYTES)
-      throw new UsageError(`--predicate ${path}: larger than ${MAX_PREDICATE_BYTES} bytes`);
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    throw new UsageError(
-      `cannot read predicate ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-    );
-  }
+  const text = await readFlagFile('--predicate', 'predicate', path, MAX_PREDICATE_BYTES);
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {

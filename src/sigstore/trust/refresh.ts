@@ -7,7 +7,7 @@
  * the cached copy, so verification never meets a root the loader would refuse. Only this command
  * touches the network; verification reads the cache (public-good.ts).
  */
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SigstoreError, describeError } from '../errors.ts';
@@ -21,6 +21,7 @@ import {
   type RefreshState,
   type TufMetadataInfo,
 } from './tuf-cache.ts';
+import { readBoundedFileSync } from '../../util/bounded-file.ts';
 
 export const TRUSTED_ROOT_TARGET = 'trusted_root.json';
 /** Per-request deadline; the whole update is also bounded (see UpdateOptions.deadlineMs). */
@@ -89,10 +90,7 @@ function initialRoot(rootPath: string | undefined): { bytes: Buffer; anchor: 'bu
   if (rootPath === undefined) return { bytes: bundledPublicGoodSeed().tufRoot, anchor: 'bundled' };
   let bytes: Buffer;
   try {
-    const st = statSync(rootPath);
-    if (!st.isFile()) throw new Error('not a regular file');
-    if (st.size > MAX_ROOT_BYTES) throw new Error(`larger than ${MAX_ROOT_BYTES} bytes`);
-    bytes = readFileSync(rootPath);
+    bytes = readBoundedFileSync(rootPath, MAX_ROOT_BYTES);
   } catch (e) {
     throw new TufUpdateError('TUF_BAD_OPTIONS', `cannot read TUF root ${rootPath}: ${describeError(e)}`);
   }

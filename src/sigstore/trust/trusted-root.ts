@@ -8,13 +8,13 @@
  * entry is checked at load, and the message names the entry.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
 import { X509Certificate } from '@sigstore/core';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toTrustMaterial, type TrustMaterial } from '@sigstore/verify';
 import { SigstoreError, describeError } from '../errors.ts';
 import { isObject } from '../json.ts';
 import { computeDigest } from '../../oci/digest.ts';
+import { readBoundedFileSync } from '../../util/bounded-file.ts';
 
 export const TRUSTED_ROOT_MEDIA_TYPES: readonly string[] = [
   'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
@@ -107,10 +107,7 @@ export function loadTrustedRoot(input: unknown, options: { name?: string } = {})
 
 function readBounded(path: string): Buffer {
   try {
-    const st = statSync(path);
-    if (!st.isFile()) throw new Error('not a regular file');
-    if (st.size > MAX_TRUSTED_ROOT_BYTES) throw new Error(`larger than ${MAX_TRUSTED_ROOT_BYTES} bytes`);
-    return readFileSync(path);
+    return readBoundedFileSync(path, MAX_TRUSTED_ROOT_BYTES);
   } catch (e) {
     throw new SigstoreError('TRUST_ROOT_INVALID', `cannot read trusted root ${path}: ${describeError(e)}`);
   }

@@ -10,11 +10,12 @@
  * Reading is local file I/O only: admission never fetches.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { SigstoreError, describeError } from '../errors.ts';
 import { isObject } from '../json.ts';
+import { readBoundedFileSync } from '../../util/bounded-file.ts';
 
 export const STATE_FILE = 'trusted_root.state.json';
 export const TRUSTED_ROOT_COPY = 'trusted_root.json';
@@ -76,13 +77,9 @@ export function readRefreshedTrustRoot(dir: string): RefreshedTrustRoot | undefi
   const path = statePath(dir);
   let bytes: Buffer;
   try {
-    const st = statSync(path);
-    if (!st.isFile()) throw corrupt(path, 'not a regular file');
-    if (st.size > MAX_STATE_BYTES) throw corrupt(path, `larger than ${MAX_STATE_BYTES} bytes`);
-    bytes = readFileSync(path);
+    bytes = readBoundedFileSync(path, MAX_STATE_BYTES);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    if (e instanceof SigstoreError) throw e;
     throw corrupt(path, describeError(e));
   }
   let json: unknown;
