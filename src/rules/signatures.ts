@@ -37,6 +37,7 @@ import { loadTrustedRoot, type TrustRoot } from '../sigstore/trust/trusted-root.
 import { isRecord, tracking } from './support.ts';
 import type { CompileContext, PathSegment, RuleKindDefinition } from './types.ts';
 import { readBoundedFileSync } from '../util/bounded-file.ts';
+import { compileMatcher } from '../sigstore/identity/matcher.ts';
 
 /** The name of the bundled (offline) Sigstore public-good trust root. */
 export const PUBLIC_GOOD = 'public-good';
@@ -152,13 +153,12 @@ function matchSpec(raw: Record<string, unknown>, field: string, at: At): StringM
   if (typeof exact === 'string' && exact.length > 0) return { exact };
   if (typeof regexp === 'string' && regexp.length > 0) {
     try {
-      new RegExp(`^(?:${regexp})$`);
+      // The matcher the verifier will use: it refuses what would escape the anchors (`x)|(`) and overlong
+      // patterns, so the error points here rather than at the authority.
+      compileMatcher({ regexp }, `${field}RegExp`);
     } catch (e) {
-      at(
-        [`${field}RegExp`],
-        `invalid regular expression ${JSON.stringify(regexp)}: ${describeError(e)}`,
-        regexp,
-      );
+      const why = describeError(e).replace(/^[^:]*: (invalid regular expression: )?/, '');
+      at([`${field}RegExp`], `invalid regular expression ${JSON.stringify(regexp)}: ${why}`, regexp);
       return undefined;
     }
     return { regexp };

@@ -354,3 +354,21 @@ void test('lint: attestations compile their authorities and threshold as signatu
     ],
   );
 });
+
+test('signatures: a pattern that would escape its anchors is an error at its own field', () => {
+  const issues = lint(
+    [
+      'authorities:',
+      '  - name: ci',
+      '    keyless:',
+      '      identities: [{issuer: "https://a", subjectRegExp: "x)|("}]',
+    ].join('\n'),
+  );
+  // `^(?:x)|()$` would match any subject starting with x: refused where the pattern is written.
+  assert.ok(
+    issues.some(
+      (i) => /identities\[0\]\.subjectRegExp/.test(i) && i.includes('invalid regular expression "x)|("'),
+    ),
+    issues.join('\n'),
+  );
+});
